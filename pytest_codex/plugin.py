@@ -1,0 +1,226 @@
+"""The pytest plugin (entry point ``pytest11: codex``).
+
+Process roles: *single* (no xdist) generates, executes and reports; under xdist the
+*controller* generates and reports, *workers* only execute.  Nothing here imports torch
+or model code; backends load lazily when a model is created.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from . import options as opts
+from .execution import make_executor
+from .item import run_case
+from .models import UnknownModelError, create_model, parse_model_spec
+from .models.samples import SamplesFileError
+from .outputs import results_document, write_results, write_samples_out
+from .problems import ProblemFileError, load_suite
+from .state import CONTROLLER, SINGLE, STATE_KEY, WORKER, Case, CodexState, get_state
+from .summary import fmt_rate, render_table, scope_line
+
+FIXTURE = "codex_case"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    opts.addoption(parser)
+
+
+def _role(config: pytest.Config) -> str:
+    if hasattr(config, "workerinput"):
+        return WORKER
+    if config.getoption("dist", "no") not in (None, "no") and not config.getoption("collectonly", False):
+        return CONTROLLER
+    return SINGLE
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "codex: a pytest-codex problem item")
+    options = opts.CodexOptions.from_config(config)  # validates even without --model
+    if not options.models:
+        return
+    role = _role(config)
+    state = CodexState(options=options, role=role, command=list(sys.argv))
+    # The executor (the sandbox's fork helper) starts before any problem, test or
+    # canonical solution is loaded into this process.
+    if role != CONTROLLER:
+        state.executor = make_executor()
+        state.executor_info = state.executor.describe()
+    config.stash[STATE_KEY] = state
+    try:
+        state.suite = load_suite(options.suite)
+        specs = [parse_model_spec(m) for m in options.models]
+        labels = [s.label for s in specs]
+        for s in specs:
+            if labels.count(s.label) > 1:
+                raise UnknownModelError(f"--model={s.raw!r} is given twice (or two models share the label {s.label!r})")
+        state.models = [create_model(s, state) for s in specs]
+    except (ProblemFileError, SamplesFileError, UnknownModelError) as exc:
+        _shutdown(state)
+        raise pytest.UsageError(str(exc).replace("\n", " ")) from None
+    if role == CONTROLLER:
+        config.pluginmanager.register(_ControllerHooks(state), "codex-controller")
+
+
+def _shutdown(state: CodexState) -> None:
+    if state.executor is not None:
+        state.executor.close()
+        state.executor = None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = get_state(config)
+    if state is not None:
+        _shutdown(state)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = get_state(config)
+    if state is None:
+        return None
+    s = state.suite
+    lines = [f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}), "
+             f"models: {', '.join(m.spec.raw for m in state.models)}"]
+    info = state.executor_info
+    if info:
+        lines.append(f"codex: executor {info.get('executor')}, isolation: "
+                     + ", ".join(k for k, v in (info.get("layers") or {}).items() if v))
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if FIXTURE not in metafunc.fixturenames:
+        return
+    state = get_state(metafunc.config)
+    if state is None:
+        raise pytest.UsageError(
+            "no --model given: the HumanEval items need a model; run e.g. "
+            "`pytest --model=reference` (or `pytest tests` for the project's own tests)")
+    cases = state.cases()
+    metafunc.parametrize(FIXTURE, cases, ids=[c.id for c in cases], indirect=True)
+
+
+@pytest.fixture
+def codex_case(request: pytest.FixtureRequest) -> "BoundCase":
+    """The (model, problem) of this item, bound to the session; call ``.run()``."""
+    return BoundCase(get_state(request.config), request.param, request.node)
+
+
+class BoundCase:
+    def __init__(self, state: CodexState, case: Case, node: pytest.Item) -> None:
+        self.state, self.case, self.node = state, case, node
+
+    def run(self) -> None:
+        run_case(self.state, self.case, self.node)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = get_state(config)
+    if state is None or not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        case = getattr(item, "callspec", None) and item.callspec.params.get(FIXTURE)
+        if isinstance(case, Case) and item.get_closest_marker("timeout") is None:
+            n = getattr(case.model, "max_samples", 200)
+            item.add_marker(pytest.mark.timeout(60 + n * (state.options.timeout + 5)))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = get_state(session.config)
+    if state is None or state.role != SINGLE or session.config.getoption("collectonly"):
+        return
+    cases = [it.callspec.params[FIXTURE] for it in session.items
+             if getattr(it, "callspec", None) and isinstance(it.callspec.params.get(FIXTURE), Case)]
+    state.prepare(cases)
+
+
+class _ControllerHooks:
+    """xdist controller: generation happens here, before any worker runs an item."""
+
+    def __init__(self, state: CodexState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids) -> None:
+        if self.state.generation_done:
+            return
+        by_suffix = {f"[{c.id}]": c for c in self.state.cases()}
+        selected = []
+        for nodeid in ids:
+            for i, ch in enumerate(nodeid):
+                if ch == "[" and nodeid[i:] in by_suffix:
+                    selected.append(by_suffix[nodeid[i:]])
+                    break
+        self.state.prepare(selected)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = get_state(session.config)
+    if state is not None and state.role != WORKER:
+        session.config.pluginmanager.register(_Reporting(state, session.config), "codex-reporting")
+
+
+class _Reporting:
+    """Controller / single process: collect reports, print the summary, write files."""
+
+    def __init__(self, state: CodexState, config: pytest.Config) -> None:
+        self.state = state
+        self.config = config
+        self.started = time.perf_counter()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.state.exec_started is None:
+            self.state.exec_started = time.perf_counter()
+        self.state.collector.add_report(report)
+
+    def _results(self):
+        all_n = [p["n"] for p in self.state.collector.payloads.values()]
+        ks = self.state.ks_for_display(max(all_n, default=1))
+        return self.state.collector.results(self.state.models, self.state.suite, ks), ks
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        state = self.state
+        if not state.collector.payloads:
+            return
+        results, ks = self._results()
+        tr = terminalreporter
+        tr.section(f"pytest-codex: {state.suite.name}")
+        tr.line(scope_line(results, state.suite.name))
+        for line in render_table(results, ks):
+            tr.line(line)
+        exec_wall = (time.perf_counter() - state.exec_started) if state.exec_started else 0.0
+        for r in results:
+            st = state.prepared.get(r.label)
+            exec_s = sum(p.get("exec_seconds", 0.0) for p in r.problems)
+            gen = (f"generate {st.seconds:.1f} s ({st.generated} generated, {st.from_store} from store)"
+                   if st else "generate 0.0 s")
+            tr.line(f"time {r.label}: {gen}; execute {exec_s:.1f} s in items ({exec_wall:.1f} s wall)")
+        if state.collector.harness_errors:
+            tr.line(f"harness errors: {len(state.collector.harness_errors)} item(s) failed outside the "
+                    f"benchmark, e.g. {state.collector.harness_errors[0]}", red=True)
+        if state.options.fail_under is not None:
+            tr.line(f"--codex-fail-under={state.options.fail_under:g}: " + ", ".join(
+                f"{r.label} pass@1 {fmt_rate(r.pass_at_k.get(1))}" for r in results))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
+        state = self.state
+        results, ks = self._results()
+        if state.options.report and state.collector.payloads:
+            from .manifest import build_manifest
+
+            manifests = [build_manifest(state, m) for m in state.models]
+            params = [getattr(m, "params_json", lambda: {})() for m in state.models]
+            write_results(state.options.report, results_document(results, manifests, params))
+        if state.options.samples_out and state.collector.payloads:
+            write_samples_out(state.options.samples_out, results)
+        if state.options.fail_under is not None and exitstatus in (0, 1):
+            ok = bool(results) and not state.collector.harness_errors and all(
+                (r.pass_at_k.get(1) if 1 in ks else None) is not None
+                and r.pass_at_k[1] >= state.options.fail_under for r in results)
+            session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
