@@ -32,7 +32,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _role(config: pytest.Config) -> str:
     if hasattr(config, "workerinput"):
         return WORKER
-    if config.getoption("dist", "no") not in (None, "no") and not config.getoption("collectonly", False):
+    # xdist distributes only with a --dist mode *and* nodes (-n N sets both; --tx needs --dist):
+    # `--dist=load` alone, or `--tx` alone, runs everything in this process.
+    distributing = config.getoption("dist", "no") not in (None, "no") and bool(config.getoption("tx", None))
+    if distributing and not config.getoption("collectonly", False):
         return CONTROLLER
     return SINGLE
 
