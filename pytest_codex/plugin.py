@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.executor_info = state.executor.describe()
     config.stash[STATE_KEY] = state
     try:
-        state.suite = load_suite(options.suite)
+        state.suite = load_suite(options.suite, options)
         specs = [parse_model_spec(m) for m in options.models]
         labels = [s.label for s in specs]
         for s in specs:
@@ -166,6 +166,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = get_state(session.config)
     if state is not None and state.role != WORKER:
         session.config.pluginmanager.register(_Reporting(state, session.config), "codex-reporting")
+        from .experiments import ExperimentsReporting
+
+        session.config.pluginmanager.register(ExperimentsReporting(state), "codex-experiments")
 
 
 class _Reporting:
@@ -219,7 +222,10 @@ class _Reporting:
 
             manifests = [build_manifest(state, m) for m in state.models]
             params = [getattr(m, "params_json", lambda: {})() for m in state.models]
-            write_results(state.options.report, results_document(results, manifests, params))
+            document = results_document(results, manifests, params)
+            if state.experiments:
+                document["experiments"] = state.experiments
+            write_results(state.options.report, document)
         if state.options.samples_out and state.collector.payloads:
             write_samples_out(state.options.samples_out, results)
         if state.options.fail_under is not None and exitstatus in (0, 1):

@@ -98,8 +98,14 @@ def parse_problems(data: bytes, source: str) -> tuple[Problem, ...]:
     return tuple(problems)
 
 
-def load_suite(spec: str = "humaneval") -> Suite:
-    """Load a suite: ``humaneval`` (the default) or a path to a JSONL / JSONL.gz file."""
+def load_suite(spec: str = "humaneval", options=None) -> Suite:
+    """Load a suite: ``humaneval`` (the default), a generated suite named in
+    ``pytest_codex.suites.GENERATED`` (built from ``options``), or a path to a JSONL /
+    JSONL.gz file."""
+    from .suites import GENERATED, build_generated
+
+    if spec in GENERATED:
+        return build_generated(spec, options)
     if spec == "humaneval":
         path = humaneval_path()
         name = "humaneval"

@@ -42,6 +42,7 @@ class CodexState:
     generation_done: bool = False
     exec_started: float | None = None
     exec_finished: float | None = None
+    experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
 
     def cases(self) -> list[Case]:
         return [Case(m, p) for m in self.models for p in self.suite.problems]

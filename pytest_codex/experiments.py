@@ -1,0 +1,127 @@
+"""Reporting of the paper's experiments (controller / single process only).
+
+Each experiment is a function ``(state, results) -> Section | None``: a table for the
+terminal summary, an optional SVG plot and a JSON-able record for the results file.
+``ExperimentsReporting`` is registered beside the base reporting; it prints its
+sections after the pass@k table and leaves its records in ``state.experiments`` for the
+results file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import pytest
+
+from .passk import pass_at_k_exact
+from .results import ModelResult
+from .summary import fmt_rate
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    lines: list[str]
+    record: dict
+    plots: list[str] = field(default_factory=list)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Fixed-layout text table: first column left-aligned, the others right-aligned."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def mean_pass1(problems: Sequence[dict]) -> float | None:
+    counts = [(p["n"], p["c"]) for p in problems if p["n"]]
+    if not counts:
+        return None
+    return float(sum(pass_at_k_exact(n, c, 1) for n, c in counts) / len(counts))
+
+
+def plot_path(state, name: str) -> str | None:
+    d = state.options.experiments.plot_dir
+    return os.path.join(d, f"{state.suite.name}-{name}.svg") if d else None
+
+
+# --- chained operations ----------------------------------------------------------------
+
+def chains_section(state, results: Sequence[ModelResult]) -> Section | None:
+    from .suites.chains import chain_length
+
+    if state.suite.name != "chains":
+        return None
+    cfg = state.options.experiments.chains
+    lengths = sorted({chain_length(p.task_id) for p in state.suite.problems})
+    rows, record, series = [], {}, {}
+    for r in results:
+        by_len = {L: [p for p in r.problems if chain_length(p["task_id"]) == L] for L in lengths}
+        rates = {L: mean_pass1(ps) for L, ps in by_len.items()}
+        shown = [(L, x) for L, x in rates.items() if x is not None]
+        step = None
+        if len(shown) >= 2 and shown[-1][1] > 0:
+            (l0, x0), (l1, x1) = shown[0], shown[-1]
+            step = (x0 / x1) ** (1 / (l1 - l0))
+        rows.append([r.label] + [fmt_rate(rates[L]) + f" ({len(by_len[L])})" for L in lengths]
+                    + [f"{step:.2f}x" if step else "—"])
+        record[r.label] = {"pass_at_1_by_length": {str(L): rates[L] for L in lengths},
+                           "problems_by_length": {str(L): len(by_len[L]) for L in lengths},
+                           "fall_per_step": step}
+        series[r.label] = [(float(L), x) for L, x in shown]
+    lines = table(["model"] + [f"L{L}" for L in lengths] + ["fall/step"], rows)
+    lines.append("pass@1 by chain length (problems in parentheses); fall/step: the geometric mean "
+                 "factor by which pass@1 falls per added operation, first to last length")
+    sec = Section("chains", f"chained operations (seed {cfg.seed}, {cfg.per_length} per length)", lines,
+                  {"config": cfg.describe(), "models": record})
+    path = plot_path(state, "pass-by-chain-length")
+    if path and series:
+        from .svgplot import line_chart
+
+        sec.plots.append(line_chart(path, "Chained operations: pass@1 by chain length", "chain length",
+                                    "pass@1", series))
+    return sec
+
+
+EXPERIMENTS: tuple[Callable, ...] = (chains_section,)
+
+
+def build_sections(state, results: Sequence[ModelResult]) -> list[Section]:
+    return [s for s in (f(state, results) for f in EXPERIMENTS) if s is not None]
+
+
+class ExperimentsReporting:
+    """Prints the experiments' sections after the base table; records them for the results file."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self._sections: list[Section] | None = None
+
+    def sections(self) -> list[Section]:
+        if self._sections is None:
+            state = self.state
+            results = state.collector.results(state.models, state.suite, state.options.ks) \
+                if state.collector.payloads else []
+            self._sections = build_sections(state, results) if results else []
+            state.experiments = {s.key: {**s.record, "plots": s.plots} for s in self._sections}
+        return self._sections
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        for sec in self.sections():
+            terminalreporter.section(f"pytest-codex: {sec.title}")
+            for line in sec.lines:
+                terminalreporter.line(line)
+            for path in sec.plots:
+                terminalreporter.line(f"plot: {path}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session) -> None:
+        self.sections()
