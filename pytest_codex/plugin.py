@@ -17,8 +17,9 @@ from .execution import make_executor
 from .item import run_case
 from .models import UnknownModelError, create_model, parse_model_spec
 from .models.samples import SamplesFileError
-from .outputs import results_document, write_results, write_samples_out
+from .outputs import write_samples_out
 from .problems import ProblemFileError, load_suite
+from .runs import RunFileError
 from .state import CONTROLLER, SINGLE, STATE_KEY, WORKER, Case, CodexState, get_state
 from .summary import fmt_rate, render_table, scope_line
 
@@ -62,7 +63,11 @@ def pytest_configure(config: pytest.Config) -> None:
             if labels.count(s.label) > 1:
                 raise UnknownModelError(f"--model={s.raw!r} is given twice (or two models share the label {s.label!r})")
         state.models = [create_model(s, state) for s in specs]
-    except (ProblemFileError, SamplesFileError, UnknownModelError) as exc:
+        if role != WORKER:
+            from .reporting import load_baseline
+
+            state.baseline = load_baseline(state)
+    except (ProblemFileError, SamplesFileError, UnknownModelError, RunFileError) as exc:
         _shutdown(state)
         raise pytest.UsageError(str(exc).replace("\n", " ")) from None
     if role == CONTROLLER:
@@ -99,11 +104,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if FIXTURE not in metafunc.fixturenames:
         return
     state = get_state(metafunc.config)
-    if state is None:
-        raise pytest.UsageError(
-            "no --model given: the HumanEval items need a model; run e.g. "
-            "`pytest --model=reference` (or `pytest tests` for the project's own tests)")
-    cases = state.cases()
+    cases = state.cases() if state is not None else []  # no --model: refused at modifyitems
     metafunc.parametrize(FIXTURE, cases, ids=[c.id for c in cases], indirect=True)
 
 
@@ -123,6 +124,10 @@ class BoundCase:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = get_state(config)
+    if state is None and any(FIXTURE in getattr(item, "fixturenames", ()) for item in items):
+        raise pytest.UsageError(
+            "no --model given: the HumanEval items need a model; run e.g. "
+            "`pytest --model=reference` (or `pytest tests` for the project's own tests)")
     if state is None or not config.pluginmanager.hasplugin("timeout"):
         return
     for item in items:
@@ -178,6 +183,8 @@ class _Reporting:
         self.state = state
         self.config = config
         self.started = time.perf_counter()
+        self._cache = None
+        self.reports = None  # reporting.SessionReports, built in pytest_sessionfinish
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.state.exec_started is None:
@@ -185,9 +192,11 @@ class _Reporting:
         self.state.collector.add_report(report)
 
     def _results(self):
-        all_n = [p["n"] for p in self.state.collector.payloads.values()]
-        ks = self.state.ks_for_display(max(all_n, default=1))
-        return self.state.collector.results(self.state.models, self.state.suite, ks), ks
+        if self._cache is None:  # called after the last report only
+            all_n = [p["n"] for p in self.state.collector.payloads.values()]
+            ks = self.state.ks_for_display(max(all_n, default=1))
+            self._cache = self.state.collector.results(self.state.models, self.state.suite, ks), ks
+        return self._cache
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         state = self.state
@@ -197,39 +206,47 @@ class _Reporting:
         tr = terminalreporter
         tr.section(f"pytest-codex: {state.suite.name}")
         tr.line(scope_line(results, state.suite.name))
-        for line in render_table(results, ks):
+        for line in render_table(results, ks, width=tr._tw.fullwidth):
             tr.line(line)
         exec_wall = (time.perf_counter() - state.exec_started) if state.exec_started else 0.0
         for r in results:
             st = state.prepared.get(r.label)
             exec_s = sum(p.get("exec_seconds", 0.0) for p in r.problems)
-            gen = (f"generate {st.seconds:.1f} s ({st.generated} generated, {st.from_store} from store)"
-                   if st else "generate 0.0 s")
-            tr.line(f"time {r.label}: {gen}; execute {exec_s:.1f} s in items ({exec_wall:.1f} s wall)")
+            gen = (f"generate {st.seconds:.1f} s ({st.generated} generated, {st.from_store} from store); "
+                   if st and (st.generated or st.from_store) else "")
+            tr.line(f"time {r.label}: {gen}execute {exec_s:.1f} s in items ({exec_wall:.1f} s wall)")
         if state.collector.harness_errors:
             tr.line(f"harness errors: {len(state.collector.harness_errors)} item(s) failed outside the "
                     f"benchmark, e.g. {state.collector.harness_errors[0]}", red=True)
         if state.options.fail_under is not None:
             tr.line(f"--codex-fail-under={state.options.fail_under:g}: " + ", ".join(
                 f"{r.label} pass@1 {fmt_rate(r.pass_at_k.get(1))}" for r in results))
+        if self.reports is not None:
+            from .reporting import summary_lines
+
+            for line, markup in summary_lines(self.reports):
+                tr.line(line, **markup)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         state = self.state
         results, ks = self._results()
-        if state.options.report and state.collector.payloads:
-            from .manifest import build_manifest
+        if state.collector.payloads:
+            from . import reporting
 
-            manifests = [build_manifest(state, m) for m in state.models]
-            params = [getattr(m, "params_json", lambda: {})() for m in state.models]
-            document = results_document(results, manifests, params)
+            self.reports = reporting.build(state, results, ks)
+            document = reporting.results_doc(state, results)
             if state.experiments:
                 document["experiments"] = state.experiments
-            write_results(state.options.report, document)
+            reporting.write_files(state, results, ks, self.reports, document)
         if state.options.samples_out and state.collector.payloads:
             write_samples_out(state.options.samples_out, results)
-        if state.options.fail_under is not None and exitstatus in (0, 1):
-            ok = bool(results) and not state.collector.harness_errors and all(
-                (r.pass_at_k.get(1) if 1 in ks else None) is not None
-                and r.pass_at_k[1] >= state.options.fail_under for r in results)
+        gated = state.options.fail_under is not None or state.options.reports.fail_regression is not None
+        if gated and exitstatus in (0, 1):
+            ok = bool(results) and not state.collector.harness_errors
+            if state.options.fail_under is not None:
+                ok = ok and all((r.pass_at_k.get(1) if 1 in ks else None) is not None
+                                and r.pass_at_k[1] >= state.options.fail_under for r in results)
+            if state.options.reports.fail_regression is not None:
+                ok = ok and self.reports is not None and not self.reports.regressed
             session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED

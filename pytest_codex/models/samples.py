@@ -66,7 +66,7 @@ class SamplesModel:
         self._by_task, self.sha256 = read_samples(self.path, {p.task_id for p in context.suite.problems})
 
     def prepare(self, problems: Sequence[Problem]) -> PrepareStats:
-        return PrepareStats(from_store=sum(len(self._by_task.get(p.task_id, ())) for p in problems))
+        return PrepareStats()  # nothing to generate: the file is the completions
 
     def completions(self, problem: Problem) -> list[Completion] | None:
         texts = self._by_task.get(problem.task_id)
