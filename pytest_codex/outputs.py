@@ -8,10 +8,12 @@ from typing import Sequence
 
 from .results import ModelResult
 
-SCHEMA = 1
+SCHEMA = 2  # 1: pytest-codex 0.1.0; 2: adds created, run_id, statistics, pass_at_k_ci, capped failure detail
+DETAIL_CAP = 2000  # characters of a sample's failure detail kept in the results file
+OUTPUT_CAP = 2000  # characters of the tail of a sample's output kept in the results file
 
 
-def _atomic_write(path: str, text: str) -> None:
+def atomic_write(path: str, text: str) -> None:
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -20,30 +22,54 @@ def _atomic_write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def results_document(results: Sequence[ModelResult], manifests: Sequence[dict], params: Sequence[dict]) -> dict:
+def _cap(text: str | None, cap: int, keep: str) -> str | None:
+    """``text`` cut to ``cap`` characters (its head or tail), saying how much was cut."""
+    if text is None or len(text) <= cap:
+        return text
+    cut = f"[... {len(text) - cap} characters cut]"
+    return f"{text[:cap]}\n{cut}" if keep == "head" else f"{cut}\n{text[-cap:]}"
+
+
+def sample_record(sample: dict) -> dict:
+    """A sample as the results file keeps it: verdict, first failing assertion or exception
+    (``error_type`` + ``detail``), a capped output tail, the completion."""
+    rec = dict(sample)
+    rec["detail"] = _cap(sample.get("detail"), DETAIL_CAP, "head")
+    rec["output"] = _cap(sample.get("output"), OUTPUT_CAP, "tail")
+    return rec
+
+
+def results_document(results: Sequence[ModelResult], manifests: Sequence[dict], params: Sequence[dict],
+                     created: str | None = None) -> dict:
+    from .stats import METHOD, pass_at_k_intervals
+
     runs = []
     for r, manifest, p in zip(results, manifests, params):
+        intervals = pass_at_k_intervals(r.problems, r.ks)
         runs.append({
             "model": r.raw,
             "label": r.label,
             "params": p,
             "manifest": manifest,
             "pass_at_k": {str(k): v for k, v in r.pass_at_k.items()},
+            "pass_at_k_ci": {str(k): list(ci) for k, ci in intervals.items() if ci is not None},
             "pass_at_k_missing": {str(k): why for k, why in r.k_reasons.items()},
             "problems_selected": r.selected,
             "problems_total": r.suite_total,
             "not_attempted": r.not_attempted,
             "verdicts": r.verdicts,
             "problems": [
-                {"task_id": p["task_id"], "n": p["n"], "c": p["c"], "samples": p["samples"]}
+                {"task_id": p["task_id"], "n": p["n"], "c": p["c"],
+                 "samples": [sample_record(s) for s in p["samples"]]}
                 for p in r.problems
             ],
         })
-    return {"schema": SCHEMA, "tool": "pytest-codex", "runs": runs}
+    return {"schema": SCHEMA, "tool": "pytest-codex", "created": created, "run_id": None,
+            "statistics": METHOD, "runs": runs}
 
 
 def write_results(path: str, document: dict) -> None:
-    _atomic_write(path, json.dumps(document, indent=1, sort_keys=False) + "\n")
+    atomic_write(path, json.dumps(document, indent=1, sort_keys=False) + "\n")
 
 
 def _he_result(sample: dict) -> str:
@@ -68,4 +94,4 @@ def write_samples_out(path: str, results: Sequence[ModelResult]) -> None:
                 if len(results) > 1:
                     rec["model"] = r.raw
                 lines.append(json.dumps(rec))
-    _atomic_write(path, "\n".join(lines) + ("\n" if lines else ""))
+    atomic_write(path, "\n".join(lines) + ("\n" if lines else ""))

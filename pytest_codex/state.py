@@ -42,6 +42,7 @@ class CodexState:
     generation_done: bool = False
     exec_started: float | None = None
     exec_finished: float | None = None
+    baseline: object | None = None  # runs.LoadedRun of --codex-compare (controller / single only)
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
 
     def cases(self) -> list[Case]:

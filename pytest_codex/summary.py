@@ -1,4 +1,9 @@
-"""Terminal rendering of per-model results (plain text, fixed layout)."""
+"""Rendering of per-model results: plain-text tables (terminal) and markdown (files).
+
+One set of row builders serves the terminal summary and the ``pytest-codex`` command
+line: ``pass_at_k_rows`` (the pass@k table with 95% intervals and verdict counts) and
+``comparison_rows`` (paired differences); ``text_table`` / ``markdown_table`` lay them out.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ from typing import Sequence
 
 from .execution import VERDICTS
 from .results import ModelResult
+from .stats import LEVEL, PairedDiff, pass_at_k_intervals
+
+CI_HEADER = f"{LEVEL:.0%} CI"
 
 
 def fmt_rate(x: float | None) -> str:
@@ -13,6 +21,22 @@ def fmt_rate(x: float | None) -> str:
         return "—"
     s = f"{x:.4f}".rstrip("0")
     return s + "0" if s.endswith(".") else s
+
+
+def fmt_signed(x: float) -> str:
+    s = fmt_rate(abs(x))
+    return s if s == "0.0" else ("-" if x < 0 else "+") + s
+
+
+def fmt_interval(ci: tuple[float, float] | None, signed: bool = False) -> str:
+    if ci is None:
+        return "—"
+    f = fmt_signed if signed else fmt_rate
+    return f"[{f(ci[0])}, {f(ci[1])}]"
+
+
+def fmt_p(p: float) -> str:
+    return "<0.0001" if p < 0.0001 else fmt_rate(p)
 
 
 def _samples_per_problem(r: ModelResult) -> str:
@@ -23,29 +47,90 @@ def _samples_per_problem(r: ModelResult) -> str:
     return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
-def render_table(results: Sequence[ModelResult], ks: Sequence[int]) -> list[str]:
-    headers = ["model", "problems", "n"] + [f"pass@{k}" for k in ks] + list(VERDICTS)
-    rows = []
-    notes: list[str] = []
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Fixed-layout text table: first column left-aligned, the others right-aligned."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells):
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    align = ["---"] + ["---:"] * (len(headers) - 1)
+    return [line(headers), "|" + "|".join(align) + "|"] + [line(r) for r in rows]
+
+
+def pass_at_k_rows(results: Sequence[ModelResult], ks: Sequence[int]):
+    """(pass@k headers, verdict headers, rows as (pass@k cells, verdict cells), notes)."""
+    headers = ["model", "problems", "n"]
+    for k in ks:
+        headers += [f"pass@{k}", CI_HEADER]
+    rows, notes = [], []
     for r in results:
         cells = [r.label, str(len(r.problems)), _samples_per_problem(r)]
+        intervals = pass_at_k_intervals(r.problems, ks)
         for k in ks:
             cell = fmt_rate(r.pass_at_k.get(k))
             if r.pass_at_k.get(k) is None:
                 notes.append(f"[{len(notes) + 1}] {r.label} pass@{k}: {r.k_reasons.get(k, 'not computed')}")
                 cell += f" [{len(notes)}]"
-            cells.append(cell)
-        cells += [str(r.verdicts.get(v, 0)) for v in VERDICTS]
-        rows.append(cells)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+            cells += [cell, fmt_interval(intervals.get(k))]
+        rows.append((cells, [str(r.verdicts.get(v, 0)) for v in VERDICTS]))
+    return headers, list(VERDICTS), rows, notes
 
-    def line(cells):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
-    out = [line(headers), line(["-" * w for w in widths])]
-    out += [line(row) for row in rows]
-    out += notes
-    return out
+def render_table(results: Sequence[ModelResult], ks: Sequence[int], width: int | None = None) -> list[str]:
+    """The pass@k table; verdict counts in the same rows, or in a second table when the
+    one-table layout would be wider than ``width`` characters."""
+    headers, vheaders, rows, notes = pass_at_k_rows(results, ks)
+    out = text_table(headers + vheaders, [a + b for a, b in rows])
+    if width is not None and max(len(line) for line in out) > width:
+        out = text_table(headers, [a for a, _ in rows]) + [""]
+        out += text_table(["verdicts"] + vheaders, [[a[0]] + b for a, b in rows])
+    return out + notes
+
+
+def render_markdown(results: Sequence[ModelResult], ks: Sequence[int]) -> list[str]:
+    headers, vheaders, rows, notes = pass_at_k_rows(results, ks)
+    return markdown_table(headers + vheaders, [a + b for a, b in rows]) + ([""] + notes if notes else [])
+
+
+def comparison_rows(pairings: Sequence) -> tuple[list[str], list[list[str]], list[str]]:
+    """Rows of paired differences (``compare.Pairing``): model minus baseline per k."""
+    headers = ["model", "baseline", "problems", "metric", "model", "baseline", "diff", CI_HEADER, "p",
+               "verdict"]
+    rows, notes = [], []
+    for pg in pairings:
+        for d in pg.diffs:
+            rows.append(_diff_cells(pg.name, pg.base_name, d))
+        for k, why in pg.missing.items():
+            notes.append(f"{pg.name} vs {pg.base_name}: {why}")
+        if pg.note():
+            notes.append(pg.note())
+    return headers, rows, notes
+
+
+def _diff_cells(name: str, base_name: str, d: PairedDiff) -> list[str]:
+    return [name, base_name, str(d.problems), f"pass@{d.k}", fmt_rate(d.b), fmt_rate(d.a), fmt_signed(d.diff),
+            fmt_interval((d.low, d.high), signed=True), fmt_p(d.p_value), d.verdict]
+
+
+COMPARISON_LEGEND = (f"diff = model - baseline over the common problems; {CI_HEADER}: paired bootstrap; "
+                     f"p: paired permutation test; better/worse: the CI excludes 0 and p < {1 - LEVEL:.2g}")
+
+
+def render_comparison(pairings: Sequence, markdown: bool = False) -> list[str]:
+    headers, rows, notes = comparison_rows(pairings)
+    if not rows and not notes:
+        return []
+    out = (markdown_table if markdown else text_table)(headers, rows) if rows else []
+    return out + (["", *notes] if markdown and notes else notes) + ([COMPARISON_LEGEND] if rows else [])
 
 
 def scope_line(results: Sequence[ModelResult], suite_name: str) -> str:
@@ -59,3 +144,22 @@ def scope_line(results: Sequence[ModelResult], suite_name: str) -> str:
     if len(distinct) == 1:
         return f"{suite_name}: {distinct.pop()}"
     return "; ".join(f"{label}: {s}" for label, s in parts)
+
+
+def method_line() -> str:
+    from .stats import METHOD
+
+    return (f"pass@k: the unbiased estimator of the Codex paper, averaged over problems. {CI_HEADER}: "
+            f"{METHOD['interval']} ({METHOD['resamples']:,} resamples, seed {METHOD['seed']}).")
+
+
+def markdown_document(title: str, results: Sequence[ModelResult], ks: Sequence[int], scope: str,
+                      pairings: Sequence = (), compared: Sequence = (), compared_title: str = "") -> str:
+    """A markdown report: the pass@k table, paired differences within the run, and the
+    comparison with another run (each section only when there is something in it)."""
+    out = [f"## {title}", "", scope, ""] + render_markdown(results, ks) + ["", method_line()]
+    for heading, pgs in (("Paired differences", pairings), (compared_title, compared)):
+        lines = render_comparison(pgs, markdown=True)
+        if lines:
+            out += ["", f"### {heading}", ""] + lines
+    return "\n".join(out) + "\n"

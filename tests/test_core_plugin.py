@@ -68,10 +68,11 @@ def test_reference_passes_every_problem(project, workers, tmp_path):
     result.assert_outcomes(passed=164)
     table = summary_table(result)
     assert table[0] == "humaneval: over 164 of 164 problems"
-    assert re.match(r"reference\s+164\s+1\s+1\.0\s+164\s+0\s+0\s+0\s+0\s+0$", table[3]), table
+    assert re.match(r"reference\s+164\s+1\s+1\.0\s+\[1\.0, 1\.0\]$", table[3]), table  # pass@1, 95% CI
+    assert any(re.match(r"reference\s+164\s+0\s+0\s+0\s+0\s+0$", line) for line in table), table  # verdicts
     doc = json.loads(report.read_text())
     run = doc["runs"][0]
-    assert doc["schema"] == 1 and run["model"] == "reference" and run["pass_at_k"] == {"1": 1.0}
+    assert doc["schema"] == 2 and run["model"] == "reference" and run["pass_at_k"] == {"1": 1.0}
     assert [p["task_id"] for p in run["problems"]] == [f"HumanEval/{i}" for i in range(164)]
     assert run["manifest"]["dataset"]["name"] == "humaneval"
     assert len(run["manifest"]["dataset"]["sha256"]) == 64
@@ -136,7 +137,7 @@ def test_k_larger_than_n_is_shown_with_the_reason(project):
     result = project.runpytest_subprocess("--model=reference", "--codex-k=1,10", "-k", "HumanEval/0]")
     table = summary_table(result)
     assert "pass@10" in table[1]
-    assert re.search(r"reference\s+1\s+1\s+1\.0\s+— \[1\]", table[3]), table
+    assert re.search(r"reference\s+1\s+1\s+1\.0\s+\[1\.0, 1\.0\]\s+— \[1\]", table[3]), table
     assert any("[1] reference pass@10: needs at least 10 samples per problem" in l and "HumanEval/0 has 1" in l
                for l in table), table
 

@@ -1,0 +1,302 @@
+"""``pytest-codex`` / ``python -m pytest_codex``: reports from results files and stored runs.
+
+Commands: ``report``, ``compare``, ``badge``, ``plot``, ``show``, ``runs``.  A RUN is a
+results file, a directory of them, a stored run id (``3``, ``0003``), or ``latest``.
+Bad input ends with one line on stderr and exit status 2; nothing is written then.
+The tables are the same renderers as the terminal summary (``summary.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .compare import CompareError, check_datasets, match, pair, within_run
+from .report_options import DEFAULT_RUNS_DIR
+from .results import ModelResult
+from .runs import LoadedRun, RunFileError, RunStore, default_ks
+from .summary import (
+    fmt_rate,
+    markdown_document,
+    render_comparison,
+    render_markdown,
+    render_table,
+    text_table,
+)
+
+
+class CliError(Exception):
+    pass
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+def load_inputs(refs: Sequence[str], runs_dir: str) -> list[LoadedRun]:
+    store = RunStore(runs_dir)
+    loaded = []
+    for ref in refs:
+        path = Path(ref)
+        if path.is_dir():
+            files = sorted(p for p in path.glob("*.json") if p.is_file())
+            if not files:
+                raise CliError(f"{ref}: contains no .json results files; write some with "
+                               "`pytest --codex-report=PATH` or `tox -e reference`")
+            loaded += [store.load(str(p)) for p in files]
+        else:
+            loaded.append(store.load(ref))
+    return loaded
+
+
+def same_dataset(runs: Sequence[LoadedRun]) -> dict:
+    for run in runs[1:]:
+        check_datasets(run.dataset(), runs[0].dataset(), run.name, runs[0].name)
+    return runs[0].dataset()
+
+
+def parse_ks(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        ks = sorted({int(x) for x in value.split(",")})
+    except ValueError:
+        raise CliError(f"--k={value!r}: not a list of integers; give e.g. --k=1,10,100") from None
+    if ks[0] < 1:
+        raise CliError(f"--k={value!r}: k must be at least 1; give e.g. --k=1,10,100")
+    return tuple(ks)
+
+
+def merged_results(runs: Sequence[LoadedRun], ks: Sequence[int]) -> list[tuple[ModelResult, LoadedRun, dict]]:
+    """Every model of every run; a label that occurs twice gets its run's name."""
+    entries = [(r, run, raw) for run in runs for r, raw in zip(run.model_results(ks), run.runs)]
+    labels = [r.label for r, _, _ in entries]
+    for r, run, _ in entries:
+        if labels.count(r.label) > 1:
+            r.label = f"{r.label} ({run.short})"
+    return entries
+
+
+def _ks(runs: Sequence[LoadedRun], given: str | None) -> tuple[int, ...]:
+    return parse_ks(given) or default_ks(max(run.max_n() for run in runs))
+
+
+def _suite_name(dataset: dict) -> str:
+    return dataset.get("name") or "results"
+
+
+def _scope(results: Sequence[ModelResult], runs: Sequence[LoadedRun]) -> str:
+    ds = runs[0].dataset()
+    sha = f", sha256 {ds['sha256'][:12]}" if ds.get("sha256") else ""
+    return (f"{_suite_name(ds)}{sha}: {len(results)} model(s) from {len(runs)} file(s): "
+            + ", ".join(f"{r.label} over {len(r.problems)} of {r.suite_total}" for r in results))
+
+
+def _emit(text: str, out: str | None) -> str | None:
+    if out is None:
+        sys.stdout.write(text)
+        return None
+    from .outputs import atomic_write
+
+    atomic_write(out, text)
+    return out
+
+
+# --- commands ----------------------------------------------------------------------------
+
+def cmd_report(args) -> int:
+    runs = load_inputs(args.runs, args.runs_dir)
+    dataset = same_dataset(runs)
+    ks = _ks(runs, args.k)
+    results = [r for r, _, _ in merged_results(runs, ks)]
+    results.sort(key=lambda r: (-(r.pass_at_k.get(ks[0]) or -1.0), r.label))
+    pairings = within_run(results, ks)
+    title = args.title or f"pytest-codex leaderboard: {_suite_name(dataset)}"
+    if args.markdown:
+        text = markdown_document(title, results, ks, _scope(results, runs), pairings)
+    else:
+        lines = [title, _scope(results, runs), ""] + render_table(results, ks, width=args.width)
+        comparison = render_comparison(pairings)
+        if comparison:
+            lines += ["", "paired differences (each model against the leader):"] + comparison
+        text = "\n".join(lines) + "\n"
+    written = _emit(text, args.out)
+    if written:
+        print(f"wrote {written}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    runs = load_inputs(args.runs, args.runs_dir)
+    same_dataset(runs)
+    ks = _ks(runs, args.k)
+    pairings, notes = [], []
+    if len(runs) == 1:
+        pairings = within_run(runs[0].model_results(ks), ks)
+        if not pairings:
+            raise CliError(f"{runs[0].name}: has one model; give two or more runs to compare")
+    base = runs[0]
+    base_results = base.model_results(ks)
+    for run in runs[1:]:
+        pairs, unmatched = match(run.model_results(ks), base_results)
+        notes += [f"{label} ({run.name}): no model of {base.name} has this label; not compared" for label in unmatched]
+        for new, old in pairs:
+            pairings.append(pair(new, old, ks, name=f"{new.label} ({run.short})",
+                                 base_name=f"{old.label} ({base.short})"))
+    if not pairings:
+        raise CliError("nothing to compare: " + "; ".join(notes))
+    if args.markdown:
+        text = "\n".join(render_comparison(pairings, markdown=True) + notes) + "\n"
+    else:
+        text = "\n".join(render_comparison(pairings) + notes) + "\n"
+    _emit(text, args.out)
+    return 0
+
+
+def cmd_badge(args) -> int:
+    from .badges import badge_documents, write_badges
+
+    runs = load_inputs(args.runs, args.runs_dir)
+    dataset = same_dataset(runs)
+    results = [r for r, _, _ in merged_results(runs, (args.k,))]
+    paths = write_badges(args.out, badge_documents(results, _suite_name(dataset), k=args.k))
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plots import curves, draw, output_paths, temperature
+
+    runs = load_inputs(args.runs, args.runs_dir)
+    dataset = same_dataset(runs)
+    paths = output_paths(args.out)
+    entries = [(r, temperature(raw)) for r, _, raw in merged_results(runs, (1,))]
+    title = args.title or f"{_suite_name(dataset)}: pass@k against k"
+    for p in draw(curves(entries), paths, title):
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    runs = load_inputs([args.run], args.runs_dir)
+    shown = 0
+    for loaded in runs:
+        for run in loaded.runs:
+            if args.model and args.model not in (run["label"], run["model"]):
+                continue
+            problem = next((p for p in run["problems"] if p["task_id"] == args.task_id), None)
+            if problem is None:
+                if args.task_id in (run.get("not_attempted") or ()):
+                    print(f"{args.task_id} — {run['label']} ({loaded.name}): not attempted (no samples)")
+                    shown += 1
+                continue
+            shown += 1
+            print(show_problem(problem, run["label"], loaded.name))
+    if not shown:
+        ids = [p["task_id"] for lr in runs for run in lr.runs for p in run["problems"]]
+        which = f" for model {args.model!r}" if args.model else ""
+        raise CliError(f"{args.task_id!r} is not in {runs[0].name}{which} "
+                       f"({len(set(ids))} problems, e.g. {ids[0] if ids else 'none'}); give a task id it ran")
+    return 0
+
+
+def show_problem(problem: dict, label: str, source: str) -> str:
+    lines = [f"{problem['task_id']} — {label} ({source}): {problem['c']}/{problem['n']} samples passed"]
+    for s in problem["samples"]:
+        head = f"#{s.get('index', '?')} {s['verdict']}"
+        if s.get("error_type") and s["verdict"] != "passed":
+            head += f" ({s['error_type']})"
+        if s.get("duration") is not None:
+            head += f", {s['duration']:.3f} s"
+        lines += ["", head]
+        if s.get("detail"):
+            lines += ["  " + line for line in s["detail"].splitlines()]
+        lines.append("  completion:")
+        lines += ["  | " + line for line in (s.get("completion") or "").splitlines()] or ["  | (empty)"]
+        if s.get("output"):
+            lines.append("  output (tail):")
+            lines += ["  > " + line for line in s["output"].splitlines()]
+    return "\n".join(lines)
+
+
+def cmd_runs(args) -> int:
+    store = RunStore(args.runs_dir)
+    rows = []
+    for num, path in store.entries():
+        try:
+            loaded = store.load(str(path))
+        except RunFileError as exc:
+            rows.append([f"{num:04d}", "?", f"unreadable: {exc}", ""])
+            continue
+        pass1 = ", ".join(f"{r.label} {fmt_rate(r.pass_at_k.get(1))}" for r in loaded.model_results((1,)))
+        rows.append([f"{num:04d}", str(loaded.document.get("created") or "—"), pass1, path.name])
+    if not rows:
+        print(f"no runs stored in {args.runs_dir} (save one with `pytest --model=... --codex-save`)")
+        return 0
+    print("\n".join(text_table(["run", "created", "pass@1", "file"], rows)))
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pytest-codex", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
+                        help=f"directory of stored runs (default {DEFAULT_RUNS_DIR})")
+
+    p = sub.add_parser("report", parents=[common], help="pass@k table (leaderboard) of one or more runs")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--markdown", action="store_true", help="markdown instead of plain text")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument("--k", help="ks of pass@k, e.g. 1,10,100 (default: those the samples allow)")
+    p.add_argument("--title", help="heading of the report")
+    p.add_argument("--width", type=int, default=None, help="split the table when wider than this")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", parents=[common], help="paired differences: each run against the first")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--markdown", action="store_true")
+    p.add_argument("--out")
+    p.add_argument("--k")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("badge", parents=[common], help="SVG badge + shields.io endpoint JSON per model")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--k", type=int, default=1, help="the pass@k on the badge (default 1)")
+    p.set_defaults(func=cmd_badge)
+
+    p = sub.add_parser("plot", parents=[common], help="pass@k against k (PNG/SVG; needs matplotlib)")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", required=True, help="a .png or .svg file, or a directory for both")
+    p.add_argument("--title")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("show", parents=[common], help="one problem's samples: completion, verdict, failure detail")
+    p.add_argument("task_id", metavar="TASK_ID")
+    p.add_argument("run", nargs="?", default="latest", metavar="RUN", help="default: latest stored run")
+    p.add_argument("--model", help="only this model (label or --model value)")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("runs", parents=[common], help="list the stored runs")
+    p.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
+    except (CliError, RunFileError, CompareError, ValueError, OSError) as exc:
+        msg = str(exc).replace("\n", " ")
+        print(f"pytest-codex {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
