@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from . import experiment_options, report_options
+from . import experiment_options, report_options, server_options
 
 DEFAULT_KS = (1, 10, 100)
 
@@ -33,6 +33,7 @@ def addoption(parser: pytest.Parser) -> None:
     group.addoption("--codex-fail-under", default=None, metavar="X",
                     help="exit status 0 only if pass@1 >= X (0..1) for every model and no harness error")
     experiment_options.addoption(group)
+    server_options.addoption(group)
     report_options.addoption(group)
 
 
@@ -94,6 +95,7 @@ class CodexOptions:
     fail_under: float | None
     extra: dict = field(default_factory=dict)
     experiments: experiment_options.ExperimentOptions = field(default_factory=experiment_options.ExperimentOptions)
+    server: server_options.ServerOptions = field(default_factory=server_options.ServerOptions)
     reports: report_options.ReportOptions = field(default_factory=report_options.ReportOptions)
 
     @classmethod
@@ -110,5 +112,6 @@ class CodexOptions:
             samples_out=config.getoption("codex_samples_out"),
             fail_under=parse_fraction("--codex-fail-under", config.getoption("codex_fail_under")),
             experiments=experiment_options.ExperimentOptions.from_config(config),
+            server=server_options.ServerOptions.from_config(config),
             reports=report_options.ReportOptions.from_config(config),
         )
