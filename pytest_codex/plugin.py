@@ -54,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if role != CONTROLLER:
         state.executor = make_executor()
         state.executor_info = state.executor.describe()
+        if role == WORKER:  # the controller's manifest records what isolation the workers had
+            config.workeroutput["codex_executor"] = state.executor_info
     config.stash[STATE_KEY] = state
     try:
         state.suite = load_suite(options.suite, options)
@@ -190,6 +192,12 @@ class _Reporting:
         if self.state.exec_started is None:
             self.state.exec_started = time.perf_counter()
         self.state.collector.add_report(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        info = getattr(node, "workeroutput", {}).get("codex_executor")
+        if info and self.state.executor_info is None:
+            self.state.executor_info = info
 
     def _results(self):
         if self._cache is None:  # called after the last report only
