@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import given, strategies as st
 
 from pytest_codex.local_server import free_port
+from pytest_codex.models.base import GenParams
+from pytest_codex.models.openai_api import OpenAIGenerator
 from pytest_codex.models.openai_http import (
-    NotAnAPI, RetryPolicy, ServerRefused, ServerUnavailable, request_json, server_message)
+    NotAnAPI, RetryPolicy, ServerError, ServerRefused, ServerUnavailable, request_json, server_message)
 
 FAST = RetryPolicy(retries=3, backoff_s=0.01, timeout_s=5)
 
@@ -26,6 +29,7 @@ class Scripted:
     def __init__(self) -> None:
         self.answers: list[tuple[int, str, bytes, dict]] = []
         self.requests: list[dict] = []
+        self.responder = None  # if set: request JSON -> answer JSON, instead of the script
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,7 +39,11 @@ class Scripted:
                 outer.requests.append({"method": self.command, "path": self.path,
                                        "auth": self.headers.get("Authorization"),
                                        "json": json.loads(body) if body else None})
-                status, ctype, payload, headers = outer.answers.pop(0)
+                if outer.responder is not None:
+                    answer = json.dumps(outer.responder(outer.requests[-1]["json"])).encode()
+                    status, ctype, payload, headers = 200, "application/json", answer, {}
+                else:
+                    status, ctype, payload, headers = outer.answers.pop(0)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(payload)))
@@ -140,3 +148,63 @@ def test_server_message_is_always_one_bounded_line(text):
     for body in (text, json.dumps({"error": {"message": text}}), json.dumps({"detail": text})):
         msg = server_message(body.encode())
         assert "\n" not in msg and len(msg) <= 300
+
+
+# -- the generator's request scheduling, against a scripted server that counts overlap ----------
+
+class Counting:
+    """Answers a completion request after ``delay`` seconds, recording the requests in flight."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.in_flight, self.max_in_flight = delay, 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict) -> dict:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        time.sleep(self.delay)
+        with self.lock:
+            self.in_flight -= 1
+        return {"choices": [{"index": 0, "text": f"    return {body['seed']}\ndef more():\n"}]}
+
+
+@pytest.fixture
+def counting(scripted):
+    scripted.responder = Counting(delay=0.1)
+    return scripted
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_requests_overlap_up_to_the_concurrency_limit(counting, concurrency):
+    gen = OpenAIGenerator("m", counting.url, concurrency=concurrency, policy=FAST)
+    out = gen.generate(["def a():\n", "def b():\n"], GenParams(n=4, temperature=0.8))
+    assert counting.responder.max_in_flight == concurrency
+    assert [[c.index for c in comps] for comps in out] == [[0, 1, 2, 3]] * 2
+    # one request per sample, each with its own seed; the stop sequence is applied here too
+    seeds = [r["json"]["seed"] for r in counting.requests]
+    assert len(set(seeds)) == 8 and all(r["json"]["n"] == 1 for r in counting.requests)
+    assert sorted(c.text for comps in out for c in comps) == sorted(f"    return {s}" for s in seeds)
+    assert all(c.raw == c.text + "\ndef more():\n" for comps in out for c in comps)
+
+
+def test_greedy_asks_once_and_repeats(counting):
+    gen = OpenAIGenerator("m", counting.url, policy=FAST)
+    (comps,) = gen.generate(["def a():\n"], GenParams(n=3, temperature=0.0))
+    assert len(counting.requests) == 1 and "top_p" not in counting.requests[0]["json"]
+    assert [c.index for c in comps] == [0, 1, 2] and len({c.text for c in comps}) == 1
+
+
+def test_an_answer_without_choices_is_an_error(scripted):
+    scripted.add(200, {"id": "x"})
+    gen = OpenAIGenerator("m", scripted.url, policy=FAST)
+    with pytest.raises(ServerError, match="no 'choices'"):
+        gen.generate(["def a():\n"], GenParams())
+
+
+def test_models_list_without_the_model_names_what_it_serves(scripted):
+    scripted.add(200, {"object": "list", "data": [{"id": "llama-3"}, {"id": "qwen"}]})
+    gen = OpenAIGenerator("gpt-x", scripted.url, policy=FAST)
+    with pytest.raises(ServerRefused, match=r"does not serve model 'gpt-x'; it serves 'llama-3', 'qwen': "
+                                            r"use e\.g\. --model=openai:llama-3@http"):
+        gen.check_server()

@@ -56,7 +56,8 @@ def parse_target(raw: str, target: str) -> tuple[str, str]:
     except ValueError:
         raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} has a bad port; {example}") from None
     if parts.username or parts.password:
-        raise OpenAISpecError(f"--model={raw!r}: do not put credentials in the URL; put the key in the "
+        shown = raw.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2])
+        raise OpenAISpecError(f"--model={shown!r}: do not put credentials in the URL; put the key in the "
                               f"environment variable named by --codex-api-key-env (default {DEFAULT_KEY_ENV})")
     if parts.query or parts.fragment:
         raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} has a query or fragment; {example}")
