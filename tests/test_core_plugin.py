@@ -54,7 +54,7 @@ def normalise(doc: dict) -> dict:
     def strip(x):
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items()
-                    if k not in ("duration", "exec_seconds", "command", "seconds")}
+                    if k not in ("duration", "exec_seconds", "command", "seconds", "created")}
         if isinstance(x, list):
             return [strip(v) for v in x]
         return x
