@@ -27,6 +27,7 @@ class SampleResult:
     detail: str | None = None  # failing assertion / exception message / signal
     duration: float = 0.0
     output: str = ""  # capped tail of the sample's stdout+stderr
+    time_limit: float | None = None  # the limit the sample ran under (seconds)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -61,6 +62,8 @@ class ExecutorInfo:
 
 
 def make_executor(kind: str = "auto") -> Executor:
-    from .subprocess_executor import SubprocessExecutor
+    """The sandbox (``pytest_codex.sandbox``): ``kind`` is 'auto' (every isolation layer the
+    machine offers) or 'strict' (all layers, else ``SandboxUnavailable``)."""
+    from .sandbox.executor import SandboxExecutor
 
-    return SubprocessExecutor()
+    return SandboxExecutor(kind)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from . import experiment_options, report_options, server_options
+from .sandbox import options as sandbox_options
 
 DEFAULT_KS = (1, 10, 100)
 
@@ -25,7 +26,8 @@ def addoption(parser: pytest.Parser) -> None:
     group.addoption("--codex-k", default=None, metavar="K[,K...]",
                     help="ks for pass@k (default: those of 1,10,100 that the sample count allows)")
     group.addoption("--codex-timeout", default=None, metavar="SECONDS",
-                    help="time limit per sample in seconds (default 3)")
+                    help="one fixed time limit per sample in seconds (default: scaled per problem, "
+                         "see --codex-time-floor)")
     group.addoption("--codex-report", default=None, metavar="PATH",
                     help="write the results file (JSON) to PATH")
     group.addoption("--codex-samples-out", default=None, metavar="PATH",
@@ -35,6 +37,7 @@ def addoption(parser: pytest.Parser) -> None:
     experiment_options.addoption(group)
     server_options.addoption(group)
     report_options.addoption(group)
+    sandbox_options.addoption(group)
 
 
 def _fail(option: str, value, why: str, fix: str) -> pytest.UsageError:
@@ -97,21 +100,23 @@ class CodexOptions:
     experiments: experiment_options.ExperimentOptions = field(default_factory=experiment_options.ExperimentOptions)
     server: server_options.ServerOptions = field(default_factory=server_options.ServerOptions)
     reports: report_options.ReportOptions = field(default_factory=report_options.ReportOptions)
+    sandbox: sandbox_options.SandboxOptions = field(default_factory=sandbox_options.SandboxOptions)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "CodexOptions":
         ks, explicit = parse_ks(config.getoption("codex_k"))
-        timeout = parse_positive_float("--codex-timeout", config.getoption("codex_timeout"))
+        sandbox = sandbox_options.SandboxOptions.from_config(config)
         return cls(
             models=list(config.getoption("model") or []),
             suite=config.getoption("codex_suite"),
             ks=ks,
             ks_explicit=explicit,
-            timeout=timeout if timeout is not None else 3.0,
+            timeout=sandbox.timeout if sandbox.timeout is not None else sandbox.time_floor,  # or per problem
             report=config.getoption("codex_report"),
             samples_out=config.getoption("codex_samples_out"),
             fail_under=parse_fraction("--codex-fail-under", config.getoption("codex_fail_under")),
             experiments=experiment_options.ExperimentOptions.from_config(config),
             server=server_options.ServerOptions.from_config(config),
             reports=report_options.ReportOptions.from_config(config),
+            sandbox=sandbox,
         )

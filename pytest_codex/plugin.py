@@ -20,6 +20,8 @@ from .models.samples import SamplesFileError
 from .outputs import write_samples_out
 from .problems import ProblemFileError, load_suite
 from .runs import RunFileError
+from .sandbox.executor import SandboxUnavailable
+from .sandbox.timelimits import TimeLimits
 from .state import CONTROLLER, SINGLE, STATE_KEY, WORKER, Case, CodexState, get_state
 from .summary import fmt_rate, render_table, scope_line
 
@@ -52,7 +54,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # The executor (the sandbox's fork helper) starts before any problem, test or
     # canonical solution is loaded into this process.
     if role != CONTROLLER:
-        state.executor = make_executor()
+        try:
+            state.executor = make_executor(options.sandbox.mode)
+        except SandboxUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
         state.executor_info = state.executor.describe()
         if role == WORKER:  # the controller's manifest records what isolation the workers had
             config.workeroutput["codex_executor"] = state.executor_info
@@ -65,6 +70,12 @@ def pytest_configure(config: pytest.Config) -> None:
             if labels.count(s.label) > 1:
                 raise UnknownModelError(f"--model={s.raw!r} is given twice (or two models share the label {s.label!r})")
         state.models = [create_model(s, state) for s in specs]
+        if state.executor is not None:
+            state.time_limits = TimeLimits(
+                floor=options.sandbox.time_floor, factor=options.sandbox.time_factor,
+                override=options.sandbox.timeout, cache_dir=config.rootpath / ".codex",
+                suite_sha256=state.suite.sha256)
+            state.executor_info["time_limits"] = state.time_limits.describe()
         if role != WORKER:
             from .reporting import load_baseline
 
@@ -77,6 +88,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _shutdown(state: CodexState) -> None:
+    if state.time_limits is not None:
+        state.time_limits.save()
     if state.executor is not None:
         state.executor.close()
         state.executor = None
@@ -97,8 +110,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
              f"models: {', '.join(m.spec.raw for m in state.models)}"]
     info = state.executor_info
     if info:
-        lines.append(f"codex: executor {info.get('executor')}, isolation: "
-                     + ", ".join(k for k, v in (info.get("layers") or {}).items() if v))
+        layers = info.get("layers") or {}
+        line = f"codex: executor {info.get('executor')}, isolation: " + ", ".join(k for k, v in layers.items() if v)
+        missing = info.get("missing") or {}
+        if missing:
+            line += "; MISSING: " + ", ".join(f"{k} ({v})" for k, v in missing.items())
+        lines.append(line)
     return lines
 
 
@@ -136,7 +153,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         case = getattr(item, "callspec", None) and item.callspec.params.get(FIXTURE)
         if isinstance(case, Case) and item.get_closest_marker("timeout") is None:
             n = getattr(case.model, "max_samples", 200)
-            item.add_marker(pytest.mark.timeout(60 + n * (state.options.timeout + 5)))
+            limit = state.time_limits.upper_bound() if state.time_limits else state.options.timeout
+            item.add_marker(pytest.mark.timeout(60 + n * (limit + 5)))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

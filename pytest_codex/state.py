@@ -44,6 +44,7 @@ class CodexState:
     exec_finished: float | None = None
     baseline: object | None = None  # runs.LoadedRun of --codex-compare (controller / single only)
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
+    time_limits: object | None = None  # sandbox.timelimits.TimeLimits (processes that execute)
 
     def cases(self) -> list[Case]:
         return [Case(m, p) for m in self.models for p in self.suite.problems]

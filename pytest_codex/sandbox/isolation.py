@@ -1,0 +1,260 @@
+"""Isolation layers: set up once in the fork server, entered by every sample child.
+
+The server builds a ``Plan`` at start-up (namespaces, private tmpfs, Landlock ruleset,
+seccomp filter, unprivileged uid), probes it in a throw-away child, and drops what does
+not work (auto mode).  ``enter`` applies the plan in a freshly forked child; it fails
+closed: any error there kills the child before a line of the sample runs.
+
+Standard library only (runs in the fork server).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import signal
+import sys
+from dataclasses import dataclass, field
+
+from . import linux
+
+# Layer names, in the order they are shown.  Every one is required by --codex-sandbox=strict.
+LAYERS = (
+    "session",            # own session and process group (setsid)
+    "pid_namespace",      # own PID namespace; the server is its init and kills all after each sample
+    "unprivileged_uid",   # a per-worker uid, so RLIMIT_NPROC counts and root powers are gone
+    "network_namespace",  # no interface but a downed loopback
+    "seccomp",            # socket() of every family and dangerous syscalls refused
+    "landlock",           # writes only in the sample's temp dir; reads only the standard library
+    "rlimits",            # address space, CPU time, file size, open files, processes, no core
+    "private_tmpfs",      # the temp dir is a size-capped tmpfs in a private mount namespace
+    "ipc_namespace",      # no SysV IPC shared with anything else
+    "parent_death",       # PR_SET_PDEATHSIG: the sample dies with the server
+)
+
+SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
+CTL_FD, RULESET_FD = 3, 4
+
+
+@dataclass
+class Limits:
+    address_space: int = 1 << 30
+    cpu_seconds: int = 4
+    file_size: int = 16 << 20
+    open_files: int = 64
+    processes: int = 32
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Plan:
+    """What the server applies to each child (built once, read-only afterwards)."""
+
+    layers: dict = field(default_factory=dict)        # name -> bool
+    missing: dict = field(default_factory=dict)       # name -> why
+    workdir: str = ""
+    libdir: str | None = None                         # the standard library as the child sees it
+    uid: int | None = None
+    ruleset_fd: int | None = None
+    landlock_abi: int = 0
+    seccomp: bytes | None = None
+    in_pid_namespace: bool = False
+
+    def on(self, name: str) -> bool:
+        return bool(self.layers.get(name))
+
+    def drop(self, name: str, why: str) -> None:
+        self.layers[name] = False
+        self.missing.setdefault(name, why)
+
+
+def _try(plan: Plan, name: str, fn, *args) -> bool:
+    try:
+        fn(*args)
+    except OSError as exc:
+        plan.drop(name, f"{exc.strerror or exc} (errno {exc.errno})")
+        return False
+    plan.layers[name] = True
+    return True
+
+
+# --- server side --------------------------------------------------------------------
+
+def unshare_namespaces(plan: Plan, wanted: set[str]) -> None:
+    """In the supervisor, before it forks the server: the namespaces the server lives in."""
+    for name, flag in (("network_namespace", linux.CLONE_NEWNET), ("ipc_namespace", linux.CLONE_NEWIPC),
+                       ("private_tmpfs", linux.CLONE_NEWNS), ("pid_namespace", linux.CLONE_NEWPID)):
+        if name in wanted:
+            _try(plan, name, linux.unshare, flag)
+        else:
+            plan.drop(name, "disabled")
+
+
+def prepare_filesystem(plan: Plan, root: str, stdlib: str, tmpfs_bytes: int) -> None:
+    """The temp dir (``root/work``) and, with a mount namespace, a reachable stdlib."""
+    work = os.path.join(root, "work")
+    if plan.on("private_tmpfs"):
+        try:
+            linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+            linux.mount("codex-sandbox", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
+                        f"size={tmpfs_bytes},nr_inodes=4096,mode=0755")
+            lib = os.path.join(root, "lib")
+            os.mkdir(lib)
+            linux.mount(stdlib, lib, None, linux.MS_BIND | linux.MS_REC)
+            linux.mount(None, lib, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
+                        | linux.MS_NOSUID | linux.MS_NODEV)
+            plan.libdir = lib
+        except OSError as exc:
+            plan.drop("private_tmpfs", f"mount: {exc.strerror} (errno {exc.errno})")
+    os.mkdir(work, 0o700)
+    plan.workdir = work
+    if plan.libdir is None:
+        plan.libdir = stdlib
+
+
+def remap_stdlib(stdlib: str, libdir: str) -> None:
+    """Point imports at the stdlib's bind mount (the real path may sit under a 0700 /root)."""
+    if libdir == stdlib:
+        return
+    swap = lambda p: libdir + p[len(stdlib):] if p == stdlib or p.startswith(stdlib + os.sep) else p  # noqa: E731
+    sys.path[:] = [swap(p) for p in sys.path]
+    sys.path_importer_cache.clear()
+    for mod in list(sys.modules.values()):
+        path = getattr(mod, "__path__", None)
+        if isinstance(path, list):
+            path[:] = [swap(p) for p in path]
+
+
+def choose_uid(plan: Plan, uid: int, wanted: bool) -> None:
+    if not wanted:
+        plan.drop("unprivileged_uid", "disabled")
+    elif os.geteuid() != 0:
+        plan.drop("unprivileged_uid", "the sandbox is not running as root, so it cannot switch uid")
+    else:
+        plan.uid = uid
+        os.chown(plan.workdir, uid, uid)
+        plan.layers["unprivileged_uid"] = True
+
+
+def build_landlock(plan: Plan, read_dirs: list[str]) -> None:
+    abi = linux.landlock_abi()
+    if abi <= 0:
+        plan.drop("landlock", "the kernel offers no Landlock ABI")
+        return
+    fs = linux.fs_access_for_abi(abi)
+    net = (linux.NET_BIND_TCP | linux.NET_CONNECT_TCP) if abi >= 4 else 0
+    scoped = (linux.SCOPE_ABSTRACT_UNIX_SOCKET | linux.SCOPE_SIGNAL) if abi >= 6 else 0
+    read = linux.FS_READ_FILE | linux.FS_READ_DIR
+    try:
+        fd = linux.landlock_ruleset(fs, net, scoped)
+        os.set_inheritable(fd, False)
+        for d in read_dirs:
+            if os.path.isdir(d):
+                linux.landlock_allow_path(fd, d, read)
+        file_rw = linux.FS_READ_FILE | linux.FS_WRITE_FILE | (linux.FS_TRUNCATE if abi >= 3 else 0)
+        linux.landlock_allow_path(fd, "/dev/null", file_rw)
+        linux.landlock_allow_path(fd, plan.workdir, fs & ~(linux.FS_EXECUTE | linux.FS_MAKE_CHAR | linux.FS_MAKE_BLOCK))
+    except OSError as exc:
+        plan.drop("landlock", f"{exc.strerror} (errno {exc.errno})")
+        return
+    plan.ruleset_fd, plan.landlock_abi = fd, abi
+    plan.layers["landlock"] = True
+
+
+def stdlib_read_dirs(libdir: str) -> list[str]:
+    """The standard library, minus site-packages (where a dataset or its tests may live)."""
+    dirs = [os.path.join(libdir, e) for e in sorted(os.listdir(libdir)) if e != "site-packages"]
+    return dirs + ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo"]
+
+
+# --- child side ---------------------------------------------------------------------
+
+def _rlimits(limits: Limits) -> None:
+    cpu = max(1, int(limits.cpu_seconds))
+    for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
+                       (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_NPROC, limits.processes),
+                       (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(res, (value, value))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
+
+
+def _setuid(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def _parent_death() -> None:
+    parent = os.getppid()
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _landlock() -> None:
+    linux.landlock_restrict_self(RULESET_FD)
+    os.close(RULESET_FD)
+
+
+def _steps(plan: Plan, limits: Limits) -> list:
+    """The per-child layers, in the order they must be applied."""
+    return [
+        ("rlimits", _rlimits, limits),
+        ("unprivileged_uid", _setuid, plan.uid),
+        ("parent_death", _parent_death),
+        ("no_new_privs", linux.prctl, linux.PR_SET_NO_NEW_PRIVS, 1),
+        ("landlock", _landlock),
+        ("seccomp", linux.seccomp_install, plan.seccomp),
+    ]
+
+
+def _arrange_fds(plan: Plan, ctl_fd: int, out_fd: int) -> None:
+    """stdin /dev/null, stdout and stderr the output pipe, fd 3 the control socket, fd 4 the
+    Landlock ruleset; every other descriptor closed."""
+    high = lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)  # noqa: E731  out of the way first
+    ctl, out, null = high(ctl_fd), high(out_fd), os.open("/dev/null", os.O_RDONLY)
+    ruleset = high(plan.ruleset_fd) if plan.on("landlock") else None
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.dup2(ctl, CTL_FD)
+    if ruleset is not None:
+        os.dup2(ruleset, RULESET_FD)
+    os.closerange(RULESET_FD + 1 if ruleset is not None else CTL_FD + 1, 1 << 20)
+
+
+def enter(plan: Plan, limits: Limits, ctl_fd: int, out_fd: int) -> None:
+    """Apply the plan to this just-forked process; raises on any failure (fail closed)."""
+    if plan.on("session"):
+        os.setsid()
+    _arrange_fds(plan, ctl_fd, out_fd)
+    os.chdir(plan.workdir)
+    for name, fn, *args in _steps(plan, limits):
+        if name == "no_new_privs" or plan.on(name):
+            fn(*args)
+    _reset_process_state()
+
+
+def probe(plan: Plan, limits: Limits, ctl_fd: int, out_fd: int) -> dict:
+    """In a throw-away child: try each layer; returns {layer: why} for those that failed."""
+    os.setsid()
+    _arrange_fds(plan, ctl_fd, out_fd)
+    os.chdir(plan.workdir)
+    failed = {}
+    for name, fn, *args in _steps(plan, limits):
+        if name == "no_new_privs" or plan.on(name):
+            try:
+                fn(*args)
+            except OSError as exc:
+                failed[name] = f"{exc.strerror or exc} (errno {exc.errno})"
+    return failed
+
+
+def _reset_process_state() -> None:
+    os.environ.clear()
+    os.environ.update(SAFE_ENV)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -1,0 +1,227 @@
+"""The trusted verdict: the problem's ``check(candidate)`` runs here, against a proxy.
+
+Only this module decides a verdict.  The test code is compiled here (asserts kept even
+under ``python -O``) and executed in a fresh namespace built from the problem's prompt and
+canonical solution (trusted data: helpers such as ``poly`` or ``encode_cyclic`` come from
+there, never from the completion).  The entry point's name and ``check``'s argument are a
+``CandidateProxy``: each call sends the arguments to the sample and gets back plain data.
+"""
+
+from __future__ import annotations
+
+import builtins
+import reprlib
+import traceback
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..execution import ERROR, FAILED, PASSED, SYNTAX_ERROR, TIMEOUT
+from ..problems import Problem
+from . import wire
+from .channel import Channel, ChannelClosed, SampleTimeout
+
+TESTS_FILE = "<tests>"
+_repr = reprlib.Repr()
+_repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxtuple = 120, 120, 12, 12
+_repr.maxdict, _repr.maxset, _repr.maxlevel = 8, 12, 4
+
+
+class SampleOver(BaseException):
+    """Ends ``check`` when the sample timed out, crashed or broke the protocol (tests can't catch it)."""
+
+    def __init__(self, verdict: str, error_type: str | None, detail: str) -> None:
+        super().__init__(detail)
+        self.verdict, self.error_type, self.detail = verdict, error_type, detail
+
+
+class UnproxiableArgument(TypeError):
+    """The tests passed something that cannot be sent to the sample (a problem-set defect)."""
+
+
+@dataclass
+class Judgement:
+    verdict: str
+    error_type: str | None = None
+    detail: str | None = None
+    channel_closed: bool = False  # the child hung up: a crash unless a verdict came first
+
+
+@dataclass(frozen=True)
+class TrustedCode:
+    setup: object  # code object: prompt + canonical solution (or the prompt alone)
+    tests: object
+
+
+@lru_cache(maxsize=4096)
+def trusted_code(problem: Problem) -> TrustedCode:
+    setup = None
+    for source in (problem.prompt + problem.canonical_solution, problem.prompt, ""):
+        try:
+            setup = compile(source, "<prompt>", "exec", dont_inherit=True, optimize=0)
+            break
+        except (SyntaxError, ValueError):
+            continue
+    tests = compile(problem.test, TESTS_FILE, "exec", dont_inherit=True, optimize=0)
+    return TrustedCode(setup, tests)
+
+
+def show_call(name: str, args: tuple, kwargs: dict) -> str:
+    parts = [_repr.repr(a) for a in args] + [f"{k}={_repr.repr(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+class CandidateProxy:
+    """Stands for the completion's function in the trusted process."""
+
+    def __init__(self, channel: Channel, name: str) -> None:
+        self._channel, self._name = channel, name
+        self.calls = 0
+        self.last_call: str | None = None
+        self.last_result: str | None = None
+        self.over: SampleOver | None = None
+
+    def __repr__(self) -> str:
+        return f"<candidate {self._name} (sandboxed)>"
+
+    def __call__(self, *args, **kwargs):
+        if self.over is not None:
+            raise self.over
+        call = show_call("candidate", args, kwargs)
+        self.calls += 1
+        self.last_call, self.last_result = call, None
+        try:
+            packed = (wire.pack(args), wire.pack(kwargs))
+        except (wire.Unencodable, RecursionError) as exc:
+            raise UnproxiableArgument(f"{call}: an argument cannot be sent to the sample: {exc}") from None
+        try:
+            self._channel.send(["call", *packed])
+            reply = self._channel.recv()
+            return self._take(reply, args, call)
+        except SampleTimeout:
+            self.over = SampleOver(TIMEOUT, None, f"no answer to {call} within the time limit")
+        except ChannelClosed:
+            self.over = SampleOver("crashed", None, f"the sample ended during {call}")
+        except wire.WireError as exc:
+            self.over = SampleOver(ERROR, "ProtocolError", f"bad answer to {call}: {exc}")
+        raise self.over
+
+    def _take(self, reply, args: tuple, call: str):
+        kind = reply[0] if isinstance(reply, list) and reply else None
+        if kind == "ok" and len(reply) == 3:
+            result = wire.unpack(reply[1])
+            if reply[2] is not None:
+                _write_back(args, wire.unpack(reply[2]))
+            self.last_result = _repr.repr(result)
+            return result
+        if kind == "raise" and len(reply) == 3 and all(isinstance(v, str) for v in reply[1:]):
+            raise candidate_exception(reply[1], reply[2], call)
+        if kind == "bad" and len(reply) == 2 and isinstance(reply[1], str):
+            exc = TypeError(f"{call} returned a value the sandbox refuses: {reply[1][:300]}")
+            exc.codex_from_candidate = "UnsupportedResultType"
+            raise exc
+        raise wire.WireError(f"unexpected answer {_repr.repr(reply)}")
+
+
+def candidate_exception(type_name: str, message: str, call: str) -> Exception:
+    """The sample's exception re-created here: the builtin type of that name where there is one."""
+    cls = getattr(builtins, type_name[:100], None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = Exception
+    try:
+        exc = cls(message)
+    except Exception:
+        exc = Exception(message)
+    exc.codex_from_candidate = type_name[:100]
+    exc.codex_call = call
+    return exc
+
+
+def _write_back(args: tuple, after) -> None:
+    """Mirror mutations of the arguments the sample made (the tests may inspect them)."""
+    if type(after) is not tuple or len(after) != len(args):
+        raise wire.WireError("mutated arguments do not match the call")
+    for before, now in zip(args, after):
+        if type(before) is list and type(now) is list:
+            before[:] = now
+        elif type(before) in (dict, set) and type(now) is type(before):
+            before.clear()
+            before.update(now)
+
+
+def judge(problem: Problem, completion: str, channel: Channel) -> Judgement:
+    try:
+        channel.send(["load", problem.program(completion), problem.entry_point])
+        reply = channel.recv()
+    except SampleTimeout:
+        return Judgement(TIMEOUT, detail="the completion did not finish loading within the time limit")
+    except ChannelClosed:
+        return Judgement("crashed", detail="the sample ended while loading the completion", channel_closed=True)
+    except wire.WireError as exc:
+        return Judgement(ERROR, "ProtocolError", f"bad answer while loading: {exc}")
+    loaded = _loaded(reply)
+    if loaded is not None:
+        return loaded
+    code = trusted_code(problem)
+    scope: dict = {"__name__": "__codex_tests__"}
+    exec(code.setup, scope)
+    exec(code.tests, scope)
+    proxy = CandidateProxy(channel, problem.entry_point)
+    scope[problem.entry_point] = proxy  # a test naming the entry point means the candidate too
+    check = scope.get("check")
+    if not callable(check):
+        raise ValueError(f"{problem.task_id}: the test code defines no check(candidate) function")
+    try:
+        check(proxy)
+    except SampleOver:
+        pass
+    except UnproxiableArgument:
+        raise
+    except Exception as exc:  # noqa: BLE001  every other outcome is the sample's
+        if proxy.over is None:
+            return _from_exception(problem, exc, proxy)
+    over = proxy.over  # also when the tests caught SampleOver: the sample still ended
+    if over is not None:
+        return Judgement(over.verdict, over.error_type, over.detail, channel_closed=over.verdict == "crashed")
+    return Judgement(PASSED)
+
+
+def _loaded(reply) -> Judgement | None:
+    kind = reply[0] if isinstance(reply, list) and reply else None
+    if kind == "ready":
+        return None
+    if kind == "syntax_error" and len(reply) == 4:
+        line = f" (line {reply[3]})" if isinstance(reply[3], int) else ""
+        return Judgement(SYNTAX_ERROR, str(reply[1])[:100], f"{str(reply[2])[:500]}{line}")
+    if kind == "error" and len(reply) == 3:
+        return Judgement(ERROR, str(reply[1])[:100], f"while loading the completion: {str(reply[2])[:500]}")
+    return Judgement(ERROR, "ProtocolError", f"unexpected answer while loading: {_repr.repr(reply)}")
+
+
+def _test_line(problem: Problem, exc: BaseException) -> str | None:
+    lines = problem.test.splitlines()
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == TESTS_FILE and frame.lineno and 0 < frame.lineno <= len(lines):
+            return lines[frame.lineno - 1].strip()
+    return None
+
+
+def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> Judgement:
+    from_candidate = getattr(exc, "codex_from_candidate", None)
+    message = str(exc)[:500]
+    if from_candidate:
+        where = getattr(exc, "codex_call", proxy.last_call)
+        detail = (f"{where} raised {from_candidate}: {message}" if from_candidate != "UnsupportedResultType"
+                  else message)
+        return Judgement(ERROR, from_candidate, detail)
+    line = _test_line(problem, exc)
+    parts = []
+    if proxy.last_call is not None:
+        parts.append(f"{proxy.last_call} returned {proxy.last_result}")
+    if line:
+        parts.append(line)
+    if isinstance(exc, AssertionError):
+        if message:
+            parts.append(f"message: {message}")
+        return Judgement(FAILED, "AssertionError", "; ".join(parts) or "assertion failed")
+    parts.append(f"{type(exc).__name__} in the tests: {message}")
+    return Judgement(ERROR, type(exc).__name__, "; ".join(parts))

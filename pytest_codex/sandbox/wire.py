@@ -1,0 +1,147 @@
+"""What crosses the boundary between a sample and the trusted process: plain, exactly-typed data.
+
+Values are encoded as JSON with tagged containers (no pickle, nothing executable):
+
+* ``None``, ``bool``, ``int``, ``float`` (NaN and infinities included) and ``str`` are JSON
+  scalars; an ``int`` too long for a decimal literal is ``["i", hex]``.
+* containers are arrays whose first element is a tag: ``["l", ...]`` list, ``["t", ...]``
+  tuple, ``["s", ...]`` set, ``["f", ...]`` frozenset, ``["d", k1, v1, ...]`` dict,
+  ``["b", hex]`` bytes, ``["c", real, imag]`` complex.
+
+Types are checked exactly: a subclass of ``str``, ``int``, ``list``... (an object whose
+``__eq__`` is always true, say) is refused with ``Unencodable``.  Decoding checks tags,
+depth and sizes and raises ``WireError`` on anything else.  Frames on a stream are a
+4-byte big-endian length and that many bytes of UTF-8 JSON.  Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+MAX_DEPTH = 100
+HEADER = struct.Struct(">I")
+_BIG_INT_BITS = 12_000  # ~3,600 decimal digits: under Python's int/str conversion limit
+
+
+class WireError(ValueError):
+    """Malformed data from the other side."""
+
+
+class Unencodable(TypeError):
+    """A value of a type that may not cross the boundary."""
+
+
+def _enc(x, depth: int):
+    t = type(x)
+    if t is str or t is bool or t is float or x is None:
+        return x
+    if t is int:
+        return x if x.bit_length() < _BIG_INT_BITS else ["i", hex(x)]
+    if depth >= MAX_DEPTH:
+        raise Unencodable(f"nested deeper than {MAX_DEPTH} levels")
+    d = depth + 1
+    if t is list:
+        return ["l", *[_enc(v, d) for v in x]]
+    if t is tuple:
+        return ["t", *[_enc(v, d) for v in x]]
+    if t is dict:
+        out = ["d"]
+        for k, v in x.items():
+            out.append(_enc(k, d))
+            out.append(_enc(v, d))
+        return out
+    if t is set or t is frozenset:
+        return ["s" if t is set else "f", *[_enc(v, d) for v in x]]
+    if t is bytes:
+        return ["b", x.hex()]
+    if t is complex:
+        return ["c", x.real, x.imag]
+    raise Unencodable(f"values of type {t.__module__}.{t.__qualname__} cannot be returned "
+                      f"(only exact None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
+
+
+def pack(x):
+    """``x`` as JSON-ready data (raises ``Unencodable``)."""
+    return _enc(x, 0)
+
+
+_SCALARS = (str, bool, int, float, type(None))
+
+
+def _dec(x, depth: int):
+    if type(x) in _SCALARS:
+        return x
+    if type(x) is not list or not x or type(x[0]) is not str:
+        raise WireError(f"unexpected JSON value of type {type(x).__name__}")
+    if depth >= MAX_DEPTH:
+        raise WireError(f"nested deeper than {MAX_DEPTH} levels")
+    tag, items, d = x[0], x[1:], depth + 1
+    try:
+        if tag == "l":
+            return [_dec(v, d) for v in items]
+        if tag == "t":
+            return tuple(_dec(v, d) for v in items)
+        if tag == "d":
+            if len(items) % 2:
+                raise WireError("dict with an odd number of items")
+            return {_dec(items[i], d): _dec(items[i + 1], d) for i in range(0, len(items), 2)}
+        if tag == "s":
+            return {_dec(v, d) for v in items}
+        if tag == "f":
+            return frozenset(_dec(v, d) for v in items)
+        if tag == "i" and len(items) == 1 and type(items[0]) is str:
+            return int(items[0], 16)
+        if tag == "b" and len(items) == 1 and type(items[0]) is str:
+            return bytes.fromhex(items[0])
+        if tag == "c" and len(items) == 2 and all(type(v) in (int, float) for v in items):
+            return complex(items[0], items[1])
+    except TypeError as exc:  # an unhashable key or set element
+        raise WireError(str(exc)) from None
+    raise WireError(f"bad tag {tag[:20]!r}")
+
+
+def unpack(data):
+    """The value that ``pack`` turned into ``data`` (raises ``WireError``)."""
+    try:
+        return _dec(data, 0)
+    except RecursionError:
+        raise WireError("nested too deeply") from None
+
+
+def loads(body: bytes):
+    """Parse a frame's body (raises ``WireError``)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"not valid JSON: {str(exc)[:200]}") from None
+
+
+def frame(obj) -> bytes:
+    """One message: ``obj`` is JSON-ready (values inside it already ``pack``ed)."""
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    return HEADER.pack(len(body)) + body
+
+
+def read_frame(read, limit: int):
+    """Read one frame with ``read(n) -> bytes`` (b"" at end of stream); None at a clean end."""
+    head = _read_exact(read, HEADER.size, allow_eof=True)
+    if head is None:
+        return None
+    (size,) = HEADER.unpack(head)
+    if size > limit:
+        raise WireError(f"message of {size} bytes exceeds the {limit}-byte limit")
+    return loads(_read_exact(read, size, allow_eof=False))
+
+
+def _read_exact(read, n: int, allow_eof: bool):
+    chunks, got = [], 0
+    while got < n:
+        chunk = read(n - got)
+        if not chunk:
+            if allow_eof and got == 0:
+                return None
+            raise EOFError("stream ended inside a message")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
