@@ -225,3 +225,15 @@ def test_junitxml_has_one_testcase_per_problem(project, tmp_path):
     result.assert_outcomes(passed=1, deselected=163)
     cases = ElementTree.parse(xml).getroot().iter("testcase")
     assert [c.get("name") for c in cases] == ["test_humaneval[reference-HumanEval/1]"]
+
+
+def test_pytest_timeout_guards_every_item(project):
+    project.makeconftest("""
+        def pytest_collection_finish(session):
+            for item in session.items:
+                print("TIMEOUT", item.name, item.get_closest_marker("timeout").args)
+    """)
+    result = project.runpytest_subprocess("--model=reference", "--collect-only", "-q", "-s", "-k", "HumanEval/7]")
+    result.stdout.fnmatch_lines(["TIMEOUT test_humaneval?reference-HumanEval/7? (*,)"])
+    seconds = float(re.search(r"TIMEOUT \S+ \(([\d.]+),\)", result.stdout.str()).group(1))
+    assert 0 < seconds < 600  # one sample: a bound near the sample's own time limit

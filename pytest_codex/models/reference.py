@@ -9,6 +9,8 @@ from .base import Completion, ModelSpec, PrepareStats
 
 
 class ReferenceModel:
+    max_samples = 1
+
     def __init__(self, spec: ModelSpec, context) -> None:
         self.spec = spec
 

@@ -64,6 +64,7 @@ class SamplesModel:
         self.spec = spec
         self.path = spec.target
         self._by_task, self.sha256 = read_samples(self.path, {p.task_id for p in context.suite.problems})
+        self.max_samples = max((len(v) for v in self._by_task.values()), default=1)
 
     def prepare(self, problems: Sequence[Problem]) -> PrepareStats:
         return PrepareStats()  # nothing to generate: the file is the completions
