@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Sequence
 from xml.sax.saxutils import escape
 
@@ -52,9 +53,17 @@ def _text_width(text: str) -> float:
     return sum(_WIDE.get(ch) or _NARROW.get(ch) or 7 for ch in text)
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """One line of text that XML 1.0 can hold (other characters become U+FFFD)."""
+    return _NOT_XML.sub("\ufffd", " ".join(text.split()) if text.strip() else text)
+
+
 def svg(doc: dict) -> str:
     """A flat badge for an endpoint document."""
-    label, message = doc["label"], doc["message"]
+    label, message = _xml_safe(doc["label"]), _xml_safe(doc["message"])
     lw, mw = round(_text_width(label) + 10), round(_text_width(message) + 10)
     w = lw + mw
     color = HEX.get(doc["color"], doc["color"])

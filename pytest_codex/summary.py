@@ -47,22 +47,22 @@ def _samples_per_problem(r: ModelResult) -> str:
     return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Fixed-layout text table: first column left-aligned, the others right-aligned."""
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> list[str]:
+    """Fixed-layout text table: the ``left`` columns left-aligned, the others right-aligned."""
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> list[str]:
     def line(cells):
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    align = ["---"] + ["---:"] * (len(headers) - 1)
+    align = ["---" if i in left else "---:" for i in range(len(headers))]
     return [line(headers), "|" + "|".join(align) + "|"] + [line(r) for r in rows]
 
 
@@ -103,8 +103,7 @@ def render_markdown(results: Sequence[ModelResult], ks: Sequence[int]) -> list[s
 
 def comparison_rows(pairings: Sequence) -> tuple[list[str], list[list[str]], list[str]]:
     """Rows of paired differences (``compare.Pairing``): model minus baseline per k."""
-    headers = ["model", "baseline", "problems", "metric", "model", "baseline", "diff", CI_HEADER, "p",
-               "verdict"]
+    headers = ["model", "baseline", "problems", "metric", "value", "base", "diff", CI_HEADER, "p", "verdict"]
     rows, notes = [], []
     for pg in pairings:
         for d in pg.diffs:
@@ -121,16 +120,20 @@ def _diff_cells(name: str, base_name: str, d: PairedDiff) -> list[str]:
             fmt_interval((d.low, d.high), signed=True), fmt_p(d.p_value), d.verdict]
 
 
-COMPARISON_LEGEND = (f"diff = model - baseline over the common problems; {CI_HEADER}: paired bootstrap; "
-                     f"p: paired permutation test; better/worse: the CI excludes 0 and p < {1 - LEVEL:.2g}")
+COMPARISON_LEGEND = [
+    "value, base: pass@k of the model and of the baseline over their common problems; diff = value - base",
+    f"{CI_HEADER}: paired bootstrap; p: paired permutation test; better/worse: CI excludes 0 and p < {1 - LEVEL:.2g}",
+]
+COMPARISON_LEFT = (0, 1, 3, 9)
 
 
 def render_comparison(pairings: Sequence, markdown: bool = False) -> list[str]:
     headers, rows, notes = comparison_rows(pairings)
     if not rows and not notes:
         return []
-    out = (markdown_table if markdown else text_table)(headers, rows) if rows else []
-    return out + (["", *notes] if markdown and notes else notes) + ([COMPARISON_LEGEND] if rows else [])
+    out = (markdown_table if markdown else text_table)(headers, rows, COMPARISON_LEFT) if rows else []
+    legend = ([""] if markdown else []) + COMPARISON_LEGEND if rows else []
+    return out + (["", *notes] if markdown and notes else notes) + legend
 
 
 def scope_line(results: Sequence[ModelResult], suite_name: str) -> str:

@@ -1,0 +1,67 @@
+"""Badges: the shields.io endpoint JSON against the endpoint schema; the SVG is well-formed."""
+
+from __future__ import annotations
+
+import json
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_codex.badges import _xml_safe, badge_documents, color_for, endpoint, svg, write_badges
+from pytest_codex.results import build_model_result
+
+# https://shields.io/badges/endpoint-badge: the properties an endpoint response may have.
+SHIELDS_ENDPOINT = {
+    "schemaVersion": int, "label": str, "message": str, "color": str, "labelColor": str, "isError": bool,
+    "namedLogo": str, "logoSvg": str, "logoColor": str, "logoWidth": (int, float), "style": str,
+    "cacheSeconds": int,
+}
+SHIELDS_COLORS = {"brightgreen", "green", "yellowgreen", "yellow", "orange", "red", "blue", "lightgrey",
+                  "success", "important", "critical", "informational", "inactive"}
+
+
+def assert_shields_endpoint(doc: dict) -> None:
+    assert set(doc) <= set(SHIELDS_ENDPOINT), set(doc) - set(SHIELDS_ENDPOINT)
+    for key in ("schemaVersion", "label", "message"):
+        assert key in doc, f"{key} is required"
+    for key, value in doc.items():
+        assert isinstance(value, SHIELDS_ENDPOINT[key]) and not (SHIELDS_ENDPOINT[key] is int and isinstance(value, bool))
+    assert doc["schemaVersion"] == 1
+    assert doc["message"] != ""
+    assert doc.get("color") in SHIELDS_COLORS
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.none(), st.floats(0, 1)), st.text(min_size=0, max_size=30))
+def test_endpoint_documents_follow_the_shields_schema(value, label):
+    doc = endpoint(label, value)
+    assert_shields_endpoint(doc)
+    json.loads(json.dumps(doc))
+    root = ElementTree.fromstring(svg(doc))  # well-formed whatever the label holds
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert doc["message"] in texts and _xml_safe(label) in texts
+
+
+@pytest.mark.parametrize("value,color", [
+    (None, "lightgrey"), (0.0, "red"), (0.099, "red"), (0.1, "orange"), (0.25, "yellow"),
+    (0.4, "yellowgreen"), (0.6, "green"), (0.8, "brightgreen"), (1.0, "brightgreen"),
+])
+def test_color_thresholds(value, color):
+    assert color_for(value) == color
+
+
+def test_badges_for_each_model_are_written(tmp_path):
+    payload = {"task_id": "HumanEval/0", "n": 4, "c": 1, "samples": [], "attempted": True}
+    results = [build_model_result("hf:SmolLM2-135M", "hf:HuggingFaceTB/SmolLM2-135M", [payload], 164, (1,)),
+               build_model_result("reference", "reference", [dict(payload, n=1, c=1)], 164, (1,))]
+    paths = write_badges(str(tmp_path / "badges"), badge_documents(results, "humaneval"))
+    assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
+        "hf-SmolLM2-135M.json", "hf-SmolLM2-135M.svg", "reference.json", "reference.svg"]
+    doc = json.loads((tmp_path / "badges" / "hf-SmolLM2-135M.json").read_text())
+    assert doc == {"schemaVersion": 1, "label": "HumanEval pass@1 hf:SmolLM2-135M", "message": "25.0%",
+                   "color": "yellow"}
+    root = ElementTree.parse(tmp_path / "badges" / "reference.svg").getroot()
+    assert "HumanEval pass@1 reference: 100.0%" in root.get("aria-label")
