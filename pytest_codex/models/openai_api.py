@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.parse
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -185,7 +185,7 @@ class OpenAIGenerator:
             pending = {pool.submit(self._run_job, prompts[j.prompt_index], j, params): j for j in jobs}
             error: BaseException | None = None
             while pending:
-                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     job = pending.pop(fut)
                     if fut.exception() is not None:
