@@ -4,7 +4,7 @@ Starts a real llama-cpp-python server on 127.0.0.1 serving SmolLM2-135M-Instruct
 --gguf, or uses --base-url/--model-name of a server you run), generates the same samples
 (same prompts, same per-sample seeds) at each concurrency, and prints completions/s.
 
-    .venv/bin/python benchmarks/bench_server.py [--problems 10] [--n 2] [--max-tokens 128]
+    .venv/bin/python benchmarks/bench_server.py [--problems 8] [--n 2] [--max-tokens 64]
 
 llama-cpp-python's server runs one request at a time (one model, one lock), so there the
 overlap only hides per-request latency (HTTP, tokenising, queueing); servers that batch
@@ -33,9 +33,9 @@ def measure(gen: OpenAIGenerator, prompts: list[str], params: GenParams) -> tupl
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--problems", type=int, default=10, help="first N HumanEval prompts (default 10)")
+    ap.add_argument("--problems", type=int, default=8, help="first N HumanEval prompts (default 8)")
     ap.add_argument("--n", type=int, default=2, help="samples per prompt (default 2)")
-    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--concurrency", type=int, nargs=2, default=[1, 8], metavar=("BASELINE", "CONTENDER"))
     ap.add_argument("--gguf", default=None, help="GGUF to serve (default: SmolLM2-135M-Instruct)")
