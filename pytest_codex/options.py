@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from . import experiment_options, report_options, server_options
+from . import experiment_options, generation_options, report_options, server_options
 from .sandbox import options as sandbox_options
 
 DEFAULT_KS = (1, 10, 100)
@@ -38,6 +38,7 @@ def addoption(parser: pytest.Parser) -> None:
     server_options.addoption(group)
     report_options.addoption(group)
     sandbox_options.addoption(group)
+    generation_options.addoption(group)
 
 
 def _fail(option: str, value, why: str, fix: str) -> pytest.UsageError:
@@ -101,6 +102,7 @@ class CodexOptions:
     server: server_options.ServerOptions = field(default_factory=server_options.ServerOptions)
     reports: report_options.ReportOptions = field(default_factory=report_options.ReportOptions)
     sandbox: sandbox_options.SandboxOptions = field(default_factory=sandbox_options.SandboxOptions)
+    generation: generation_options.GenerationOptions = field(default_factory=generation_options.GenerationOptions)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "CodexOptions":
@@ -119,4 +121,5 @@ class CodexOptions:
             server=server_options.ServerOptions.from_config(config),
             reports=report_options.ReportOptions.from_config(config),
             sandbox=sandbox,
+            generation=generation_options.GenerationOptions.from_config(config),
         )
