@@ -276,3 +276,5 @@ class _Reporting:
             if state.options.reports.fail_regression is not None:
                 ok = ok and self.reports is not None and not self.reports.regressed
             session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
+        if self.reports is not None and self.reports.errors:  # a file asked for was not written
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

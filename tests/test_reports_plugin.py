@@ -118,3 +118,12 @@ def test_bad_report_options_are_usage_errors(project, workers, args, message):
     assert message in err and "Traceback" not in err + result.stdout.str()
     assert not (project.path / "r.json").exists() and not (project.path / ".codex").exists()  # nothing written
     assert len(TOY_PROBLEMS) == 6
+
+
+def test_a_file_that_cannot_be_written_is_reported_and_fails_the_run(project):
+    (project.path / "blocker").write_text("a file, not a directory")
+    result = run(project, "--model=samples:good.jsonl", "--codex-badge=blocker/badges", "--codex-markdown=board.md",
+                 "-k", "toy/0]")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["markdown: board.md", "badges: could not write (NotADirectoryError*blocker*"])
+    assert (project.path / "board.md").exists()  # the other files are still written
