@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import pytest
 
-from .passk import pass_at_k_exact
+from .passk import mean_pass_at_k, pass_at_k_exact
 from .results import ModelResult
 from .summary import fmt_rate
 
@@ -90,7 +90,40 @@ def chains_section(state, results: Sequence[ModelResult]) -> Section | None:
     return sec
 
 
-EXPERIMENTS: tuple[Callable, ...] = (chains_section,)
+# --- plus tests ------------------------------------------------------------------------
+
+def plus_section(state, results: Sequence[ModelResult]) -> Section | None:
+    if not state.options.experiments.plus:
+        return None
+    from .plus import store_path
+
+    tests = state.plus or {}
+    ks = state.ks_for_display(max((n for r in results for n in r.sample_counts), default=1))
+    rows, models = [], {}
+    for r in results:
+        probs = [p for p in r.problems if "plus" in p]
+        base = {k: mean_pass_at_k([(p["n"], p["c"]) for p in probs], k) for k in ks}
+        plus = {k: mean_pass_at_k([(p["n"], p["plus"]["c"]) for p in probs], k) for k in ks}
+        caught = [p["task_id"] for p in probs if p["plus"]["c"] < p["c"]]
+        rows.append([r.label, str(len(probs))] + [f"{fmt_rate(base[k])} -> {fmt_rate(plus[k])}" for k in ks]
+                    + [f"{len(caught)}" + (f" ({', '.join(caught[:4])}{', ...' if len(caught) > 4 else ''})" if caught else "")])
+        models[r.label] = {"pass_at_k_base": {str(k): v for k, v in base.items()},
+                           "pass_at_k_plus": {str(k): v for k, v in plus.items()}, "caught": caught}
+    ran = {p["task_id"] for r in results for p in r.problems}
+    used = {t: pp for t, pp in tests.items() if t in ran}
+    total = sum(len(pp.cases) for pp in used.values())
+    exp = state.options.experiments
+    lines = table(["model", "problems"] + [f"pass@{k} base -> plus" for k in ks] + ["problems caught by plus"], rows)
+    lines.append(f"{total} generated tests over {len(used)} problems "
+                 f"({sum(1 for pp in used.values() if not pp.cases)} with none kept), seed {exp.plus_seed}, "
+                 f"stored in {store_path(state)}")
+    record = {"file": store_path(state), "seed": exp.plus_seed, "inputs_per_problem": exp.plus_inputs,
+              "tests": total, "models": models,
+              "tests_by_problem": {t: pp.to_json() for t, pp in sorted(used.items())}}
+    return Section("plus", "base vs plus tests (hypothesis-generated inputs)", lines, record)
+
+
+EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section)
 
 
 def build_sections(state, results: Sequence[ModelResult]) -> list[Section]:

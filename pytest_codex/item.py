@@ -53,6 +53,10 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
             if getattr(comp, key, None) is not None:
                 sample[key] = getattr(comp, key)
         samples.append(sample)
+    if state.options.experiments.plus:
+        from .plus import run_plus
+
+        payload["plus"] = run_plus(state, case.problem, completions, samples)
     payload.update(n=len(samples), c=sum(s["verdict"] == "passed" for s in samples),
                    samples=samples, exec_seconds=time.perf_counter() - start)
     node.user_properties.append((PAYLOAD_KEY, payload))

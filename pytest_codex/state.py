@@ -44,6 +44,7 @@ class CodexState:
     exec_finished: float | None = None
     baseline: object | None = None  # runs.LoadedRun of --codex-compare (controller / single only)
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
+    plus: dict | None = None  # task_id -> plus.PlusProblem (--codex-plus)
     time_limits: object | None = None  # sandbox.timelimits.TimeLimits (processes that execute)
 
     def cases(self) -> list[Case]:
@@ -71,6 +72,10 @@ class CodexState:
             stats = model.prepare(problems) if problems else PrepareStats()
             stats.seconds = stats.seconds or (time.perf_counter() - start)
             self.prepared[model.spec.label] = stats
+        if self.options.experiments.plus:
+            from .plus import prepare_plus
+
+            prepare_plus(self, [case.problem for case in cases])
 
 
 STATE_KEY = pytest.StashKey[CodexState]()
