@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
 from .passk import pass_at_k_exact
@@ -101,10 +102,16 @@ def bootstrap_interval(values: Sequence[float], **kw) -> tuple[float, float]:
 
 def pass_at_k_intervals(problems: Sequence[dict], ks: Sequence[int]) -> dict[int, tuple[float, float] | None]:
     """The interval of mean pass@k for each k (None where pass@k has no estimate)."""
+    return dict(_intervals(tuple((p["n"], p["c"]) for p in problems), tuple(ks)))
+
+
+@lru_cache(maxsize=64)  # the table, the markdown and the results file ask for the same intervals
+def _intervals(counts: tuple[tuple[int, int], ...], ks: tuple[int, ...]) -> tuple:
+    problems = [{"n": n, "c": c} for n, c in counts]
     columns = {k: per_problem(problems, k) for k in ks}
     usable = [k for k in ks if columns[k] is not None]
     intervals = dict(zip(usable, bootstrap_intervals([columns[k] for k in usable])))
-    return {k: intervals.get(k) for k in ks}
+    return tuple((k, intervals.get(k)) for k in ks)
 
 
 def permutation_p_value(diffs: Sequence[float]) -> float:
