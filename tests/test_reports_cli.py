@@ -148,3 +148,16 @@ def test_other_command_errors(files, tmp_path):
     one_line_error(run_cli("report", tmp_path), "contains no .json results files")
     one_line_error(run_cli("show", "toy/0", cwd=tmp_path), "'latest': no runs are stored in")
     one_line_error(run_cli("compare", files["a"]), "has one model; give two or more runs to compare")
+
+
+def test_plot_names_the_temperature_when_curves_differ_in_it():
+    from pytest_codex.plots import curves, temperature
+    from pytest_codex.results import build_model_result
+
+    payload = [{"task_id": "t/0", "n": 4, "c": 1, "samples": [], "attempted": True}]
+    runs = [{"params": {"temperature": 0.2}}, {"manifest": {"generation": {"temperature": 0.8}}}]
+    entries = [(build_model_result("m", "m", payload, 1, (1,)), temperature(run)) for run in runs]
+    cs = curves(entries)
+    assert [c.label for c in cs] == ["m (T=0.2)", "m (T=0.8)"]
+    assert cs[0].ks == [1, 2, 3, 4] and cs[0].values == [0.25, 0.5, 0.75, 1.0]
+    assert [c.label for c in curves(entries[:1])] == ["m"]

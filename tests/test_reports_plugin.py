@@ -96,6 +96,13 @@ def test_results_file_keeps_the_failure_detail(project):
     assert sample["verdict"] == "failed" and sample["error_type"] == "AssertionError"
     assert "assert candidate(1, 2) == 3" in sample["detail"]
     assert sample["completion"] == "    return None\n"
+    manifest = json.loads((project.path / "r.json").read_text())["runs"][0]["manifest"]
+    assert manifest["dataset"]["name"] == "toy.jsonl" and len(manifest["dataset"]["sha256"]) == 64
+    assert manifest["model"]["fingerprint"].startswith("sha256:")
+    assert set(manifest["generation"]) >= {"prompt_style", "stop", "temperature", "top_p", "seed", "batch_size",
+                                           "device", "n", "max_new_tokens"}
+    assert manifest["packages"]["pytest-codex"] and manifest["packages"]["numpy"]
+    assert "--codex-report=r.json" in manifest["command"] and manifest["machine"]["cpus"] >= 1
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
