@@ -105,7 +105,7 @@ class SandboxExecutor:
     def describe(self) -> dict:
         return {"executor": self.name, "mode": self.mode, "layers": dict(self.info["layers"]),
                 "missing": {k: v for k, v in self.info["missing"].items() if not self.info["layers"].get(k)},
-                "uid": self.info["uid"], "landlock_abi": self.info["landlock_abi"],
+                "landlock_abi": self.info["landlock_abi"],
                 "limits": self.limits.to_json(), "output_cap": OUTPUT_CAP}
 
     def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:

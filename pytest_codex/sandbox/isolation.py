@@ -147,16 +147,10 @@ def build_landlock(plan: Plan, read_dirs: list[str]) -> None:
     fs = linux.fs_access_for_abi(abi)
     net = (linux.NET_BIND_TCP | linux.NET_CONNECT_TCP) if abi >= 4 else 0
     scoped = (linux.SCOPE_ABSTRACT_UNIX_SOCKET | linux.SCOPE_SIGNAL) if abi >= 6 else 0
-    read = linux.FS_READ_FILE | linux.FS_READ_DIR
     try:
         fd = linux.landlock_ruleset(fs, net, scoped)
         os.set_inheritable(fd, False)
-        for d in read_dirs:
-            if os.path.isdir(d):
-                linux.landlock_allow_path(fd, d, read)
-        file_rw = linux.FS_READ_FILE | linux.FS_WRITE_FILE | (linux.FS_TRUNCATE if abi >= 3 else 0)
-        linux.landlock_allow_path(fd, "/dev/null", file_rw)
-        linux.landlock_allow_path(fd, plan.workdir, fs & ~(linux.FS_EXECUTE | linux.FS_MAKE_CHAR | linux.FS_MAKE_BLOCK))
+        build_landlock_rules(fd, plan, abi, read_dirs, fs)
     except OSError as exc:
         plan.drop("landlock", f"{exc.strerror} (errno {exc.errno})")
         return
@@ -168,6 +162,19 @@ def stdlib_read_dirs(libdir: str) -> list[str]:
     """The standard library, minus site-packages (where a dataset or its tests may live)."""
     dirs = [os.path.join(libdir, e) for e in sorted(os.listdir(libdir)) if e != "site-packages"]
     return dirs + ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo"]
+
+
+def build_landlock_rules(fd: int, plan: Plan, abi: int, read_dirs: list[str], fs: int) -> None:
+    read = linux.FS_READ_FILE | linux.FS_READ_DIR
+    for d in read_dirs:
+        if os.path.exists(d):
+            linux.landlock_allow_path(fd, d, read if os.path.isdir(d) else linux.FS_READ_FILE)
+    # The import system lists the stdlib directory itself (names only: no file in
+    # site-packages becomes readable).
+    linux.landlock_allow_path(fd, plan.libdir, linux.FS_READ_DIR)
+    file_rw = linux.FS_READ_FILE | linux.FS_WRITE_FILE | (linux.FS_TRUNCATE if abi >= 3 else 0)
+    linux.landlock_allow_path(fd, "/dev/null", file_rw)
+    linux.landlock_allow_path(fd, plan.workdir, fs & ~(linux.FS_EXECUTE | linux.FS_MAKE_CHAR | linux.FS_MAKE_BLOCK))
 
 
 # --- child side ---------------------------------------------------------------------

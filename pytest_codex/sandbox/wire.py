@@ -96,8 +96,10 @@ def _dec(x, depth: int):
             return bytes.fromhex(items[0])
         if tag == "c" and len(items) == 2 and all(type(v) in (int, float) for v in items):
             return complex(items[0], items[1])
-    except TypeError as exc:  # an unhashable key or set element
-        raise WireError(str(exc)) from None
+    except (TypeError, ValueError) as exc:  # an unhashable key or set element, a bad hex digit
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(str(exc)[:200]) from None
     raise WireError(f"bad tag {tag[:20]!r}")
 
 
