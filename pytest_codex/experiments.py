@@ -123,7 +123,63 @@ def plus_section(state, results: Sequence[ModelResult]) -> Section | None:
     return Section("plus", "base vs plus tests (hypothesis-generated inputs)", lines, record)
 
 
-EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section)
+# --- ranking heuristics ----------------------------------------------------------------
+
+def _file_label(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in label)
+
+
+def _backtranslate(state, r: ModelResult) -> str | None:
+    """Score every sample of ``r`` by back-translation; None, or why it could not be done."""
+    from .ranking import backtranslation_scores
+
+    if any("backtranslation" in s for p in r.problems for s in p["samples"]):
+        return None
+    score = getattr(state.model(r.label), "loglikelihoods", None)
+    if score is None:
+        return f"{r.label} cannot score text (its backend has no loglikelihoods hook)"
+    backtranslation_scores(score, state.suite.by_id(), r.problems)
+    return None
+
+
+def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
+    from .ranking import HEURISTICS, LABELS, curve, table_ms
+
+    ranked = [r for r in results if r.problems and min(r.sample_counts) >= 2]
+    if not ranked:
+        return None
+    lines, record, plots, notes = [], {}, [], []
+    for r in ranked:
+        if state.options.experiments.backtranslate:
+            why = _backtranslate(state, r)
+            if why:
+                notes.append(f"back-translation: {why}")
+        n = min(r.sample_counts)
+        all_ms = list(range(1, n + 1))
+        curves = {h: curve(h, r.problems, all_ms) for h in HEURISTICS}
+        ms = table_ms(n)
+        rows = [[LABELS[h]] + [fmt_rate(c[m]) for m in ms] for h, c in curves.items() if c is not None]
+        missing = [LABELS[h] for h, c in curves.items() if c is None]
+        lines += [f"{r.label}: pass rate of the sample each heuristic picks from m drawn (n = {n})"]
+        lines += table(["heuristic"] + [f"m={m}" for m in ms], rows)
+        if missing:
+            lines.append("not available: " + ", ".join(missing)
+                         + " (the samples carry no such score)")
+        lines.append("")
+        record[r.label] = {"n": n, "curves": {h: ({str(m): v for m, v in c.items()} if c else None)
+                                             for h, c in curves.items()}}
+        path = plot_path(state, f"ranking-{_file_label(r.label)}")
+        if path:
+            from .svgplot import line_chart
+
+            series = {LABELS[h]: [(float(m), v) for m, v in c.items()] for h, c in curves.items() if c}
+            plots.append(line_chart(path, f"Ranking heuristics: {r.label}", "samples drawn (m)",
+                                    "pass rate of the chosen sample", series, log_x=n >= 10))
+    return Section("ranking", "ranking heuristics (Codex paper, figure 7)", lines[:-1] + notes,
+                   {"models": record}, plots)
+
+
+EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section, ranking_section)
 
 
 def build_sections(state, results: Sequence[ModelResult]) -> list[Section]:
