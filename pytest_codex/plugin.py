@@ -15,7 +15,7 @@ import pytest
 from . import options as opts
 from .execution import make_executor
 from .item import run_case
-from .models import UnknownModelError, create_model, parse_model_spec
+from .models import ModelError, UnknownModelError, create_model, parse_model_spec
 from .models.samples import SamplesFileError
 from .outputs import write_samples_out
 from .problems import ProblemFileError, load_suite
@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not options.models:
         return
     role = _role(config)
-    state = CodexState(options=options, role=role, command=list(sys.argv))
+    state = CodexState(options=options, role=role, command=list(sys.argv), config=config)
     # The executor (the sandbox's fork helper) starts before any problem, test or
     # canonical solution is loaded into this process.
     if role != CONTROLLER:
@@ -70,6 +70,9 @@ def pytest_configure(config: pytest.Config) -> None:
             if labels.count(s.label) > 1:
                 raise UnknownModelError(f"--model={s.raw!r} is given twice (or two models share the label {s.label!r})")
         state.models = [create_model(s, state) for s in specs]
+        from .recipe import expand_models
+
+        state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
         if state.executor is not None:
             state.time_limits = TimeLimits(
                 floor=options.sandbox.time_floor, factor=options.sandbox.time_factor,
@@ -80,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
             from .reporting import load_baseline
 
             state.baseline = load_baseline(state)
-    except (ProblemFileError, SamplesFileError, UnknownModelError, RunFileError) as exc:
+    except (ProblemFileError, SamplesFileError, UnknownModelError, ModelError, RunFileError) as exc:
         _shutdown(state)
         raise pytest.UsageError(str(exc).replace("\n", " ")) from None
     if role == CONTROLLER:

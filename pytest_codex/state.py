@@ -46,6 +46,7 @@ class CodexState:
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
     plus: dict | None = None  # task_id -> plus.PlusProblem (--codex-plus)
     time_limits: object | None = None  # sandbox.timelimits.TimeLimits (processes that execute)
+    config: pytest.Config | None = None  # for terminal output during generation (progress)
 
     def cases(self) -> list[Case]:
         return [Case(m, p) for m in self.models for p in self.suite.problems]

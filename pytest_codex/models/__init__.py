@@ -19,10 +19,10 @@ import re
 from importlib.metadata import entry_points
 from typing import Callable
 
-from .base import Completion, GenParams, Generator, ModelSource, ModelSpec, PrepareStats
+from .base import Completion, GenParams, Generator, ModelError, ModelSource, ModelSpec, PrepareStats
 
 __all__ = [
-    "Completion", "GenParams", "Generator", "ModelSource", "ModelSpec", "PrepareStats",
+    "Completion", "GenParams", "Generator", "ModelError", "ModelSource", "ModelSpec", "PrepareStats",
     "UnknownModelError", "parse_model_spec", "create_model", "registered_names", "registered_prefixes",
 ]
 

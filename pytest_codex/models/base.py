@@ -78,8 +78,18 @@ class GenParams:
     stop: tuple[str, ...] = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 
 
+class ModelError(ValueError):
+    """A model that cannot be used as given (missing file, no GPU, damaged store, ...): one
+    line naming the value, where it came from and the fix; the plugin makes it a usage error."""
+
+
 class Generator(Protocol):
-    """A text generator: prompts in, ``n`` completions per prompt out."""
+    """A text generator: prompts in, ``n`` completions per prompt out.
+
+    ``pytest_codex.models.generated`` documents the full contract (streaming
+    ``iter_generate``, optional ``check``/``resolve``/``load``/``describe``) and turns a
+    generator into a ``ModelSource`` backed by the completion store.
+    """
 
     def fingerprint(self) -> dict: ...
 
