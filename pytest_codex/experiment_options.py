@@ -100,6 +100,7 @@ class ExperimentOptions:
     temperatures: tuple[float, ...] | None = None
     backtranslate: bool = False
     plot_dir: str | None = ".codex/plots"
+    n_explicit: bool = False  # --codex-n was given (it overrides the recipe's n)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "ExperimentOptions":
@@ -112,6 +113,7 @@ class ExperimentOptions:
             raise _fail("--codex-temperatures", get("codex_temperatures"),
                         f"cannot be combined with --codex-recipe={recipe} (the recipe sets the temperatures)",
                         "give one of the two")
+        _refuse_overridden(config, recipe, temps)
         plots = get("codex_plots")
         return cls(
             chains=ChainConfig(
@@ -126,4 +128,23 @@ class ExperimentOptions:
             temperatures=temps,
             backtranslate=bool(get("codex_backtranslate")),
             plot_dir=None if plots in (None, "", "none") else plots,
+            n_explicit=get("codex_n", None) is not None,
         )
+
+
+def _refuse_overridden(config: pytest.Config, recipe: str | None, temps) -> None:
+    """A sampling option the recipe or sweep would override is an error, not ignored."""
+    owned = []
+    if recipe is not None or temps is not None:
+        owned.append(("--codex-temperature", "codex_temperature", 0.0))
+    if recipe is not None:
+        owned.append(("--codex-top-p", "codex_top_p", 1.0))
+    by = f"--codex-recipe={recipe}" if recipe is not None else "--codex-temperatures"
+    for option, dest, default in owned:
+        value = config.getoption(dest, None)
+        try:
+            given = value is not None and float(value) != default
+        except ValueError:
+            given = False  # its own parser reports it
+        if given:
+            raise _fail(option, value, f"is set by {by}", f"leave {option} out, or drop {by}")

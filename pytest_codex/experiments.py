@@ -148,7 +148,7 @@ def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
     ranked = [r for r in results if r.problems and min(r.sample_counts) >= 2]
     if not ranked:
         return None
-    lines, record, plots, notes = [], {}, [], []
+    lines, record, plots, notes, unscored = [], {}, [], [], []
     for r in ranked:
         if state.options.experiments.backtranslate:
             why = _backtranslate(state, r)
@@ -157,6 +157,9 @@ def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
         n = min(r.sample_counts)
         all_ms = list(range(1, n + 1))
         curves = {h: curve(h, r.problems, all_ms) for h in HEURISTICS}
+        if all(curves[h] is None for h in HEURISTICS if h not in ("random", "oracle")):
+            unscored.append(r.label)
+            continue
         ms = table_ms(n)
         rows = [[LABELS[h]] + [fmt_rate(c[m]) for m in ms] for h, c in curves.items() if c is not None]
         missing = [LABELS[h] for h, c in curves.items() if c is None]
@@ -175,11 +178,62 @@ def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
             series = {LABELS[h]: [(float(m), v) for m, v in c.items()] for h, c in curves.items() if c}
             plots.append(line_chart(path, f"Ranking heuristics: {r.label}", "samples drawn (m)",
                                     "pass rate of the chosen sample", series, log_x=n >= 10))
+    if not record:
+        return None  # no run carries a score to rank by
+    if unscored:
+        notes.append(f"not ranked (no log-probs or other scores in their samples): {', '.join(unscored)}")
     return Section("ranking", "ranking heuristics (Codex paper, figure 7)", lines[:-1] + notes,
-                   {"models": record}, plots)
+                   {"models": record, "not_ranked": unscored}, plots)
 
 
-EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section, ranking_section)
+# --- temperature sweep and the Codex recipe -----------------------------------------------
+
+def sweep_section(state, results: Sequence[ModelResult]) -> Section | None:
+    from .recipe import split_label
+
+    exp = state.options.experiments
+    if exp.recipe is None and exp.temperatures is None:
+        return None
+    groups: dict[str, list[tuple[float, ModelResult]]] = {}
+    for r in results:
+        base, t = split_label(r.label)
+        if t is not None:
+            groups.setdefault(base, []).append((t, r))
+    ks = state.ks_for_display(max((n for r in results for n in r.sample_counts), default=1))
+    lines, record, plots = [], {}, []
+    for base, runs in groups.items():
+        runs.sort(key=lambda x: x[0])
+        values = {t: {k: r.pass_at_k.get(k) for k in ks} for t, r in runs}
+        best = {}
+        for k in ks:
+            scored = [(v[k], t) for t, v in values.items() if v[k] is not None]
+            if scored:
+                top = max(x for x, _ in scored)
+                best[k] = (min(t for x, t in scored if x == top), top)  # ties: the lowest temperature
+        rows = [[f"{t:g}", str(min(r.sample_counts, default=0))]
+                + [fmt_rate(values[t][k]) + ("*" if best.get(k, (None,))[0] == t else " ") for k in ks]
+                for t, r in runs]
+        lines.append(f"{base}: pass@k per temperature (* = best temperature for that k)")
+        lines += table(["T", "n"] + [f"pass@{k}" for k in ks], rows)
+        if best:
+            lines.append("each k at its best temperature" + (f" (--codex-recipe={exp.recipe})" if exp.recipe else "")
+                         + ": " + ", ".join(f"pass@{k} {fmt_rate(v)} (T={t:g})" for k, (t, v) in best.items()))
+        lines.append("")
+        record[base] = {"temperatures": {f"{t:g}": {str(k): v for k, v in vals.items()} for t, vals in values.items()},
+                        "best": {str(k): {"temperature": t, "pass_at_k": v} for k, (t, v) in best.items()}}
+        path = plot_path(state, f"temperature-sweep-{_file_label(base)}")
+        if path and runs:
+            from .svgplot import line_chart
+
+            series = {f"pass@{k}": [(t, values[t][k]) for t, _ in runs] for k in ks}
+            marks = [(f"pass@{k}", (t, v)) for k, (t, v) in best.items()]
+            plots.append(line_chart(path, f"pass@k by temperature: {base}", "temperature", "pass@k",
+                                    series, marks=marks))
+    title = f"the Codex recipe (--codex-recipe={exp.recipe})" if exp.recipe else "temperature sweep"
+    return Section("sweep", title, lines[:-1], {"recipe": exp.recipe, "models": record}, plots)
+
+
+EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section, ranking_section, sweep_section)
 
 
 def build_sections(state, results: Sequence[ModelResult]) -> list[Section]:

@@ -24,8 +24,8 @@ DEFAULT_CACHE_DIR = os.path.join(".codex", "cache")
 
 
 def addoption(group) -> None:
-    group.addoption("--codex-n", default="1", metavar="N",
-                    help="samples per problem (default 1)")
+    group.addoption("--codex-n", default=None, metavar="N",  # None: not given (a recipe may set n)
+                    help="samples per problem (default 1; --codex-recipe=codex: 200)")
     group.addoption("--codex-temperature", default="0", metavar="T",
                     help="sampling temperature; 0 = greedy (default 0)")
     group.addoption("--codex-top-p", default="1.0", metavar="P",
@@ -124,7 +124,7 @@ class GenerationOptions:
             raise _fail("--codex-cache-dir", cache_dir, "exists and is not a directory",
                         "give a directory (it is created if missing)")
         return cls(
-            n=_int("--codex-n", get("codex_n"), 1, "10"),
+            n=_int("--codex-n", "1" if get("codex_n") is None else get("codex_n"), 1, "10"),
             temperature=_float("--codex-temperature", get("codex_temperature"), 0.0, 100.0, "0.8"),
             top_p=_float("--codex-top-p", get("codex_top_p"), 0.0, 1.0, "0.95", lo_open=True),
             max_new_tokens=_int("--codex-max-new-tokens", get("codex_max_new_tokens"), 1, "512"),
