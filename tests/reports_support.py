@@ -55,3 +55,24 @@ def run_pytest(directory: Path, *args: str, timeout: float = 300) -> subprocess.
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest_codex", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
+
+
+# https://shields.io/badges/endpoint-badge: the properties an endpoint response may have.
+SHIELDS_ENDPOINT = {
+    "schemaVersion": int, "label": str, "message": str, "color": str, "labelColor": str, "isError": bool,
+    "namedLogo": str, "logoSvg": str, "logoColor": str, "logoWidth": (int, float), "style": str,
+    "cacheSeconds": int,
+}
+SHIELDS_COLORS = {"brightgreen", "green", "yellowgreen", "yellow", "orange", "red", "blue", "lightgrey",
+                  "success", "important", "critical", "informational", "inactive"}
+
+
+def assert_shields_endpoint(doc: dict) -> None:
+    assert set(doc) <= set(SHIELDS_ENDPOINT), set(doc) - set(SHIELDS_ENDPOINT)
+    for key in ("schemaVersion", "label", "message"):
+        assert key in doc, f"{key} is required"
+    for key, value in doc.items():
+        assert isinstance(value, SHIELDS_ENDPOINT[key]) and not (SHIELDS_ENDPOINT[key] is int and isinstance(value, bool))
+    assert doc["schemaVersion"] == 1
+    assert doc["message"] != ""
+    assert doc.get("color") in SHIELDS_COLORS

@@ -11,26 +11,7 @@ from hypothesis import strategies as st
 
 from pytest_codex.badges import _xml_safe, badge_documents, color_for, endpoint, svg, write_badges
 from pytest_codex.results import build_model_result
-
-# https://shields.io/badges/endpoint-badge: the properties an endpoint response may have.
-SHIELDS_ENDPOINT = {
-    "schemaVersion": int, "label": str, "message": str, "color": str, "labelColor": str, "isError": bool,
-    "namedLogo": str, "logoSvg": str, "logoColor": str, "logoWidth": (int, float), "style": str,
-    "cacheSeconds": int,
-}
-SHIELDS_COLORS = {"brightgreen", "green", "yellowgreen", "yellow", "orange", "red", "blue", "lightgrey",
-                  "success", "important", "critical", "informational", "inactive"}
-
-
-def assert_shields_endpoint(doc: dict) -> None:
-    assert set(doc) <= set(SHIELDS_ENDPOINT), set(doc) - set(SHIELDS_ENDPOINT)
-    for key in ("schemaVersion", "label", "message"):
-        assert key in doc, f"{key} is required"
-    for key, value in doc.items():
-        assert isinstance(value, SHIELDS_ENDPOINT[key]) and not (SHIELDS_ENDPOINT[key] is int and isinstance(value, bool))
-    assert doc["schemaVersion"] == 1
-    assert doc["message"] != ""
-    assert doc.get("color") in SHIELDS_COLORS
+from reports_support import assert_shields_endpoint
 
 
 @settings(max_examples=60, deadline=None)

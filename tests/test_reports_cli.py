@@ -7,8 +7,7 @@ import re
 from xml.etree import ElementTree
 
 import pytest
-from reports_support import TOY_PROBLEMS, run_cli, run_pytest, write_samples, write_suite
-from test_reports_badges import assert_shields_endpoint
+from reports_support import TOY_PROBLEMS, assert_shields_endpoint, run_cli, run_pytest, write_samples, write_suite
 
 # Model a solves fewer samples than model b on the toy suite (4 samples per problem).
 A = {0: [True, True, False, False], 1: [True, False, False, False], 2: [False] * 4,
