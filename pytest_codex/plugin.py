@@ -73,9 +73,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from .recipe import expand_models
 
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
-        from .recipe import expand_models
-
-        state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
         if state.executor is not None:
             state.time_limits = TimeLimits(
                 floor=options.sandbox.time_floor, factor=options.sandbox.time_factor,
