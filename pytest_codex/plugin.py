@@ -50,6 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not options.models:
         return
     role = _role(config)
+    if options.server.generate_only and role != SINGLE:
+        raise pytest.UsageError("--codex-generate-only with -n/--tx: generation runs in one process; "
+                                "drop -n/--tx for the generating run, then execute with them")
     state = CodexState(options=options, role=role, command=list(sys.argv), config=config)
     # The executor (the sandbox's fork helper) starts before any problem, test or
     # canonical solution is loaded into this process.
@@ -167,6 +170,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     cases = [it.callspec.params[FIXTURE] for it in session.items
              if getattr(it, "callspec", None) and isinstance(it.callspec.params.get(FIXTURE), Case)]
     state.prepare(cases)
+    if state.options.server.generate_only:
+        _generate_only(session, state)
+
+
+def _generate_only(session: pytest.Session, state: CodexState) -> None:
+    """``--codex-generate-only``: the store now holds every selected sample; execute nothing."""
+    session.config.hook.pytest_deselected(items=list(session.items))
+    session.items[:] = []
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    for label, st in state.prepared.items():
+        tr.write_line(f"codex: --codex-generate-only: {label}: {st.generated} generated, {st.from_store} already "
+                      f"in the store ({st.seconds:.1f} s); store: {state.options.generation.cache_dir}")
 
 
 class _ControllerHooks:

@@ -25,6 +25,12 @@ def addoption(group) -> None:
     group.addoption("--codex-samples-per-request", default="1", metavar="N",
                     help="openai: models: samples asked for in one request ('n'; default 1, one "
                          "seed per sample; raise it for servers that share the prompt across n)")
+    group.addoption("--codex-require-logprobs", action="store_true", default=False,
+                    help="openai: models: stop with the fix if the server gives no token log-probabilities "
+                         "(the ranking heuristics need them); default: go on without them")
+    group.addoption("--codex-generate-only", action="store_true", default=False,
+                    help="fill the completion store for the selected problems and execute nothing "
+                         "(then copy the store to the machines that execute, see README 'Running at scale')")
     group.addoption("--codex-api-key-env", default=DEFAULT_KEY_ENV, metavar="VAR",
                     help=f"openai: models: environment variable holding the API key (default {DEFAULT_KEY_ENV}; "
                          "unset = no key); the key is never written anywhere")
@@ -47,6 +53,8 @@ class ServerOptions:
     retries: int = 5
     samples_per_request: int = 1
     api_key_env: str = DEFAULT_KEY_ENV
+    require_logprobs: bool = False
+    generate_only: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "ServerOptions":
@@ -65,4 +73,6 @@ class ServerOptions:
             samples_per_request=_int("--codex-samples-per-request",
                                      config.getoption("codex_samples_per_request"), 1, "1"),
             api_key_env=key_env,
+            require_logprobs=bool(config.getoption("codex_require_logprobs")),
+            generate_only=bool(config.getoption("codex_generate_only")),
         )
