@@ -45,6 +45,7 @@ class SessionReports:
     baseline_name: str | None = None
     compared: list[Pairing] = field(default_factory=list)
     compare_notes: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # models of this run the baseline does not have
     gate_lines: list[tuple[str, bool]] = field(default_factory=list)  # (line, ok)
     regressed: bool = False
     written: list[str] = field(default_factory=list)
@@ -55,7 +56,8 @@ class SessionReports:
         return f"compared with {self.baseline_name}" if self.baseline_name else ""
 
 
-def compare_with(results: Sequence[ModelResult], baseline: LoadedRun, ks: Sequence[int]) -> tuple[list[Pairing], list[str]]:
+def compare_with(results: Sequence[ModelResult], baseline: LoadedRun,
+                 ks: Sequence[int]) -> tuple[list[Pairing], list[str], list[str]]:
     ks = comparison_ks(ks)
     base_results = baseline.model_results(ks)
     pairs, unmatched = match(results, base_results)
@@ -67,10 +69,13 @@ def compare_with(results: Sequence[ModelResult], baseline: LoadedRun, ks: Sequen
             pairings.append(pair(new, base, ks, name=new.label, base_name=f"{base.label} ({baseline.name})"))
         except CompareError as exc:
             notes.append(str(exc))
-    return pairings, notes
+    return pairings, notes, unmatched
 
 
 def regression_gate(reports: SessionReports, limit: float, baseline_name: str) -> None:
+    for label in reports.unmatched:
+        reports.gate_lines.append((f"--codex-fail-regression={limit:g}: {label}: not in {baseline_name}; "
+                                   "not gated", True))
     if not reports.compared:
         reports.gate_lines.append((f"--codex-fail-regression={limit:g}: nothing of this run could be "
                                    f"compared with {baseline_name}; failing", False))
@@ -96,7 +101,7 @@ def build(state, results: Sequence[ModelResult], ks: Sequence[int]) -> SessionRe
     baseline = state.baseline
     if baseline is not None:
         reports.baseline_name = f"{baseline.name} ({baseline.path})" if baseline.name.startswith("run ") else baseline.name
-        reports.compared, reports.compare_notes = compare_with(results, baseline, ks)
+        reports.compared, reports.compare_notes, reports.unmatched = compare_with(results, baseline, ks)
         limit = state.options.reports.fail_regression
         if limit is not None:
             regression_gate(reports, limit, baseline.name)

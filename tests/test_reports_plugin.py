@@ -134,3 +134,15 @@ def test_a_file_that_cannot_be_written_is_reported_and_fails_the_run(project):
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stdout.fnmatch_lines(["markdown: board.md", "badges: could not write (NotADirectoryError*blocker*"])
     assert (project.path / "board.md").exists()  # the other files are still written
+
+
+def test_models_missing_from_the_compared_run_are_named(project):
+    assert run(project, "--model=samples:good.jsonl", "--codex-save").ret == 0
+    both = run(project, "--model=samples:good.jsonl", "--model=reference", "--codex-compare=latest",
+               "--codex-fail-regression=0")
+    assert both.ret == 0
+    both.stdout.fnmatch_lines([
+        "reference: no model of run 0001 has this label (it has samples:good); not compared",
+        "--codex-fail-regression=0: reference: not in run 0001; not gated",
+        "--codex-fail-regression=0: samples:good pass@1 0.6667 vs 0.6667 in samples:good (run 0001) *: ok",
+    ])
