@@ -6,6 +6,7 @@ value is a ``pytest.UsageError`` naming the option, the value and the fix.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import pytest
@@ -38,8 +39,9 @@ def addoption(group) -> None:
     group.addoption("--codex-backtranslate", action="store_true", default=False,
                     help="ranking table: add back-translation (log-likelihood of the docstring "
                          "given the code; needs a model that can score text)")
-    group.addoption("--codex-plots", default=".codex/plots", metavar="DIR",
-                    help="directory for the experiments' SVG plots (default .codex/plots; 'none' = no plots)")
+    group.addoption("--codex-plots", default=None, metavar="DIR",
+                    help="directory for the experiments' SVG plots (default .codex/plots under the rootdir; "
+                         "'none' = no plots)")
 
 
 def _fail(option: str, value, why: str, fix: str) -> pytest.UsageError:
@@ -99,7 +101,8 @@ class ExperimentOptions:
     recipe: str | None = None
     temperatures: tuple[float, ...] | None = None
     backtranslate: bool = False
-    plot_dir: str | None = ".codex/plots"
+    plot_dir: str | None = os.path.join(".codex", "plots")
+    plus_dir: str = os.path.join(".codex", "plus")  # the stored plus tests
     n_explicit: bool = False  # --codex-n was given (it overrides the recipe's n)
 
     @classmethod
@@ -115,6 +118,9 @@ class ExperimentOptions:
                         "give one of the two")
         _refuse_overridden(config, recipe, temps)
         plots = get("codex_plots")
+        codex_dir = config.rootpath / ".codex"
+        if plots is None:
+            plots = str(codex_dir / "plots")
         return cls(
             chains=ChainConfig(
                 lengths=parse_lengths(get("codex_chain_lengths")),
@@ -127,7 +133,8 @@ class ExperimentOptions:
             recipe=recipe,
             temperatures=temps,
             backtranslate=bool(get("codex_backtranslate")),
-            plot_dir=None if plots in (None, "", "none") else plots,
+            plot_dir=None if plots in ("", "none") else os.path.abspath(os.path.expanduser(plots)),
+            plus_dir=str(codex_dir / "plus"),
             n_explicit=get("codex_n", None) is not None,
         )
 

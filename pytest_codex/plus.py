@@ -5,7 +5,8 @@ Phases, as for completions:
 * **prepare** (controller / single process): for each selected problem draw inputs from
   strategies derived from its signature and examples (``plus_inputs``), seeded per task,
   run the canonical solution on them in a child process (``plus_oracle``), keep the inputs
-  it accepts with its outputs, and store them in ``<dir>/plus/<suite>-<sha>-seed<S>-n<N>-v<V>.json``.
+  it accepts with its outputs, and store them in
+  ``<rootdir>/.codex/plus/<suite>-<sha>-seed<S>-n<N>-v<V>.json``.
   A stored problem is never drawn again, so a rerun uses the same tests.
 * **execute** (wherever the item runs): each sample that passed the base tests is run
   once more through the session's ``Executor`` with a synthesized ``Problem`` whose
@@ -62,9 +63,8 @@ def task_seed(seed: int, task_id: str) -> int:
 
 def store_path(state) -> str:
     exp, suite = state.options.experiments, state.suite
-    base = getattr(state.options, "cache_dir", None) or ".codex"
     name = f"{suite.name}-{suite.sha256[:12]}-seed{exp.plus_seed}-n{exp.plus_inputs}-v{GENERATOR_VERSION}.json"
-    return os.path.abspath(os.path.join(base, "plus", name))
+    return os.path.abspath(os.path.join(exp.plus_dir, name))
 
 
 def load_store(path: str, suite_sha256: str) -> dict[str, PlusProblem]:
