@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from .execution import Executor
-from .models.base import ModelSource, PrepareStats
+from .models.base import ModelError, ModelSource, PrepareStats
 from .options import CodexOptions
 from .problems import Problem, Suite
 from .results import Collector
@@ -70,7 +70,10 @@ class CodexState:
         for model in self.models:
             problems = by_model.get(model.spec.label, [])
             start = time.perf_counter()
-            stats = model.prepare(problems) if problems else PrepareStats()
+            try:
+                stats = model.prepare(problems) if problems else PrepareStats()
+            except ModelError as exc:  # e.g. a server that is down: one line, what to fix
+                raise pytest.UsageError(str(exc).replace("\n", " ")) from None
             stats.seconds = stats.seconds or (time.perf_counter() - start)
             self.prepared[model.spec.label] = stats
         if self.options.experiments.plus:
