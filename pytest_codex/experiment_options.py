@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from .generation_options import _fail
+from .generation_options import _int as parse_int
 from .suites.chains import MAX_LENGTH, ChainConfig
 
 RECIPES = ("codex",)
@@ -42,20 +44,6 @@ def addoption(group) -> None:
     group.addoption("--codex-plots", default=None, metavar="DIR",
                     help="directory for the experiments' SVG plots (default .codex/plots under the rootdir; "
                          "'none' = no plots)")
-
-
-def _fail(option: str, value, why: str, fix: str) -> pytest.UsageError:
-    return pytest.UsageError(f"{option}={value!r}: {why}; {fix}")
-
-
-def parse_int(option: str, value, *, minimum: int) -> int:
-    try:
-        x = int(str(value).strip())
-    except ValueError:
-        raise _fail(option, value, "not an integer", f"give an integer >= {minimum}") from None
-    if x < minimum:
-        raise _fail(option, value, f"must be at least {minimum}", f"give an integer >= {minimum}")
-    return x
 
 
 def parse_lengths(value: str) -> tuple[int, ...]:
@@ -124,12 +112,12 @@ class ExperimentOptions:
         return cls(
             chains=ChainConfig(
                 lengths=parse_lengths(get("codex_chain_lengths")),
-                seed=parse_int("--codex-chain-seed", get("codex_chain_seed"), minimum=0),
-                per_length=parse_int("--codex-chain-per-length", get("codex_chain_per_length"), minimum=1),
+                seed=parse_int("--codex-chain-seed", get("codex_chain_seed"), 0, "0"),
+                per_length=parse_int("--codex-chain-per-length", get("codex_chain_per_length"), 1, "10"),
             ),
             plus=bool(get("codex_plus")),
-            plus_seed=parse_int("--codex-plus-seed", get("codex_plus_seed"), minimum=0),
-            plus_inputs=parse_int("--codex-plus-inputs", get("codex_plus_inputs"), minimum=1),
+            plus_seed=parse_int("--codex-plus-seed", get("codex_plus_seed"), 0, "0"),
+            plus_inputs=parse_int("--codex-plus-inputs", get("codex_plus_inputs"), 1, "30"),
             recipe=recipe,
             temperatures=temps,
             backtranslate=bool(get("codex_backtranslate")),
