@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from .generation_options import _int
+
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 
@@ -34,16 +36,6 @@ def addoption(group) -> None:
     group.addoption("--codex-api-key-env", default=DEFAULT_KEY_ENV, metavar="VAR",
                     help=f"openai: models: environment variable holding the API key (default {DEFAULT_KEY_ENV}; "
                          "unset = no key); the key is never written anywhere")
-
-
-def _int(option: str, value, minimum: int, example: str) -> int:
-    try:
-        x = int(str(value).strip())
-    except ValueError:
-        raise pytest.UsageError(f"{option}={value!r}: not an integer; give e.g. {option}={example}") from None
-    if x < minimum:
-        raise pytest.UsageError(f"{option}={value!r}: must be at least {minimum}; give e.g. {option}={example}")
-    return x
 
 
 @dataclass(frozen=True)
