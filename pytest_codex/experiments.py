@@ -131,11 +131,11 @@ def _file_label(label: str) -> str:
 
 def _backtranslate(state, r: ModelResult) -> str | None:
     """Score every sample of ``r`` by back-translation; None, or why it could not be done."""
-    from .ranking import backtranslation_scores
+    from .ranking import backtranslation_scores, scorer_for
 
     if any("backtranslation" in s for p in r.problems for s in p["samples"]):
         return None
-    score = getattr(state.model(r.label), "loglikelihoods", None)
+    score = scorer_for(state.model(r.label))
     if score is None:
         return f"{r.label} cannot score text (its backend has no loglikelihoods hook)"
     backtranslation_scores(score, state.suite.by_id(), r.problems)

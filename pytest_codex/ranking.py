@@ -124,3 +124,37 @@ def backtranslation_scores(score: Callable[[list[tuple[str, str]]], list[float]]
     for sample, value in zip(where, score(pairs) if pairs else []):
         sample["backtranslation"] = float(value)
     return len(where)
+
+
+def causal_lm_loglikelihoods(generator, pairs: Sequence[tuple[str, str]]) -> list[float]:
+    """log P(continuation | context) under a transformers causal LM (a generator with
+    ``load()``, ``model`` and ``tokenizer``); context and continuation are tokenized apart,
+    and the context is cut from the left to fit the model's positions."""
+    import torch
+
+    generator.load()
+    model, tok = generator.model, generator.tokenizer
+    limit = getattr(model.config, "max_position_embeddings", None) or 4096
+    out = []
+    with torch.inference_mode():
+        for context, continuation in pairs:
+            ctx = tok(context)["input_ids"]
+            cont = tok(continuation, add_special_tokens=False)["input_ids"][: limit - 1]
+            ctx = ctx[max(0, len(ctx) + len(cont) - limit):] or [tok.eos_token_id or 0]
+            ids = torch.tensor([ctx + cont], device=model.device)
+            logprobs = torch.log_softmax(model(ids).logits[0, len(ctx) - 1:-1].float(), dim=-1)
+            out.append(float(logprobs.gather(1, ids[0, len(ctx):, None]).sum()))
+    return out
+
+
+def scorer_for(model) -> Callable[[list[tuple[str, str]]], list[float]] | None:
+    """The text-scoring hook of a model source: its own ``loglikelihoods``, its generator's, or
+    a transformers causal LM behind its generator; None if it cannot score text."""
+    generator = getattr(model, "generator", None)
+    for owner in (model, generator):
+        hook = getattr(owner, "loglikelihoods", None)
+        if callable(hook):
+            return hook
+    if generator is not None and all(hasattr(generator, a) for a in ("load", "model", "tokenizer")):
+        return lambda pairs: causal_lm_loglikelihoods(generator, pairs)
+    return None
