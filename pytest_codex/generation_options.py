@@ -102,7 +102,6 @@ class GenerationOptions:
     prompt_style: str = "auto"
     cache_dir: str = DEFAULT_CACHE_DIR
     regenerate: bool = False
-    progress: bool = True  # off with -q
 
     def params(self) -> GenParams:
         """The sampling parameters (the Codex stop sequences by default)."""
@@ -135,5 +134,4 @@ class GenerationOptions:
             prompt_style=parse_choice("--codex-prompt-style", get("codex_prompt_style"), PROMPT_STYLES),
             cache_dir=cache_dir,
             regenerate=bool(get("codex_regenerate")),
-            progress=config.getoption("verbose", 0) >= 0,
         )

