@@ -16,9 +16,9 @@ from hypothesis import given, strategies as st
 
 from pytest_codex.local_server import free_port
 from pytest_codex.models.base import GenParams
-from pytest_codex.models.openai_api import OpenAIGenerator
+from pytest_codex.models.openai_api import OpenAIGenerator, ServerFailed
 from pytest_codex.models.openai_http import (
-    NotAnAPI, RetryPolicy, ServerError, ServerRefused, ServerUnavailable, request_json, server_message)
+    NotAnAPI, RetryPolicy, ServerRefused, ServerUnavailable, request_json, server_message)
 
 FAST = RetryPolicy(retries=3, backoff_s=0.01, timeout_s=5)
 
@@ -198,7 +198,7 @@ def test_greedy_asks_once_and_repeats(counting):
 def test_an_answer_without_choices_is_an_error(scripted):
     scripted.add(200, {"id": "x"})
     gen = OpenAIGenerator("m", scripted.url, policy=FAST)
-    with pytest.raises(ServerError, match="no 'choices'"):
+    with pytest.raises(ServerFailed, match="no 'choices'"):
         gen.generate(["def a():\n"], GenParams())
 
 

@@ -8,7 +8,8 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip 
 
 from pytest_codex.local_server import LlamaServer, free_port  # noqa: E402
 from pytest_codex.models.base import GenParams  # noqa: E402
-from pytest_codex.models.openai_api import OpenAIGenerator  # noqa: E402
+from pytest_codex.models.base import ModelError  # noqa: E402
+from pytest_codex.models.openai_api import OpenAIGenerator, ServerFailed  # noqa: E402
 from pytest_codex.models.openai_http import RetryPolicy, ServerRefused, ServerUnavailable  # noqa: E402
 
 PROMPTS = ['def add(a, b):\n    """Return a + b."""\n', 'def is_even(n):\n    """True if n is even."""\n']
@@ -68,7 +69,7 @@ def test_sampling_seeds_are_per_sample_so_a_resumed_run_gets_the_same_samples(ll
 
 def test_a_server_that_ignores_n_is_named(llama):
     g = gen(llama, samples_per_request=2)
-    with pytest.raises(ServerRefused, match=r"asked for n=2 samples, the server returned 1: it ignores 'n'.*"
+    with pytest.raises(ModelError, match=r"asked for n=2 samples, the server returned 1: it ignores 'n'.*"
                                             r"--codex-samples-per-request=1"):
         g.generate(PROMPTS[:1], GenParams(n=2, temperature=0.8, max_new_tokens=4))
 
@@ -87,8 +88,8 @@ def test_a_server_without_log_probabilities(llama_without_logprobs):
     (c,), = g.generate(PROMPTS[:1], GREEDY)
     assert c.text and c.sum_logprob is None and g.logprobs_supported is False
     strict = gen(llama_without_logprobs, need_logprobs=True)
-    with pytest.raises(ServerRefused, match=r"gives no log-probabilities \(logprobs is not supported .*\); "
-                                            r"ranking by log-probability needs them: .*--logits_all true"):
+    with pytest.raises(ModelError, match=r"gives no log-probabilities \(logprobs is not supported .*\); "
+                                         r"ranking by log-probability needs them: .*--logits_all true"):
         strict.generate(PROMPTS[:1], GREEDY)
 
 
@@ -97,7 +98,8 @@ def test_a_server_that_dies_mid_run_keeps_what_finished():
     got = []
     try:
         g = gen(server, concurrency=1)
-        with pytest.raises(ServerUnavailable, match=r"cannot reach .*/v1/completions.*\(after 3 attempts\)"):
+        with pytest.raises(ServerFailed, match=r"cannot reach .*/v1/completions.*\(after 3 attempts\); what "
+                                              r"finished is kept in the completion store"):
             for i, comps in g.iter_generate(PROMPTS * 2, GenParams(n=1, max_new_tokens=4)):
                 got.append(i)
                 server.kill()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, strategies as st
 
-from pytest_codex.models.openai_api import OpenAISpecError, cut_at_stop, derive_seed, parse_target
+from pytest_codex.models import parse_model_spec
+from pytest_codex.models.openai_api import OpenAISpecError, cut_at_stop, derive_seed, endpoint_for, parse_target
+
+SUITE_FILE = (Path(__file__).parent.parent / "problems" / "test_humaneval.py").read_text()
 
 
 @pytest.mark.parametrize("target, expected", [
@@ -50,3 +55,22 @@ def test_cut_at_stop_keeps_the_longest_prefix_without_a_stop(text, stop):
     assert not any(s in kept for s in stop)
     if kept != text:
         assert any(text[len(kept):].startswith(s) for s in stop)
+
+
+@pytest.mark.parametrize("prefix, style, endpoint", [
+    ("openai", "auto", "completions"), ("openai", "completion", "completions"), ("openai", "chat", "chat"),
+    ("openai-chat", "auto", "chat"), ("openai-chat", "chat", "chat")])
+def test_endpoint_follows_the_prefix_and_the_prompt_style(prefix, style, endpoint):
+    spec = parse_model_spec(f"{prefix}:org/m@http://127.0.0.1:1/v1")
+    assert spec.label == f"{prefix}:m"
+    assert endpoint_for(spec, style) == endpoint
+
+
+def test_the_chat_prefix_refuses_the_completion_style(pytester):
+    pytester.makepyfile(test_humaneval=SUITE_FILE)
+    result = pytester.runpytest_subprocess("--model=openai-chat:m@http://127.0.0.1:1/v1",
+                                           "--codex-prompt-style=completion")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --model='openai-chat:m@http://127.0.0.1:1/v1' with "
+                                 "--codex-prompt-style=completion: the chat endpoint always uses the chat style; "
+                                 "use --model=openai:m@http://127.0.0.1:1/v1 for the completions endpoint"])

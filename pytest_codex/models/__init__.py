@@ -37,6 +37,8 @@ PREFIXES: dict[str, str] = {
     "samples": "pytest_codex.models.samples:SamplesModel",
     "hf": "pytest_codex.models.hf:hf",  # transformers: hub id or local directory
     "gguf": "pytest_codex.models.hf:gguf",  # transformers reading a GGUF file
+    "openai": "pytest_codex.models.openai_api:create",
+    "openai-chat": "pytest_codex.models.openai_api:create",
 }
 
 
@@ -57,6 +59,8 @@ def registered_prefixes() -> list[str]:
 
 
 def _label(kind: str, target: str) -> str:
+    if kind in ("openai", "openai-chat"):  # <model>@<base url>: named by the model
+        target = re.split(r"@https?://", target)[0]
     base = os.path.basename(target.rstrip("/")) or target
     if kind in ("samples", "gguf", "llamacpp"):
         base = re.sub(r"\.(jsonl|json|gz|gguf)$", "", base)

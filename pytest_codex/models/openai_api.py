@@ -7,7 +7,8 @@ this API.  Two endpoints:
   prompt as is, the stop sequences (also applied here, for servers that ignore them),
   ``n``, ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``logprobs``.
 * ``openai-chat:<model>@<url>``: ``POST <url>/chat/completions`` for instruct models:
-  the chat-style messages, the code extracted from the reply (``raw`` keeps the reply).
+  the chat-style messages of ``pytest_codex.prompts``, the code extracted from the reply
+  (``raw`` keeps the reply).
 
 A base URL without a path gets ``/v1``.  The API key comes from an environment variable
 (``--codex-api-key-env``, default ``OPENAI_API_KEY``) and is sent only in the request
@@ -24,16 +25,16 @@ import os
 import urllib.parse
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
+from .. import prompts
 from ..server_options import DEFAULT_KEY_ENV
-from .base import Completion, GenParams
+from .base import Completion, GenParams, ModelError
 from .openai_http import RetryPolicy, ServerError, ServerRefused, request_json
 
-PREFIXES = {"openai": "completions", "openai-chat": "chat"}
 
 
-class OpenAISpecError(ValueError):
+class OpenAISpecError(ModelError):
     """A ``--model=openai:...`` value or its settings are wrong (one line, with the fix)."""
 
 
@@ -71,17 +72,8 @@ def derive_seed(seed: int, prompt: str, index: int) -> int:
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
-    return text[:cut]
-
-
-@dataclass(frozen=True)
-class ChatStyle:
-    """How a problem prompt becomes chat messages and how code comes back out of a reply."""
-
-    messages: Callable[[str], list[dict]]
-    extract: Callable[[str, str], str]  # (prompt, reply) -> completion (program = prompt + it)
-    name: str = "chat"
+    cut = prompts.find_stop(text, stop)
+    return text if cut is None else text[:cut]
 
 
 @dataclass
@@ -104,14 +96,12 @@ class OpenAIGenerator:
     policy: RetryPolicy = RetryPolicy()
     samples_per_request: int = 1
     need_logprobs: bool = False
-    chat: ChatStyle | None = None
+    prefix: str | None = None  # the --model prefix the user gave (default: from the endpoint)
     logprobs_supported: bool | None = None  # None until a request tells
 
     def __post_init__(self) -> None:
         if self.endpoint not in ("completions", "chat"):
             raise OpenAISpecError(f"endpoint {self.endpoint!r}: expected 'completions' or 'chat'")
-        if self.endpoint == "chat" and self.chat is None:
-            raise OpenAISpecError("the chat endpoint needs a chat style (messages and code extraction)")
 
     # -- identity ------------------------------------------------------------------------
     @property
@@ -125,9 +115,10 @@ class OpenAIGenerator:
         completions in the store; serve it under a name that identifies the weights.
         """
         fp = {"backend": "openai", "endpoint": self.endpoint, "model": self.model,
-              "samples_per_request": self.samples_per_request}
-        if self.chat is not None:
-            fp["prompt_style"] = self.chat.name
+              "samples_per_request": self.samples_per_request,
+              "prompt_style": prompts.CHAT if self.endpoint == "chat" else prompts.COMPLETION}
+        if self.endpoint == "chat":
+            fp["chat_version"] = prompts.CHAT_VERSION
         return fp
 
     def describe(self) -> dict:
@@ -137,6 +128,18 @@ class OpenAIGenerator:
                 "logprobs": self.logprobs_supported}
 
     # -- server checks -------------------------------------------------------------------
+    def load(self) -> None:
+        """Before generating (only when the store lacks samples): the server answers and
+        serves the model.  A run whose samples are all in the store never contacts it."""
+        try:
+            self.check_server()
+        except ServerError as exc:
+            raise ModelError(f"--model={self.spec_value()}: {exc}") from None
+
+    def spec_value(self) -> str:
+        prefix = self.prefix or ("openai-chat" if self.endpoint == "chat" else "openai")
+        return f"{prefix}:{self.where}"
+
     def check_server(self) -> list[str]:
         """Fail early, with the fix, on a wrong URL, port, or model name. Returns the served ids."""
         url = f"{self.base_url}/models"
@@ -154,7 +157,7 @@ class OpenAIGenerator:
             raise ServerError(f"{url} answered JSON without a model list ('data'): is {self.base_url} "
                               "the base URL of an OpenAI-compatible API?")
         if ids and self.model not in ids:
-            prefix = "openai-chat" if self.endpoint == "chat" else "openai"
+            prefix = self.spec_value().partition(":")[0]
             raise ServerRefused(f"the server at {self.base_url} does not serve model {self.model!r}; it serves "
                                 f"{', '.join(map(repr, ids))}: use e.g. --model={prefix}:{ids[0]}@{self.base_url}")
         return ids
@@ -197,6 +200,9 @@ class OpenAIGenerator:
                     yield job.prompt_index, fut.result()
                 pending = {f: j for f, j in pending.items() if not f.cancelled()}
             if error is not None:
+                if isinstance(error, ServerError):
+                    raise ServerFailed(f"{error}; what finished is kept in the completion store: "
+                                       "fix the server and run again to resume") from None
                 raise error
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -216,7 +222,7 @@ class OpenAIGenerator:
         if params.temperature > 0:
             body["top_p"] = params.top_p
         if self.endpoint == "chat":
-            body["messages"] = self.chat.messages(prompt)
+            body["messages"] = prompts.chat_messages(prompt)
             if logprobs:
                 body.update(logprobs=True, top_logprobs=1)
         else:
@@ -253,10 +259,10 @@ class OpenAIGenerator:
     def _no_logprobs(self, server_said: str) -> None:
         self.logprobs_supported = False
         if self.need_logprobs:
-            raise ServerRefused(
+            raise ModelError(
                 f"openai model {self.where}: the server gives no log-probabilities ({server_said}); ranking "
                 "by log-probability needs them: serve with log-probabilities on (llama.cpp: --logits_all "
-                "true; vLLM gives them) or do not rank by log-probability")
+                "true; vLLM gives them) or leave out --codex-require-logprobs")
 
     def _run_job(self, prompt: str, job: _Job, params: GenParams) -> list[Completion]:
         data = self._post(prompt, job, params)
@@ -265,7 +271,7 @@ class OpenAIGenerator:
             raise ServerError(f"openai model {self.where}: the answer has no 'choices'; "
                               "is this an OpenAI-compatible API?")
         if len(choices) < job.count:
-            raise ServerRefused(
+            raise ModelError(
                 f"openai model {self.where}: asked for n={job.count} samples, the server returned "
                 f"{len(choices)}: it ignores 'n' (llama-cpp-python does); use --codex-samples-per-request=1")
         choices = sorted(choices, key=lambda c: c.get("index", 0))[:job.count]
@@ -281,7 +287,7 @@ class OpenAIGenerator:
             message = choice.get("message") or {}
             raw = message.get("content") or ""
             lps = [t.get("logprob") for t in ((choice.get("logprobs") or {}).get("content") or [])]
-            text = self.chat.extract(prompt, raw)
+            text = prompts.extract_completion(prompt, raw)
         else:
             raw = choice.get("text") or ""
             text = cut_at_stop(raw, params.stop)
@@ -311,3 +317,35 @@ def _completion_logprobs(logprobs: dict | None, kept_chars: int) -> list:
 
 def api_key_from_env(name: str | None) -> str | None:
     return os.environ.get(name or DEFAULT_KEY_ENV) or None
+
+
+class ServerFailed(ModelError):
+    """Generation stopped because the server failed; what finished is kept."""
+
+
+def endpoint_for(spec, prompt_style: str) -> str:
+    """``openai-chat:`` is the chat endpoint; ``openai:`` follows --codex-prompt-style
+    (``chat`` -> chat endpoint; ``auto``/``completion`` -> completions endpoint)."""
+    if spec.kind == "openai-chat":
+        if prompt_style == prompts.COMPLETION:
+            raise OpenAISpecError(f"--model={spec.raw!r} with --codex-prompt-style=completion: the chat endpoint "
+                                  f"always uses the chat style; use --model=openai:{spec.target} for the "
+                                  "completions endpoint")
+        return "chat"
+    return "chat" if prompt_style == prompts.CHAT else "completions"
+
+
+def create(spec, context):
+    """Registry factory for ``openai:`` and ``openai-chat:``: the generator behind the store."""
+    from ..progress import terminal_progress
+    from .generated import GeneratedModel
+
+    model, base_url = parse_target(spec.raw, spec.target)
+    so = context.options.server
+    generator = OpenAIGenerator(
+        model, base_url, endpoint=endpoint_for(spec, context.options.generation.prompt_style),
+        api_key=api_key_from_env(so.api_key_env), concurrency=so.concurrency,
+        policy=RetryPolicy(retries=so.retries, timeout_s=so.request_timeout),
+        samples_per_request=so.samples_per_request, need_logprobs=so.require_logprobs, prefix=spec.kind)
+    progress = terminal_progress(getattr(context, "config", None)) if context.role != "worker" else None
+    return GeneratedModel(spec, context, generator, on_progress=progress)
