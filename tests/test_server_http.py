@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from pytest_codex.local_server import free_port
-from pytest_codex.models.base import GenParams
+from pytest_codex.models.base import GenParams, ModelError
 from pytest_codex.models.openai_api import OpenAIGenerator, ServerFailed
 from pytest_codex.models.openai_http import (
     NotAnAPI, RetryPolicy, ServerRefused, ServerUnavailable, request_json, server_message)
@@ -208,3 +208,11 @@ def test_models_list_without_the_model_names_what_it_serves(scripted):
     with pytest.raises(ServerRefused, match=r"does not serve model 'gpt-x'; it serves 'llama-3', 'qwen': "
                                             r"use e\.g\. --model=openai:llama-3@http"):
         gen.check_server()
+
+
+def test_a_web_page_instead_of_the_api_is_a_one_line_model_error(scripted):
+    scripted.add(200, "<html><body><h1>Welcome to nginx!</h1></body></html>", ctype="text/html")
+    gen = OpenAIGenerator("m", scripted.url, policy=FAST)
+    with pytest.raises(ModelError, match=rf"^--model=openai:m@{scripted.url}: {scripted.url}/models answered an "
+                                         r"HTML page, not JSON: .*usually ending in /v1\)$"):
+        gen.load()
