@@ -172,6 +172,8 @@ def _from_lines(code: str, entry_point: str | None, indent: str) -> str:
             if rest.strip() and width <= def_width:
                 break
             body.append(rest)
+        while body and not body[-1].strip():
+            body.pop()
         widths = [len(l[: len(l) - len(l.lstrip())].replace("\t", "    ")) for l in body if l.strip()]
         return _reindent(body, min(widths, default=0), indent) + "\n"
     widths = [len(l[: len(l) - len(l.lstrip())].replace("\t", "    ")) for l in lines if l.strip()]

@@ -20,15 +20,22 @@ def humaneval_prompts() -> list[str]:
     return [p.prompt for p in load_suite("humaneval").problems]
 
 
-def build_tokenizer(vocab_size: int = 400, chat: bool = False):
+def build_tokenizer(vocab_size: int = 400, chat: bool = False, metaspace: bool = False):
+    """Byte-level BPE (GPT-2 style); ``metaspace=True``: SentencePiece style, whose decoder
+    drops the space at the start of a decode (the leading-space pitfall)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE(unk_token="<|endoftext|>" if metaspace else None))
+    if metaspace:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        alphabet = sorted(set("".join(humaneval_prompts())) | {"\u2581"})
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, initial_alphabet=alphabet)
     tok.train_from_iterator(humaneval_prompts(), trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     if chat:
@@ -37,13 +44,13 @@ def build_tokenizer(vocab_size: int = 400, chat: bool = False):
     return fast
 
 
-def build_model(path: str, *, chat: bool = False, seed: int = 0, layers: int = 2, hidden: int = 64,
-                init: float = 0.2, vocab_size: int = 400) -> str:
+def build_model(path: str, *, chat: bool = False, metaspace: bool = False, seed: int = 0, layers: int = 2,
+                hidden: int = 64, init: float = 0.2, vocab_size: int = 400) -> str:
     """Save a random tiny Llama (and its tokenizer) to ``path``; return ``path``."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = build_tokenizer(vocab_size, chat)
+    tokenizer = build_tokenizer(vocab_size, chat, metaspace)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=2048, initializer_range=init,
@@ -55,3 +62,12 @@ def build_model(path: str, *, chat: bool = False, seed: int = 0, layers: int = 2
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def tiny_model(tmp_path_factory, **kwargs) -> str:
+    """A tiny model directory, built once per session (per xdist worker) for these settings."""
+    name = "tiny-" + "-".join(f"{k}{v}" for k, v in sorted(kwargs.items()))
+    path = tmp_path_factory.getbasetemp() / name
+    if not (path / "config.json").exists():
+        build_model(str(path), **kwargs)
+    return str(path)

@@ -47,6 +47,7 @@ class Finished:
     num_tokens: int  # tokens that begin before the cut
     sum_logprob: float
     reason: str  # stop, eos, length
+    generated: int  # tokens chosen, an end-of-sequence token included
 
 
 @dataclass
@@ -58,7 +59,6 @@ class _Row:
     budget: int
     ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)  # len(text) after each token
     text: str = ""
     window: list[int] = field(default_factory=list)  # anchor + ids, for incremental decoding
     prefix_offset: int = 0
@@ -184,7 +184,6 @@ class Decoder:
                 row.window = row.window[row.prefix_offset - 4:]
                 row.read_offset -= row.prefix_offset - 4
                 row.prefix_offset = 4
-        row.ends.append(len(row.text))
         cut = self.stop_rule(row.text, before) if len(row.text) > before else None
         if cut is not None:
             return self._finish(row, cut, "stop")
@@ -194,10 +193,23 @@ class Decoder:
 
     def _finish(self, row: _Row, cut: int | None, reason: str) -> Finished:
         text = row.text if cut is None else row.text[:cut]
-        kept = len(row.ids) if cut is None else sum(1 for i in range(len(row.ids))
-                                                    if (row.ends[i - 1] if i else 0) < cut)
+        kept = len(row.ids) if cut is None else self._tokens_for(row, cut)
         return Finished(key=row.job.key, index=row.index, text=text, raw=row.text, token_ids=row.ids[:kept],
-                        num_tokens=kept, sum_logprob=float(sum(row.logprobs[:kept])), reason=reason)
+                        num_tokens=kept, sum_logprob=float(sum(row.logprobs[:kept])), reason=reason,
+                        generated=len(row.ids) + (reason == "eos"))
+
+    def _tokens_for(self, row: _Row, chars: int) -> int:
+        """The fewest leading tokens whose text covers ``chars`` characters (binary search)."""
+        anchor = row.job.input_ids[-1:]
+        base = len(self.tok.decode(anchor, skip_special_tokens=True))
+        lo, hi = 0, len(row.ids)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if len(self.tok.decode(anchor + row.ids[:mid], skip_special_tokens=True)) - base >= chars:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, jobs: Sequence[Job]) -> Iterator[Finished]:
