@@ -15,9 +15,10 @@ from typing import Callable, Sequence
 
 import pytest
 
-from .passk import mean_pass_at_k, pass_at_k_exact
+from .passk import mean_pass_at_k
 from .results import ModelResult
 from .summary import fmt_rate
+from .summary import text_table as table
 
 
 @dataclass
@@ -29,22 +30,8 @@ class Section:
     plots: list[str] = field(default_factory=list)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Fixed-layout text table: first column left-aligned, the others right-aligned."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
-
-
 def mean_pass1(problems: Sequence[dict]) -> float | None:
-    counts = [(p["n"], p["c"]) for p in problems if p["n"]]
-    if not counts:
-        return None
-    return float(sum(pass_at_k_exact(n, c, 1) for n, c in counts) / len(counts))
+    return mean_pass_at_k([(p["n"], p["c"]) for p in problems if p["n"]], 1)
 
 
 def plot_path(state, name: str) -> str | None:
