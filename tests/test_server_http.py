@@ -216,3 +216,21 @@ def test_a_web_page_instead_of_the_api_is_a_one_line_model_error(scripted):
     with pytest.raises(ModelError, match=rf"^--model=openai:m@{scripted.url}: {scripted.url}/models answered an "
                                          r"HTML page, not JSON: .*usually ending in /v1\)$"):
         gen.load()
+
+
+def test_a_server_that_takes_four_stop_sequences_gets_four_and_the_fifth_is_applied_here(scripted):
+    scripted.add(400, {"error": {"message": "'stop' must have at most 4 items", "param": "stop"}})
+    scripted.add(200, {"choices": [{"index": 0, "text": "    return 1\nprint(f())\n"}]})
+    gen = OpenAIGenerator("m", scripted.url, policy=FAST)
+    (row,) = gen.generate(["def f():\n"], GenParams())  # the five Codex stop sequences
+    assert [len(r["json"]["stop"]) for r in scripted.requests] == [5, 4]
+    assert "\nprint" not in scripted.requests[1]["json"]["stop"]
+    assert row[0].text == "    return 1"
+
+
+def test_a_refusal_that_is_not_about_stops_or_logprobs_is_not_retried(scripted):
+    scripted.add(400, {"error": {"message": "max_tokens is too large"}})
+    gen = OpenAIGenerator("m", scripted.url, policy=FAST)
+    with pytest.raises(ServerFailed, match=r"openai model m@.*HTTP 400\): max_tokens is too large"):
+        gen.generate(["def f():\n"], GenParams())
+    assert len(scripted.requests) == 1

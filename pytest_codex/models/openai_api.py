@@ -97,6 +97,7 @@ class OpenAIGenerator:
     samples_per_request: int = 1
     need_logprobs: bool = False
     prefix: str | None = None  # the --model prefix the user gave (default: from the endpoint)
+    max_stops: int | None = None  # stop sequences sent (None: all); the answer is cut at every one
     logprobs_supported: bool | None = None  # None until a request tells
 
     def __post_init__(self) -> None:
@@ -216,7 +217,8 @@ class OpenAIGenerator:
             for start in range(first_index, first_index + params.n, per):
                 yield _Job(p, start, min(per, first_index + params.n - start))
 
-    def _payload(self, prompt: str, job: _Job, params: GenParams, logprobs: bool) -> dict:
+    def _payload(self, prompt: str, job: _Job, params: GenParams) -> dict:
+        logprobs = self.logprobs_supported is not False
         body = {"model": self.model, "n": job.count, "temperature": params.temperature,
                 "max_tokens": params.max_new_tokens, "seed": derive_seed(params.seed, prompt, job.first)}
         if params.temperature > 0:
@@ -227,27 +229,32 @@ class OpenAIGenerator:
                 body.update(logprobs=True, top_logprobs=1)
         else:
             body["prompt"] = prompt
-            if params.stop:
-                body["stop"] = list(params.stop)
+            if params.stop:  # all of them are applied to the answer anyway (cut_at_stop)
+                body["stop"] = list(params.stop)[:self.max_stops]
             if logprobs:
                 body["logprobs"] = 1
         return body
 
     def _post(self, prompt: str, job: _Job, params: GenParams) -> dict:
         url = f"{self.base_url}/{'chat/completions' if self.endpoint == 'chat' else 'completions'}"
-        want = self.logprobs_supported is not False
-        try:
-            return request_json(url, self._payload(prompt, job, params, want), api_key=self.api_key,
-                                policy=self.policy, retry_if=lambda status, msg: "logprob" not in msg.lower())
-        except ServerError as exc:
-            if not (want and "logprob" in exc.server_message.lower()):
-                raise self._explain(exc) from None
-            self._no_logprobs(exc.server_message)
+        while True:
             try:
-                return request_json(url, self._payload(prompt, job, params, False), api_key=self.api_key,
-                                    policy=self.policy)
-            except ServerError as exc2:
-                raise self._explain(exc2) from None
+                return request_json(url, self._payload(prompt, job, params), api_key=self.api_key,
+                                    policy=self.policy, retry_if=lambda status, msg: "logprob" not in msg.lower())
+            except ServerError as exc:
+                if not self._downgrade(exc.server_message.lower(), params):
+                    raise self._explain(exc) from None
+
+    def _downgrade(self, said: str, params: GenParams) -> bool:
+        """Ask for less after a refusal the server explained: no log-probabilities, or at most
+        four stop sequences (OpenAI's limit).  True if the request is worth sending again."""
+        if "logprob" in said and self.logprobs_supported is not False:
+            self._no_logprobs(said)
+            return True
+        if "stop" in said and self.max_stops is None and len(params.stop) > 4:
+            self.max_stops = 4
+            return True
+        return False
 
     def _explain(self, exc: ServerError) -> ServerError:
         msg = str(exc)
