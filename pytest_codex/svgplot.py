@@ -65,7 +65,10 @@ def line_chart(path: str, title: str, x_label: str, y_label: str,
            f'<rect width="{W}" height="{H}" fill="white"/>',
            f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>',
            f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>']
-    for t in _ticks(x_lo, x_hi, log_x):
+    x_ticks = _ticks(x_lo, x_hi, log_x)
+    if all(float(x).is_integer() for x in xs):  # counts and lengths: no ticks between them
+        x_ticks = [t for t in x_ticks if float(t).is_integer()]
+    for t in x_ticks:
         out.append(f'<line x1="{sx(t):.1f}" y1="{TOP + ph}" x2="{sx(t):.1f}" y2="{TOP + ph + 5}" stroke="#333"/>'
                    f'<text x="{sx(t):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{_fmt(t)}</text>')
     for t in _ticks(y_lo, y_hi, False):
