@@ -63,7 +63,9 @@ class LlamaServer:
         self.port = port or free_port(host)
         self.args = ["--model", str(self.gguf), "--model_alias", alias, "--host", host,
                      "--port", str(self.port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
-                     "--logits_all", str(logits_all).lower(), "--verbose", "false"]
+                     "--logits_all", str(logits_all).lower(), "--verbose", "false",
+                     # finish every streamed answer even when other requests arrive (concurrency)
+                     "--interrupt_requests", "false"]
         if log_path is None:
             fd, log_path = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
             os.close(fd)

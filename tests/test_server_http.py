@@ -234,3 +234,55 @@ def test_a_refusal_that_is_not_about_stops_or_logprobs_is_not_retried(scripted):
     with pytest.raises(ServerFailed, match=r"openai model m@.*HTTP 400\): max_tokens is too large"):
         gen.generate(["def f():\n"], GenParams())
     assert len(scripted.requests) == 1
+
+
+# -- the chat endpoint, streamed ---------------------------------------------------------------
+
+def sse(*chunks: dict, done: bool = True) -> str:
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + ("data: [DONE]\n\n" if done else "")
+
+
+def delta(text: str, logprob: float | None = None, finish: str | None = None) -> dict:
+    lp = {"content": [{"token": text, "logprob": logprob}]} if logprob is not None else None
+    return {"choices": [{"index": 0, "delta": {"content": text}, "logprobs": lp, "finish_reason": finish}]}
+
+
+CHAT_PROMPT = 'def f(x):\n    """Double x."""\n'
+
+
+def test_a_streamed_chat_answer_ends_where_the_code_block_closes(scripted):
+    scripted.add(200, sse({"choices": [{"index": 0, "delta": {"role": "assistant"}}]},
+                          delta("```python\ndef f(x):\n", -0.5), delta("    return 2 * x\n", -0.25),
+                          delta("```\n", -0.125), delta("This doubles x.", -3.0), delta("", None, "length")),
+                 ctype="text/event-stream")
+    gen = OpenAIGenerator("m", scripted.url, endpoint="chat", policy=FAST)
+    ((c,),) = gen.generate([CHAT_PROMPT], GenParams(n=1, temperature=0.0, max_new_tokens=50))
+    body = scripted.requests[0]["json"]
+    assert body["stream"] is True and "stop" not in body and body["messages"][0]["role"] == "user"
+    assert c.text == "    return 2 * x\n"
+    assert c.raw == "```python\ndef f(x):\n    return 2 * x\n```\n"  # nothing after the block was read
+    assert (c.sum_logprob, c.num_tokens) == (-0.875, 3)
+
+
+def test_a_stream_that_ends_unfinished_is_refused_not_kept(scripted):
+    scripted.add(200, sse({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}), ctype="text/event-stream")
+    gen = OpenAIGenerator("m", scripted.url, endpoint="chat", policy=FAST)
+    with pytest.raises(ModelError, match="ended a streamed answer without finishing it.*--interrupt_requests false"):
+        gen.generate([CHAT_PROMPT], GenParams())
+
+
+def test_an_error_in_the_stream_is_retried(scripted):
+    scripted.add(200, sse(delta("```py"), {"error": {"message": "engine overloaded"}}, done=False),
+                 ctype="text/event-stream")
+    scripted.add(200, sse(delta("```python\n    return x + x\n```\n", -1.0, "stop")), ctype="text/event-stream")
+    gen = OpenAIGenerator("m", scripted.url, endpoint="chat", policy=FAST)
+    ((c,),) = gen.generate([CHAT_PROMPT], GenParams())
+    assert c.text == "    return x + x\n" and len(scripted.requests) == 2
+
+
+def test_a_server_that_does_not_stream_is_read_whole(scripted):
+    scripted.add(200, {"choices": [{"index": 0, "message": {"content": "```python\n    return x * 2\n```"},
+                                    "finish_reason": "stop"}]})
+    gen = OpenAIGenerator("m", scripted.url, endpoint="chat", policy=FAST)
+    ((c,),) = gen.generate([CHAT_PROMPT], GenParams())
+    assert c.text == "    return x * 2\n" and c.sum_logprob is None

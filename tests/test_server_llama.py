@@ -67,6 +67,16 @@ def test_sampling_seeds_are_per_sample_so_a_resumed_run_gets_the_same_samples(ll
     assert sorted((c.index, c.text) for c in resumed) == [(c.index, c.text) for c in row[1:]]
 
 
+def test_chat_endpoint_streams_concurrently_and_stops_at_the_closed_code_block(llama):
+    g = gen(llama, endpoint="chat", concurrency=2)
+    rows = g.generate(PROMPTS, GenParams(n=1, temperature=0.0, max_new_tokens=120))
+    for prompt, (c,) in zip(PROMPTS, rows):
+        assert c.raw and c.raw.rstrip().endswith("```"), c.raw  # read up to the block's end, not beyond
+        assert c.text.startswith("    ") and "```" not in c.text  # the function body, re-indented
+        compile(prompt + c.text, "<completion>", "exec")
+        assert c.num_tokens >= 3 and c.mean_logprob == pytest.approx(c.sum_logprob / c.num_tokens)
+
+
 def test_a_server_that_ignores_n_is_named(llama):
     g = gen(llama, samples_per_request=2)
     with pytest.raises(ModelError, match=r"asked for n=2 samples, the server returned 1: it ignores 'n'.*"

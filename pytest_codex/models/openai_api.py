@@ -30,7 +30,7 @@ from typing import Iterator, Sequence
 from .. import prompts
 from ..server_options import DEFAULT_KEY_ENV
 from .base import Completion, GenParams, ModelError
-from .openai_http import RetryPolicy, ServerError, ServerRefused, request_json
+from .openai_http import RetryPolicy, ServerError, ServerRefused, request_events, request_json
 
 
 
@@ -237,10 +237,21 @@ class OpenAIGenerator:
 
     def _post(self, prompt: str, job: _Job, params: GenParams) -> dict:
         url = f"{self.base_url}/{'chat/completions' if self.endpoint == 'chat' else 'completions'}"
+        permanent = lambda status, msg: "logprob" not in msg.lower()  # noqa: E731
         while True:
             try:
+                if self.endpoint == "chat":  # streamed, so that it can end when the code block closes
+                    watch = _FenceWatch(job.count)
+                    events = request_events(url, self._payload(prompt, job, params), api_key=self.api_key,
+                                            policy=self.policy, retry_if=permanent, stop=watch)
+                    if not watch.stopped and len(_finished(events)) < job.count:
+                        raise ModelError(
+                            f"openai model {self.where}: the server ended a streamed answer without finishing it "
+                            "(llama-cpp-python cuts a stream short when another request arrives: start it with "
+                            "--interrupt_requests false, or use --codex-concurrency=1)")
+                    return _chat_answer(events)
                 return request_json(url, self._payload(prompt, job, params), api_key=self.api_key,
-                                    policy=self.policy, retry_if=lambda status, msg: "logprob" not in msg.lower())
+                                    policy=self.policy, retry_if=permanent)
             except ServerError as exc:
                 if not self._downgrade(exc.server_message.lower(), params):
                     raise self._explain(exc) from None
@@ -291,10 +302,10 @@ class OpenAIGenerator:
 
     def _completion(self, prompt: str, choice: dict, params: GenParams) -> Completion:
         if self.endpoint == "chat":
-            message = choice.get("message") or {}
-            raw = message.get("content") or ""
-            lps = [t.get("logprob") for t in ((choice.get("logprobs") or {}).get("content") or [])]
-            text = prompts.extract_completion(prompt, raw)
+            raw = (choice.get("message") or {}).get("content") or ""
+            kept = raw[:prompts.closed_fence_end(raw) or len(raw)]  # up to the first code block's end
+            lps = _chat_logprobs(choice.get("logprobs"), len(kept))
+            text = prompts.extract_completion(prompt, kept)
         else:
             raw = choice.get("text") or ""
             text = cut_at_stop(raw, params.stop)
@@ -320,6 +331,52 @@ def _completion_logprobs(logprobs: dict | None, kept_chars: int) -> list:
         base = offsets[0]
         values = [v for v, off in zip(values, offsets) if off - base < kept_chars]
     return values
+
+
+def _chat_logprobs(logprobs: dict | None, kept_chars: int) -> list:
+    """Token log-probabilities of the chat endpoint, for the tokens that begin in the kept text."""
+    out, offset = [], 0
+    for entry in (logprobs or {}).get("content") or []:
+        if offset >= kept_chars:
+            break
+        out.append(entry.get("logprob"))
+        offset += len(entry.get("token") or "")
+    return out
+
+
+class _FenceWatch:
+    """Stop predicate of a streamed chat answer: every choice has closed its first code block."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.texts, self.stopped = count, {}, False
+
+    def __call__(self, events: list[dict]) -> bool:
+        if len(events) == 1:  # a new attempt
+            self.texts = {}
+        for ch in events[-1].get("choices") or []:
+            i = ch.get("index", 0)
+            self.texts[i] = self.texts.get(i, "") + ((ch.get("delta") or {}).get("content") or "")
+        self.stopped = len(self.texts) >= self.count and all(
+            prompts.closed_fence_end(t) is not None for t in self.texts.values())
+        return self.stopped
+
+
+def _finished(events: list[dict]) -> set[int]:
+    """Indices of the choices that the server finished (a ``finish_reason``)."""
+    return {ch.get("index", 0) for e in events for ch in e.get("choices") or [] if ch.get("finish_reason")}
+
+
+def _chat_answer(events: list[dict]) -> dict:
+    """The chat answer of a stream's events (or of one unstreamed answer), as ``choices``."""
+    choices: dict[int, dict] = {}
+    for event in events:
+        for ch in event.get("choices") or []:
+            i = ch.get("index", 0)
+            c = choices.setdefault(i, {"index": i, "message": {"content": ""}, "logprobs": {"content": []}})
+            part = ch.get("delta") or ch.get("message") or {}
+            c["message"]["content"] += part.get("content") or ""
+            c["logprobs"]["content"] += (ch.get("logprobs") or {}).get("content") or []
+    return {"choices": [choices[i] for i in sorted(choices)]} if choices else events[-1] if events else {}
 
 
 def api_key_from_env(name: str | None) -> str | None:

@@ -114,6 +114,42 @@ def request_json(url: str, payload: dict | None = None, *, api_key: str | None =
     ``retry_if(status, message)`` may veto retrying an error answer that is known to be
     permanent (e.g. a 500 that says the model cannot give log-probabilities).
     """
+    return _with_retries(url, payload, api_key, policy, retry_if,
+                         lambda resp: _decode(url, resp.read(), resp.headers.get("Content-Type", "")))
+
+
+def request_events(url: str, payload: dict, *, api_key: str | None = None, policy: RetryPolicy = RetryPolicy(),
+                   retry_if=None, stop=None) -> list[dict]:
+    """POST ``payload`` with ``stream: true``; the server-sent events' JSON objects, in order,
+    up to ``[DONE]`` or until ``stop(events)`` is true: then the connection is closed, which
+    ends the generation on servers that notice (vLLM, llama.cpp).  A server that answers
+    with one JSON object instead of a stream gives a list of that one object."""
+
+    def read(resp) -> list[dict]:
+        ctype = resp.headers.get("Content-Type", "")
+        if "event-stream" not in ctype:
+            return [_decode(url, resp.read(), ctype)]
+        events: list[dict] = []
+        for raw in resp:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            event = _decode(url, data.encode(), "application/json")
+            if "error" in event:  # an error after the stream began
+                msg = server_message(data.encode())
+                raise ServerUnavailable(f"{url} failed while streaming: {msg}", server_message=msg)
+            events.append(event)
+            if stop is not None and stop(events):
+                break
+        return events
+
+    return _with_retries(url, {**payload, "stream": True}, api_key, policy, retry_if, read)
+
+
+def _with_retries(url: str, payload: dict | None, api_key: str | None, policy: RetryPolicy, retry_if, read):
     headers = {"Accept": "application/json", "User-Agent": "pytest-codex"}
     data = None
     if payload is not None:
@@ -128,8 +164,7 @@ def request_json(url: str, payload: dict | None = None, *, api_key: str | None =
         req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
         try:
             with urllib.request.urlopen(req, timeout=policy.timeout_s) as resp:
-                body = resp.read()
-                return _decode(url, body, resp.headers.get("Content-Type", ""))
+                return read(resp)
         except urllib.error.HTTPError as exc:
             body = exc.read() or b""
             msg = server_message(body) or exc.reason
@@ -144,6 +179,10 @@ def request_json(url: str, payload: dict | None = None, *, api_key: str | None =
             cls = ServerRefused if 400 <= exc.code < 500 else ServerUnavailable
             raise cls(f"{url} refused the request (HTTP {exc.code}): {msg}", status=exc.code,
                       server_message=msg) from None
+        except ServerUnavailable as exc:  # a stream that broke off with an error event
+            if retry_if is not None and not retry_if(None, exc.server_message):
+                raise
+            last = exc
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
                 socket.timeout, TimeoutError) as exc:
             reason = getattr(exc, "reason", None) or exc
