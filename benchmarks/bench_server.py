@@ -3,8 +3,10 @@
 Starts a real llama-cpp-python server on 127.0.0.1 serving SmolLM2-135M-Instruct (or
 --gguf, or uses --base-url/--model-name of a server you run), generates the same samples
 (same prompts, same per-sample seeds) at each concurrency, and prints completions/s.
+The two settings run in ABBA order (--repeats 2) and each keeps its best time, so that a
+load that changes during the run (a shared machine) does not favour one of them.
 
-    .venv/bin/python benchmarks/bench_server.py [--problems 8] [--n 2] [--max-tokens 64]
+    .venv/bin/python benchmarks/bench_server.py [--problems 6] [--n 2] [--max-tokens 48] [--repeats 2]
 
 llama-cpp-python's server runs one request at a time (one model, one lock), so there the
 overlap only hides per-request latency (HTTP, tokenising, queueing); servers that batch
@@ -33,9 +35,10 @@ def measure(gen: OpenAIGenerator, prompts: list[str], params: GenParams) -> tupl
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--problems", type=int, default=8, help="first N HumanEval prompts (default 8)")
+    ap.add_argument("--problems", type=int, default=6, help="first N HumanEval prompts (default 6)")
     ap.add_argument("--n", type=int, default=2, help="samples per prompt (default 2)")
-    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--repeats", type=int, default=2, help="runs of each setting, in ABBA order (default 2)")
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--concurrency", type=int, nargs=2, default=[1, 8], metavar=("BASELINE", "CONTENDER"))
     ap.add_argument("--gguf", default=None, help="GGUF to serve (default: SmolLM2-135M-Instruct)")
@@ -55,16 +58,19 @@ def main(argv: list[str]) -> int:
     try:
         warm = OpenAIGenerator(model, base_url, concurrency=1)
         warm.generate(prompts[:1], GenParams(n=1, max_new_tokens=4))  # load the model, fill caches
-        results = {}
-        for c in args.concurrency:
-            results[c] = measure(OpenAIGenerator(model, base_url, concurrency=c), prompts, params)
+        results: dict[int, tuple[float, int, int]] = {}
+        for r in range(args.repeats):
+            for c in (args.concurrency if r % 2 == 0 else args.concurrency[::-1]):
+                got = measure(OpenAIGenerator(model, base_url, concurrency=c), prompts, params)
+                if c not in results or got[0] < results[c][0]:
+                    results[c] = got
     finally:
         if server is not None:
             server.stop()
 
     where = f"{model} at {base_url}" + (f" (llama-cpp-python, {args.threads} thread(s))" if server else "")
     print(f"bench_server: {where}; {len(prompts)} prompts x n={args.n}, T={args.temperature}, "
-          f"max_tokens={args.max_tokens}")
+          f"max_tokens={args.max_tokens}; best of {args.repeats} run(s) each, ABBA order")
     rates = {}
     for c, (seconds, comps, tokens) in results.items():
         rates[c] = comps / seconds
