@@ -66,7 +66,7 @@ def build_model(path: str, *, chat: bool = False, metaspace: bool = False, seed:
 
 def tiny_model(tmp_path_factory, **kwargs) -> str:
     """A tiny model directory, built once per session (per xdist worker) for these settings."""
-    name = "tiny-" + "-".join(f"{k}{v}" for k, v in sorted(kwargs.items()))
+    name = "-".join(["tiny"] + [f"{k}{v}" for k, v in sorted(kwargs.items())])
     path = tmp_path_factory.getbasetemp() / name
     if not (path / "config.json").exists():
         build_model(str(path), **kwargs)

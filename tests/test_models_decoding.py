@@ -15,6 +15,15 @@ from pytest_codex.models.decoding import Decoder, Job  # noqa: E402
 PROMPTS = humaneval_prompts()[:10]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: torch's threads only add waiting on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     path = tiny_model(tmp_path_factory)
