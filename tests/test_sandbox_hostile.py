@@ -48,14 +48,14 @@ HOSTILE = [
      "    import sys\n    f = sys._getframe()\n    while f is not None:\n"
      "        for k in list(f.f_locals):\n            if k in ('result', 'results', 'verdict', 'passed'):\n"
      "                print('FOUND frame', k)\n"
-     "        f.f_globals.setdefault('verdict', 'passed')\n        f = f.f_back\n    return 0\n", "failed"),
+     "        f.f_globals.setdefault('forged', 'passed')\n        f = f.f_back\n    return 0\n", "failed"),
     ("gc-walk-for-tests-or-solution",
      "    import gc\n"
      "    wanted = [''.join(p) for p in (('assert cand', 'idate(2, 3)'), ('return a', ' + b'), ('def ch', 'eck('))]\n"
      "    for o in gc.get_objects():\n        if o is wanted:\n            continue\n"
      "        for s in (o if isinstance(o, (list, tuple)) else [o]):\n"
      "            if isinstance(s, str) and any(w in s for w in wanted):\n"
-     "                print('FOUND', s[:40])\n                return a + b\n    return 0\n", "failed"),
+     "                print('FOUND', s[:40])\n                return sum((a, b))\n    return 0\n", "failed"),
     ("read-the-dataset", "    open('DATASET', 'rb').read()\n    return a + b\n", "error:PermissionError"),
     ("read-the-tests-file", "    open('TESTS_FILE').read()\n    return a + b\n", "error:PermissionError"),
     ("read-the-harness-memory",

@@ -77,7 +77,10 @@ class Channel:
 
     # -- messages ----------------------------------------------------------------
     def send(self, obj) -> None:
-        data = memoryview(wire.frame(obj))
+        self.send_text(wire.dumps(obj))
+
+    def send_text(self, text: str) -> None:
+        data = memoryview(wire.frame_text(text))
         while data:
             try:
                 data = data[self.sock.send(data):]

@@ -2,14 +2,18 @@
 
 Runs in a forked child after ``isolation.enter``.  Protocol on fd 3 (frames, see ``wire``):
 
-    trusted -> child   ["load", program, entry_point]
+    trusted -> child   ["load", program, entry_point, [call, ...]]
     child -> trusted   ["ready"] | ["syntax_error", type, message, line] | ["error", type, message]
-    trusted -> child   ["call", packed_args, packed_kwargs]      (repeated)
-    child -> trusted   ["ok", packed_result, packed_args_after_or_null]
-                     | ["raise", type, message] | ["bad", why]
+    child -> trusted   one answer per call of the list, without waiting (the replay)
+    trusted -> child   ["call", call]       where call = [packed_args, packed_kwargs]  (repeated)
+    child -> trusted   answer
 
-The arguments come back only when the call mutated them (the tests may look at them).
-Everything the child sends is treated by the trusted side as untrusted data.
+    answer = ["ok", packed_result, packed_args_after_or_null] | ["raise", type, message] | ["bad", why]
+
+The arguments come back only when the call mutated them (the tests may look at them).  The
+replayed calls are those a passing run of the same tests made; the trusted side uses their
+answers only while its own calls match them exactly (see ``judge``).  Everything the child
+sends is treated by the trusted side as untrusted data.
 """
 
 from __future__ import annotations
@@ -52,9 +56,9 @@ def _describe(exc: BaseException) -> tuple[str, str]:
 def serve() -> None:
     """Load the program, then answer calls until the trusted side hangs up."""
     msg = wire.read_frame(_read, PROGRAM_LIMIT)
-    if not (isinstance(msg, list) and len(msg) == 3 and msg[0] == "load"):
+    if not (isinstance(msg, list) and len(msg) == 4 and msg[0] == "load"):
         return
-    _, program, entry = msg
+    _, program, entry, replay = msg
     try:
         code = compile(program, "<completion>", "exec")
     except (SyntaxError, ValueError) as exc:
@@ -74,15 +78,17 @@ def serve() -> None:
         _send(["error", "NameError", f"the completion does not define a function {entry!r}"])
         return
     _send(["ready"])
+    for call in replay:
+        _send(_answer(fn, call))
     while True:
         msg = wire.read_frame(_read, CALL_LIMIT)
         if msg is None:
             return
-        _send(_answer(fn, msg))
+        _send(_answer(fn, msg[1]))
 
 
-def _answer(fn, msg) -> list:
-    _, packed_args, packed_kwargs = msg
+def _answer(fn, call) -> list:
+    packed_args, packed_kwargs = call
     args = wire.unpack(packed_args)
     kwargs = wire.unpack(packed_kwargs)
     try:

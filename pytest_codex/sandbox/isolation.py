@@ -15,7 +15,6 @@ import os
 import resource
 import signal
 import sys
-from dataclasses import dataclass, field
 
 from . import linux
 
@@ -34,34 +33,35 @@ LAYERS = (
 )
 
 SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
-CTL_FD, RULESET_FD = 3, 4
+CTL_FD = 3
 
 
-@dataclass
 class Limits:
-    address_space: int = 1 << 30
-    cpu_seconds: int = 4
-    file_size: int = 16 << 20
-    open_files: int = 64
-    processes: int = 32
+    """rlimits of a sample (plain class: no dataclasses import in the fork server).  The CPU
+    time limit is per sample: the time limit rounded up, plus one second."""
+
+    def __init__(self, address_space: int = 1 << 30, file_size: int = 16 << 20, open_files: int = 64,
+                 processes: int = 32) -> None:
+        self.address_space, self.file_size = address_space, file_size
+        self.open_files, self.processes = open_files, processes
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
 
 
-@dataclass
 class Plan:
     """What the server applies to each child (built once, read-only afterwards)."""
 
-    layers: dict = field(default_factory=dict)        # name -> bool
-    missing: dict = field(default_factory=dict)       # name -> why
-    workdir: str = ""
-    libdir: str | None = None                         # the standard library as the child sees it
-    uid: int | None = None
-    ruleset_fd: int | None = None
-    landlock_abi: int = 0
-    seccomp: bytes | None = None
-    in_pid_namespace: bool = False
+    def __init__(self, layers: dict) -> None:
+        self.layers: dict = dict(layers)          # name -> bool
+        self.missing: dict = {}                   # name -> why
+        self.workdir = ""
+        self.libdir: str | None = None            # the standard library as the child sees it
+        self.uid: int | None = None
+        self.ruleset_fd: int | None = None
+        self.landlock_abi = 0
+        self.seccomp: bytes | None = None
+        self.in_pid_namespace = False
 
     def on(self, name: str) -> bool:
         return bool(self.layers.get(name))
@@ -175,17 +175,31 @@ def build_landlock_rules(fd: int, plan: Plan, abi: int, read_dirs: list[str], fs
     file_rw = linux.FS_READ_FILE | linux.FS_WRITE_FILE | (linux.FS_TRUNCATE if abi >= 3 else 0)
     linux.landlock_allow_path(fd, "/dev/null", file_rw)
     linux.landlock_allow_path(fd, plan.workdir, fs & ~(linux.FS_EXECUTE | linux.FS_MAKE_CHAR | linux.FS_MAKE_BLOCK))
+    if not plan.in_pid_namespace:  # the server (confined too) finds a sample's orphans there
+        linux.landlock_allow_path(fd, f"/proc/{os.getpid()}/task", read)
 
 
-# --- child side ---------------------------------------------------------------------
+# --- confinement: the server confines itself once, each child inherits it -----------
+#
+# rlimits, no_new_privs, the Landlock domain and the seccomp filter are inherited across
+# fork() and cannot be undone, so the server applies them to itself after start-up (they
+# fit what it still does: fork, wait, kill, pass fds, empty the temp dir) and every child
+# is born with them.  Per child there remain only its session, its fds, its uid and the
+# parent-death signal.
 
-def _rlimits(limits: Limits) -> None:
-    cpu = max(1, int(limits.cpu_seconds))
-    for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
-                       (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_NPROC, limits.processes),
-                       (resource.RLIMIT_CORE, 0)):
+def _rlimits(plan: Plan, limits: Limits) -> None:
+    """Every limit but CPU time, which depends on the sample (see ``attach``)."""
+    values = [(resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
+              (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)]
+    if plan.on("unprivileged_uid"):  # RLIMIT_NPROC counts every process of the (real) uid
+        values.append((resource.RLIMIT_NPROC, limits.processes))
+    for res, value in values:
         resource.setrlimit(res, (value, value))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
+
+
+def _landlock(plan: Plan) -> None:
+    linux.landlock_restrict_self(plan.ruleset_fd)
+    os.close(plan.ruleset_fd)
 
 
 def _setuid(uid: int) -> None:
@@ -201,67 +215,84 @@ def _parent_death() -> None:
         os._exit(1)
 
 
-def _landlock() -> None:
-    linux.landlock_restrict_self(RULESET_FD)
-    os.close(RULESET_FD)
-
-
-def _steps(plan: Plan, limits: Limits) -> list:
-    """The per-child layers, in the order they must be applied."""
+def _inherited_steps(plan: Plan, limits: Limits) -> list:
     return [
-        ("rlimits", _rlimits, limits),
-        ("unprivileged_uid", _setuid, plan.uid),
-        ("parent_death", _parent_death),
+        ("rlimits", _rlimits, plan, limits),
         ("no_new_privs", linux.prctl, linux.PR_SET_NO_NEW_PRIVS, 1),
-        ("landlock", _landlock),
+        ("landlock", _landlock, plan),
         ("seccomp", linux.seccomp_install, plan.seccomp),
     ]
 
 
-def _arrange_fds(plan: Plan, ctl_fd: int, out_fd: int) -> None:
-    """stdin /dev/null, stdout and stderr the output pipe, fd 3 the control socket, fd 4 the
-    Landlock ruleset; every other descriptor closed."""
-    high = lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)  # noqa: E731  out of the way first
-    ctl, out, null = high(ctl_fd), high(out_fd), os.open("/dev/null", os.O_RDONLY)
-    ruleset = high(plan.ruleset_fd) if plan.on("landlock") else None
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.dup2(ctl, CTL_FD)
-    if ruleset is not None:
-        os.dup2(ruleset, RULESET_FD)
-    os.closerange(RULESET_FD + 1 if ruleset is not None else CTL_FD + 1, 1 << 20)
+def _late_steps(plan: Plan) -> list:
+    """Applied when the sample arrives: until then a spare child keeps the server's uid, so
+    that every process of the sandbox uid belongs to a sample.  In a PID namespace the
+    kernel kills every process in it when the server (its init) dies: no signal needed."""
+    steps = [("unprivileged_uid", _setuid, plan.uid)]
+    if not plan.in_pid_namespace:
+        steps.append(("parent_death", _parent_death))
+    return steps
 
 
-def enter(plan: Plan, limits: Limits, ctl_fd: int, out_fd: int) -> None:
-    """Apply the plan to this just-forked process; raises on any failure (fail closed)."""
-    if plan.on("session"):
-        os.setsid()
-    _arrange_fds(plan, ctl_fd, out_fd)
-    os.chdir(plan.workdir)
-    for name, fn, *args in _steps(plan, limits):
-        if name == "no_new_privs" or plan.on(name):
-            fn(*args)
-    _reset_process_state()
-
-
-def probe(plan: Plan, limits: Limits, ctl_fd: int, out_fd: int) -> dict:
-    """In a throw-away child: try each layer; returns {layer: why} for those that failed."""
-    os.setsid()
-    _arrange_fds(plan, ctl_fd, out_fd)
-    os.chdir(plan.workdir)
-    failed = {}
-    for name, fn, *args in _steps(plan, limits):
+def _apply(steps: list, plan: Plan, failed: dict | None = None) -> None:
+    for name, fn, *args in steps:
         if name == "no_new_privs" or plan.on(name):
             try:
                 fn(*args)
             except OSError as exc:
+                if failed is None:
+                    raise
                 failed[name] = f"{exc.strerror or exc} (errno {exc.errno})"
+
+
+def probe(plan: Plan, limits: Limits, report_fd: int) -> dict:
+    """In a throw-away child: try every layer; returns {layer: why} for those that failed."""
+    os.setsid()
+    failed: dict = {}
+    _apply(_inherited_steps(plan, limits) + _late_steps(plan), plan, failed)
     return failed
 
 
-def _reset_process_state() -> None:
-    os.environ.clear()
-    os.environ.update(SAFE_ENV)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def confine_server(plan: Plan, limits: Limits) -> None:
+    """Apply the inheritable layers to the server itself (after ``probe`` dropped failures)."""
+    os.chdir(plan.workdir)
+    _apply(_inherited_steps(plan, limits), plan)
+
+
+# --- child side ---------------------------------------------------------------------
+
+def enter(plan: Plan, handoff_fd: int) -> None:
+    """In a child forked ahead of its sample (a spare): own session; stdin, stdout and
+    stderr /dev/null until ``attach``; fd 3 the hand-off socket; every other fd closed."""
+    if plan.on("session"):
+        os.setsid()
+    handoff, null = fcntl.fcntl(handoff_fd, fcntl.F_DUPFD_CLOEXEC, 10), os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.dup2(handoff, CTL_FD)
+    os.closerange(CTL_FD + 1, 1 << 20)
+
+
+def attach(plan: Plan) -> None:
+    """Wait for the sample: its CPU limit and its fds (control socket, output pipe) on fd 3;
+    then drop to the sandbox uid."""
+    import _socket
+
+    handoff = _socket.socket(fileno=CTL_FD)
+    msg, ancdata, _, _ = handoff.recvmsg(64, _socket.CMSG_LEN(2 * 4))
+    handoff.detach()
+    fds = [int.from_bytes(data[i:i + 4], sys.byteorder, signed=True)
+           for level, kind, data in ancdata if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+           for i in range(0, len(data) - len(data) % 4, 4)]
+    if len(fds) != 2 or not msg:
+        raise OSError("no sample was handed over")
+    ctl, out = fds
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.dup2(ctl, CTL_FD)  # closes the hand-off socket
+    os.close(ctl)
+    os.close(out)
+    if plan.on("rlimits"):
+        cpu = max(1, int(msg))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
+    _apply(_late_steps(plan), plan)

@@ -5,6 +5,14 @@ under ``python -O``) and executed in a fresh namespace built from the problem's 
 canonical solution (trusted data: helpers such as ``poly`` or ``encode_cyclic`` come from
 there, never from the completion).  The entry point's name and ``check``'s argument are a
 ``CandidateProxy``: each call sends the arguments to the sample and gets back plain data.
+
+Replay: a round trip per call is most of a sample's cost, so the sample is told up front
+the calls that a passing run of the same tests made, and answers them all at once.  The
+proxy takes those answers only while the tests' own calls match the replayed ones exactly
+(arguments compared in their wire form), so the sample has executed exactly the calls the
+tests made, in the same order.  At the first call that differs the attempt is abandoned
+(``Diverged``) and the sample runs again from scratch without a replay: nothing computed
+for a call the tests did not make is ever used.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ class SampleOver(BaseException):
         self.verdict, self.error_type, self.detail = verdict, error_type, detail
 
 
+class Diverged(BaseException):
+    """The tests called the candidate differently from the replay: run the sample again, live."""
+
+
 class UnproxiableArgument(TypeError):
     """The tests passed something that cannot be sent to the sample (a problem-set defect)."""
 
@@ -44,6 +56,7 @@ class Judgement:
     error_type: str | None = None
     detail: str | None = None
     channel_closed: bool = False  # the child hung up: a crash unless a verdict came first
+    calls: list | None = None  # the candidate calls the tests made (JSON texts), for replays
 
 
 @dataclass(frozen=True)
@@ -73,28 +86,36 @@ def show_call(name: str, args: tuple, kwargs: dict) -> str:
 class CandidateProxy:
     """Stands for the completion's function in the trusted process."""
 
-    def __init__(self, channel: Channel, name: str) -> None:
-        self._channel, self._name = channel, name
-        self.calls = 0
+    def __init__(self, channel: Channel, name: str, replay: list[str]) -> None:
+        self._channel, self._name, self._replay = channel, name, replay
+        self.calls: list[str] = []  # each call as the JSON text [packed_args, packed_kwargs]
         self.last_call: str | None = None
         self.last_result: str | None = None
         self.over: SampleOver | None = None
+        self.diverged = False
 
     def __repr__(self) -> str:
         return f"<candidate {self._name} (sandboxed)>"
 
     def __call__(self, *args, **kwargs):
+        if self.diverged:
+            raise Diverged()
         if self.over is not None:
             raise self.over
         call = show_call("candidate", args, kwargs)
-        self.calls += 1
         self.last_call, self.last_result = call, None
         try:
-            packed = (wire.pack(args), wire.pack(kwargs))
+            text = wire.dumps([wire.pack(args), wire.pack(kwargs)])
         except (wire.Unencodable, RecursionError) as exc:
             raise UnproxiableArgument(f"{call}: an argument cannot be sent to the sample: {exc}") from None
+        index = len(self.calls)
+        self.calls.append(text)
+        if index < len(self._replay) and text != self._replay[index]:
+            self.diverged = True
+            raise Diverged()
         try:
-            self._channel.send(["call", *packed])
+            if index >= len(self._replay):
+                self._channel.send_text(f'["call",{text}]')
             reply = self._channel.recv()
             return self._take(reply, args, call)
         except SampleTimeout:
@@ -148,9 +169,11 @@ def _write_back(args: tuple, after) -> None:
             before.update(now)
 
 
-def judge(problem: Problem, completion: str, channel: Channel) -> Judgement:
+def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]) -> Judgement:
+    """The verdict for one sample; raises ``Diverged`` when the replay did not match."""
     try:
-        channel.send(["load", problem.program(completion), problem.entry_point])
+        channel.send_text(wire.dumps(["load", problem.program(completion), problem.entry_point])[:-1]
+                          + ",[" + ",".join(replay) + "]]")
         reply = channel.recv()
     except SampleTimeout:
         return Judgement(TIMEOUT, detail="the completion did not finish loading within the time limit")
@@ -165,7 +188,7 @@ def judge(problem: Problem, completion: str, channel: Channel) -> Judgement:
     scope: dict = {"__name__": "__codex_tests__"}
     exec(code.setup, scope)
     exec(code.tests, scope)
-    proxy = CandidateProxy(channel, problem.entry_point)
+    proxy = CandidateProxy(channel, problem.entry_point, replay)
     scope[problem.entry_point] = proxy  # a test naming the entry point means the candidate too
     check = scope.get("check")
     if not callable(check):
@@ -176,13 +199,17 @@ def judge(problem: Problem, completion: str, channel: Channel) -> Judgement:
         pass
     except UnproxiableArgument:
         raise
+    except Diverged:
+        raise
     except Exception as exc:  # noqa: BLE001  every other outcome is the sample's
-        if proxy.over is None:
+        if proxy.over is None and not proxy.diverged:
             return _from_exception(problem, exc, proxy)
+    if proxy.diverged:  # also when the tests caught it
+        raise Diverged()
     over = proxy.over  # also when the tests caught SampleOver: the sample still ended
     if over is not None:
         return Judgement(over.verdict, over.error_type, over.detail, channel_closed=over.verdict == "crashed")
-    return Judgement(PASSED)
+    return Judgement(PASSED, calls=proxy.calls)
 
 
 def _loaded(reply) -> Judgement | None:

@@ -18,13 +18,12 @@ Standard library only.
 
 from __future__ import annotations
 
+import _socket
+import array
 import gc
 import json
 import os
-import select
-import shutil
 import signal
-import socket
 import sys
 import time
 
@@ -32,14 +31,18 @@ from . import isolation, linux, wire
 from .child import serve as serve_sample  # imported now: the child cannot read our files
 from .isolation import Limits, Plan
 
-PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
-           "hashlib")  # what HumanEval prompts and solutions import; the rest loads on demand
+# What HumanEval prompts and solutions import.  Everything else loads on demand: every
+# module the server holds makes each fork, its page faults and its exit a little dearer.
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string")
 _EXIT_SETUP_FAILED = 121
 
 
 def main(argv: list[str]) -> None:
-    sock = socket.socket(fileno=int(argv[0]))
+    sock = _socket.socket(fileno=int(argv[0]))  # not the socket module: keep the server small
     config = json.loads(argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # inherited by every sample
+    os.environ.clear()
+    os.environ.update(isolation.SAFE_ENV)
     wanted = set(isolation.LAYERS) - set(config.get("disable", ()))
     plan = Plan(layers={name: name in wanted for name in ("session", "rlimits", "parent_death")})
     parent = os.getppid()
@@ -66,8 +69,10 @@ def main(argv: list[str]) -> None:
 
 
 class Server:
-    def __init__(self, sock: socket.socket, plan: Plan, config: dict, uid: int, wanted: set[str]) -> None:
+    def __init__(self, sock, plan: Plan, config: dict, uid: int, wanted: set[str]) -> None:
         self.sock, self.plan = sock, plan
+        self.limits = Limits(**config["limits"])
+        self.spare: tuple[int, object] | None = None  # (pid, hand-off socket) of the next child
         plan.in_pid_namespace = plan.on("pid_namespace") and os.getpid() == 1
         stdlib = os.path.dirname(os.__file__)
         isolation.prepare_filesystem(plan, config["root"], stdlib, config["tmpfs_bytes"])
@@ -84,23 +89,22 @@ class Server:
             plan.drop("seccomp", "disabled" if "seccomp" not in wanted else f"no filter for {linux.MACHINE}")
         for name, why in self._probe().items():
             plan.drop(name, why)
+        isolation.confine_server(plan, self.limits)
         self.hello = {"layers": {name: plan.on(name) for name in isolation.LAYERS}, "missing": plan.missing,
                       "uid": plan.uid if plan.on("unprivileged_uid") else None,
                       "landlock_abi": plan.landlock_abi, "python": sys.version.split()[0]}
 
     def _probe(self) -> dict:
         """Try every per-child layer once in a throw-away child."""
-        mine, theirs = socket.socketpair()
-        null = os.open(os.devnull, os.O_WRONLY)
+        mine, theirs = _socket.socketpair()
         pid = os.fork()
         if pid == 0:
             try:
-                failed = isolation.probe(self.plan, Limits(), theirs.fileno(), null)
-                os.write(isolation.CTL_FD, json.dumps(failed).encode())
+                failed = isolation.probe(self.plan, self.limits, theirs.fileno())
+                os.write(theirs.fileno(), json.dumps(failed).encode())
             finally:
                 os._exit(0)
         theirs.close()
-        os.close(null)
         data = mine.recv(65536)
         mine.close()
         self._reap_all(pid)
@@ -111,7 +115,9 @@ class Server:
         gc.collect()
         gc.freeze()  # children's collections skip (and so do not copy) everything loaded so far
         while True:
-            msg, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
+            if self.spare is None:
+                self.spare = self._fork_spare()
+            msg, fds = _recv_fds(self.sock)
             if not msg:
                 return  # the trusted side is gone
             request = json.loads(msg)
@@ -119,30 +125,53 @@ class Server:
                 for fd in fds:
                     os.close(fd)
                 raise RuntimeError(f"unexpected request {request[0]!r} with {len(fds)} fds")
-            pid = self._start(Limits(**request[1]), *fds)
+            pid = self._start(int(request[1]), *fds)
             msg = self.sock.recv(65536)
             if not msg:
                 self._finish(pid, 0.0)
                 return
             status = self._finish(pid, float(json.loads(msg)[1]))
             self.sock.send(json.dumps(["ended", status]).encode())
+            # the next spare is forked at the top of the loop, after the reply and after
+            # _finish's kill(-1), which would otherwise hit it
 
-    def _start(self, limits: Limits, ctl_fd: int, out_fd: int) -> int:
+    def _fork_spare(self) -> tuple[int, object] | None:
+        """Fork and isolate the next sample's child now, while the trusted side is busy."""
+        mine, theirs = _socket.socketpair()
         try:
             pid = os.fork()
         except OSError:
-            pid = -1
+            mine.close()
+            theirs.close()
+            return None
         if pid == 0:
             code = _EXIT_SETUP_FAILED
             try:
                 self.sock.close()
-                isolation.enter(self.plan, limits, ctl_fd, out_fd)
+                mine.close()
+                isolation.enter(self.plan, theirs.fileno())
+                isolation.attach(self.plan)
                 code = 0
                 serve_sample()
             except BaseException:
                 pass
             finally:
                 os._exit(code)
+        theirs.close()
+        return pid, mine
+
+    def _start(self, cpu_seconds: int, ctl_fd: int, out_fd: int) -> int:
+        """Hand the sample's fds to the spare child; -1 if there is none."""
+        spare, self.spare = self.spare, None
+        pid = -1
+        if spare is not None:
+            pid, handoff = spare
+            try:
+                handoff.sendmsg([str(cpu_seconds).encode()],
+                                [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [ctl_fd, out_fd]))])
+            except OSError:
+                pass  # it died: the sample sees its connection close, the status tells why
+            handoff.close()
         os.close(ctl_fd)
         os.close(out_fd)
         return pid
@@ -179,14 +208,28 @@ class Server:
                 return
 
     def _clean(self) -> None:
-        work = self.plan.workdir
-        for entry in os.listdir(work):
-            path = os.path.join(work, entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
+        _empty(self.plan.workdir)  # every process of the sample is dead: nothing races us
+        os.chmod(self.plan.workdir, 0o700)
+
+
+def _recv_fds(sock) -> tuple[bytes, list[int]]:
+    fds = array.array("i")
+    msg, ancdata, _, _ = sock.recvmsg(65536, _socket.CMSG_LEN(4 * fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    return msg, list(fds)
+
+
+def _empty(path: str) -> None:
+    """Remove everything inside ``path`` without following symbolic links."""
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _empty(entry.path)
+                os.rmdir(entry.path)
             else:
-                os.unlink(path)
-        os.chmod(work, 0o700)
+                os.unlink(entry.path)
 
 
 def _wait(pid: int, grace: float):
@@ -241,7 +284,7 @@ def _preload() -> None:
             pass
     scope: dict = {}
     exec(compile(_WARM_UP, "<warm-up>", "exec"), scope)
-    call = wire.loads(wire.frame(["call", wire.pack(([1.5, -2.0, 3.0],)), wire.pack({})])[4:])
+    call = wire.loads(wire.frame(["call", [wire.pack(([1.5, -2.0, 3.0],)), wire.pack({})]])[4:])
     from .child import _answer
 
-    _answer(scope["f"], call)
+    _answer(scope["f"], call[1])

