@@ -61,9 +61,10 @@ class ExecutorInfo:
     layers: dict = field(default_factory=dict)
 
 
-def make_executor(kind: str = "auto") -> Executor:
+def make_executor(kind: str = "auto", cpu: int | None = None) -> Executor:
     """The sandbox (``pytest_codex.sandbox``): ``kind`` is 'auto' (every isolation layer the
-    machine offers) or 'strict' (all layers, else ``SandboxUnavailable``)."""
+    machine offers) or 'strict' (all layers, else ``SandboxUnavailable``); ``cpu`` pins the
+    calling thread and the samples to one CPU (xdist workers, one CPU each)."""
     from .sandbox.executor import SandboxExecutor
 
-    return SandboxExecutor(kind)
+    return SandboxExecutor(kind, cpu=cpu)

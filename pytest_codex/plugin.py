@@ -20,7 +20,7 @@ from .models.samples import SamplesFileError
 from .outputs import write_samples_out
 from .problems import ProblemFileError, load_suite
 from .runs import RunFileError
-from .sandbox.executor import SandboxUnavailable
+from .sandbox.executor import SandboxUnavailable, worker_cpu
 from .sandbox.timelimits import TimeLimits
 from .state import CONTROLLER, SINGLE, STATE_KEY, WORKER, Case, CodexState, get_state
 from .summary import fmt_rate, render_table, scope_line
@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # canonical solution is loaded into this process.
     if role != CONTROLLER:
         try:
-            state.executor = make_executor(options.sandbox.mode)
+            state.executor = make_executor(options.sandbox.mode, cpu=worker_cpu(getattr(config, "workerinput", None)))
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
         state.executor_info = state.executor.describe()

@@ -11,7 +11,7 @@ import pytest
 from sandbox_support import ADD, CORRECT, Canary, processes_of
 
 from pytest_codex.sandbox import isolation
-from pytest_codex.sandbox.executor import SandboxError, SandboxExecutor, SandboxUnavailable
+from pytest_codex.sandbox.executor import SandboxError, SandboxExecutor, SandboxUnavailable, worker_cpu
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="the full set of layers needs root")
@@ -184,3 +184,25 @@ def test_the_server_dies_with_the_trusted_process(tmp_path):
     assert not os.path.exists(f"/proc/{supervisor}")
     if uid != "None":
         assert processes_of(int(uid)) == []
+
+
+def test_cpu_pinning_reaches_the_samples_and_is_undone_on_close():
+    before = os.sched_getaffinity(0)
+    cpu = sorted(before)[-1]
+    ex = SandboxExecutor(cpu=cpu)
+    try:
+        assert os.sched_getaffinity(0) == {cpu}
+        r = ex.run(ADD, "    import os\n    print(sorted(os.sched_getaffinity(0)))\n    return a + b\n", 3.0)
+        assert r.passed and r.output.splitlines()[0] == str([cpu])
+    finally:
+        ex.close()
+    assert os.sched_getaffinity(0) == before
+
+
+def test_xdist_workers_get_one_cpu_each_when_there_are_enough():
+    cpus = sorted(os.sched_getaffinity(0))
+    n = len(cpus)
+    assert worker_cpu({"workerid": "gw0", "workercount": n}) == cpus[0]
+    assert worker_cpu({"workerid": f"gw{n - 1}", "workercount": n}) == cpus[-1]
+    assert worker_cpu({"workerid": "gw0", "workercount": n + 1}) is None  # more workers than CPUs
+    assert worker_cpu(None) is None and worker_cpu({"workerid": "weird"}) is None
