@@ -73,6 +73,9 @@ class SandboxExecutor:
         its child; on one core each is ~10 us, across cores ~100 us on a VM."""
         if mode not in ("auto", "strict"):
             raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
+        if not sys.platform.startswith("linux"):
+            raise SandboxUnavailable(f"the sandbox needs Linux (fork, namespaces, Landlock, seccomp); this is "
+                                     f"{sys.platform}: run pytest-codex on Linux, e.g. in a container or VM")
         self._unpin = None
         if cpu is not None:
             self._unpin = os.sched_getaffinity(0)

@@ -40,8 +40,9 @@ class Limits:
     """rlimits of a sample (plain class: no dataclasses import in the fork server).  The CPU
     time limit is per sample: the time limit rounded up, plus one second."""
 
-    def __init__(self, address_space: int = 1 << 30, file_size: int = 16 << 20, open_files: int = 64,
-                 processes: int = 32) -> None:
+    def __init__(self, address_space: int = 512 << 20, file_size: int = 16 << 20, open_files: int = 64,
+                 processes: int = 8) -> None:
+        # There is no memory cgroup: a sample's memory is bounded by processes x address_space.
         self.address_space, self.file_size = address_space, file_size
         self.open_files, self.processes = open_files, processes
 
@@ -99,7 +100,7 @@ def prepare_filesystem(plan: Plan, root: str, stdlib: str, tmpfs_bytes: int) -> 
     if plan.on("private_tmpfs"):
         try:
             linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-            linux.mount("codex-sandbox", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
+            linux.mount("codex-sandbox", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
                         f"size={tmpfs_bytes},nr_inodes=4096,mode=0755")
             lib = os.path.join(root, "lib")
             os.mkdir(lib)
