@@ -246,7 +246,7 @@ def _apply(steps: list, plan: Plan, failed: dict | None = None) -> None:
                 failed[name] = f"{exc.strerror or exc} (errno {exc.errno})"
 
 
-def probe(plan: Plan, limits: Limits, report_fd: int) -> dict:
+def probe(plan: Plan, limits: Limits) -> dict:
     """In a throw-away child: try every layer; returns {layer: why} for those that failed."""
     os.setsid()
     failed: dict = {}

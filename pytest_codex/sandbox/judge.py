@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..execution import ERROR, FAILED, PASSED, SYNTAX_ERROR, TIMEOUT
+from ..execution import CRASHED, ERROR, FAILED, PASSED, SYNTAX_ERROR, TIMEOUT
 from ..problems import Problem
 from . import wire
 from .channel import Channel, ChannelClosed, SampleTimeout
@@ -35,7 +35,8 @@ _repr.maxdict, _repr.maxset, _repr.maxlevel = 8, 12, 4
 
 
 class SampleOver(BaseException):
-    """Ends ``check`` when the sample timed out, crashed or broke the protocol (tests can't catch it)."""
+    """Ends ``check`` when the sample timed out, crashed or broke the protocol (sticky: a test
+    that catches it still gets that verdict)."""
 
     def __init__(self, verdict: str, error_type: str | None, detail: str) -> None:
         super().__init__(detail)
@@ -121,7 +122,7 @@ class CandidateProxy:
         except SampleTimeout:
             self.over = SampleOver(TIMEOUT, None, f"no answer to {call} within the time limit")
         except ChannelClosed:
-            self.over = SampleOver("crashed", None, f"the sample ended during {call}")
+            self.over = SampleOver(CRASHED, None, f"the sample ended during {call}")
         except wire.WireError as exc:
             self.over = SampleOver(ERROR, "ProtocolError", f"bad answer to {call}: {exc}")
         raise self.over
@@ -178,7 +179,7 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
     except SampleTimeout:
         return Judgement(TIMEOUT, detail="the completion did not finish loading within the time limit")
     except ChannelClosed:
-        return Judgement("crashed", detail="the sample ended while loading the completion", channel_closed=True)
+        return Judgement(CRASHED, detail="the sample ended while loading the completion", channel_closed=True)
     except wire.WireError as exc:
         return Judgement(ERROR, "ProtocolError", f"bad answer while loading: {exc}")
     loaded = _loaded(reply)
@@ -208,7 +209,7 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
         raise Diverged()
     over = proxy.over  # also when the tests caught SampleOver: the sample still ended
     if over is not None:
-        return Judgement(over.verdict, over.error_type, over.detail, channel_closed=over.verdict == "crashed")
+        return Judgement(over.verdict, over.error_type, over.detail, channel_closed=over.verdict == CRASHED)
     return Judgement(PASSED, calls=proxy.calls)
 
 
