@@ -100,3 +100,10 @@ def test_canonical_solutions_pass_with_both_cores_busy(tmp_path, executor):
             b.kill()
             b.wait()
     assert failures == []
+
+
+def test_a_broken_canonical_solution_gets_the_floor(tmp_path, executor):
+    broken = P0.__class__(**{**P0.__dict__, "task_id": "test/broken",
+                             "canonical_solution": "    import time\n    time.sleep(0.2)\n    return None\n"})
+    tl = limits(tmp_path)
+    assert tl.limit(broken, executor) == 2.0 and tl.measured["test/broken"] == 0.0

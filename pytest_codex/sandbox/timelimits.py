@@ -55,9 +55,13 @@ class TimeLimits:
 
     @staticmethod
     def _measure(problem: Problem, executor) -> float:
+        """The best of two canonical runs; 0 when the canonical solution does not pass (a
+        broken problem gets the floor, not a limit scaled by its failure)."""
         best = CALIBRATION_LIMIT
         for _ in range(CALIBRATION_RUNS):
             result = executor.run(problem, problem.canonical_solution, CALIBRATION_LIMIT)
+            if not result.passed:
+                return 0.0
             best = min(best, result.duration)
         return round(best, 4)
 
