@@ -206,3 +206,24 @@ def test_xdist_workers_get_one_cpu_each_when_there_are_enough():
     assert worker_cpu({"workerid": f"gw{n - 1}", "workercount": n}) == cpus[-1]
     assert worker_cpu({"workerid": "gw0", "workercount": n + 1}) is None  # more workers than CPUs
     assert worker_cpu(None) is None and worker_cpu({"workerid": "weird"}) is None
+
+
+def test_a_degraded_sandbox_still_judges_correctly(tmp_path):
+    """Without the mount namespace a uid switch could hide a stdlib under a 0700 home: the
+    layer is dropped (and named) rather than turning imports into errors."""
+    from pytest_codex.problems import load_suite
+    from pytest_codex.sandbox.isolation import _reachable_by_others
+
+    locked = tmp_path / "locked"
+    (locked / "lib").mkdir(parents=True)
+    os.chmod(locked, 0o700)
+    assert not _reachable_by_others(str(locked / "lib")) and _reachable_by_others("/usr")
+    ex = SandboxExecutor(disable=("private_tmpfs",))
+    try:
+        stdlib = os.path.dirname(os.__file__)
+        if not _reachable_by_others(stdlib):
+            assert "cannot reach the standard library" in ex.describe()["missing"]["unprivileged_uid"]
+        suite = load_suite("humaneval")
+        assert [p.task_id for p in suite.problems if not ex.run(p, p.canonical_solution, 10.0).passed] == []
+    finally:
+        ex.close()
