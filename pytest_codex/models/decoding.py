@@ -23,6 +23,8 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from .decode_kernels import fast_attention, kv_of, pad_left, plain_layers, set_kv
+
 StopRule = Callable[[str, int], "int | None"]  # (text, first new char) -> cut index or None
 
 
@@ -65,38 +67,6 @@ class _Row:
     read_offset: int = 1
 
 
-def _kv_of(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    return list(zip(cache.key_cache, cache.value_cache))
-
-
-def _set_kv(cache, kv: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    if hasattr(cache, "layers"):
-        for layer, (k, v) in zip(cache.layers, kv):
-            layer.keys, layer.values = k, v
-    else:
-        cache.key_cache[:] = [k for k, _ in kv]
-        cache.value_cache[:] = [v for _, v in kv]
-
-
-def _plain_layers(cache) -> bool:
-    """True when every layer is a full-attention cache (left padding and merging are safe)."""
-    layers = getattr(cache, "layers", None)
-    if layers is None:
-        return type(cache).__name__ == "DynamicCache"
-    return all(type(layer).__name__ == "DynamicLayer" for layer in layers)
-
-
-def _pad_left(t: torch.Tensor, length: int, dim: int) -> torch.Tensor:
-    missing = length - t.shape[dim]
-    if missing <= 0:
-        return t
-    shape = list(t.shape)
-    shape[dim] = missing
-    return torch.cat([t.new_zeros(shape), t], dim=dim)
-
-
 class Decoder:
     """Decodes jobs with a transformers causal LM; ``run`` yields rows as they finish."""
 
@@ -131,9 +101,9 @@ class Decoder:
         positions = torch.arange(ids.shape[1], device=self.device)[None]
         cache = self._cache_cls()
         job.logits = self._forward(ids, positions, cache, None)[0]
-        job.kv = _kv_of(cache)
+        job.kv = kv_of(cache)
         self._shell = self._shell if getattr(self, "_shell", None) is not None else cache
-        self._mergeable = getattr(self, "_mergeable", True) and _plain_layers(cache)
+        self._mergeable = getattr(self, "_mergeable", True) and plain_layers(cache)
 
     # -- sampling -------------------------------------------------------------------------------
     def _choose(self, logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
@@ -216,7 +186,7 @@ class Decoder:
         queue = deque(sorted(jobs, key=lambda j: len(j.input_ids)))
         rows: list[_Row] = []
         cache, mask, last = None, None, []
-        with torch.inference_mode():
+        with torch.inference_mode(), fast_attention():
             while queue or rows:
                 free = self.batch_size - len(rows)
                 if queue and (not rows or (free >= self.admit_at and self._can_merge())):
@@ -284,25 +254,31 @@ class Decoder:
 
     def _merge(self, cache, mask, rows, new_rows, new_kv):
         """Left-pad the running batch and the new rows to one cache length and stack them."""
+        if not self._can_merge():  # one prompt's rows, nothing to pad
+            ((kv, count),) = new_kv
+            cache = cache if cache is not None else self._shell
+            set_kv(cache, [(k.expand(count, -1, -1, -1).contiguous(), v.expand(count, -1, -1, -1).contiguous())
+                           for k, v in kv])
+            return cache, torch.ones((count, len(new_rows[0].job.input_ids)), dtype=torch.long, device=self.device)
         lengths = [kv[0][0].shape[2] for kv, _ in new_kv] + ([mask.shape[1]] if rows else [])
         length = max(lengths)
         layers = len(new_kv[0][0])
-        old = _kv_of(cache) if rows else None
+        old = kv_of(cache) if rows else None
         merged = []
         for li in range(layers):
-            ks, vs = ([_pad_left(old[li][0], length, 2)], [_pad_left(old[li][1], length, 2)]) if rows else ([], [])
+            ks, vs = ([pad_left(old[li][0], length, 2)], [pad_left(old[li][1], length, 2)]) if rows else ([], [])
             for kv, count in new_kv:
                 k, v = kv[li]
-                ks.append(_pad_left(k, length, 2).expand(count, -1, -1, -1))
-                vs.append(_pad_left(v, length, 2).expand(count, -1, -1, -1))
+                ks.append(pad_left(k, length, 2).expand(count, -1, -1, -1))
+                vs.append(pad_left(v, length, 2).expand(count, -1, -1, -1))
             merged.append((torch.cat(ks, dim=0), torch.cat(vs, dim=0)))
-        masks = [_pad_left(mask, length, 1)] if rows else []
+        masks = [pad_left(mask, length, 1)] if rows else []
         for kv, count in new_kv:
             m = torch.ones((count, kv[0][0].shape[2]), dtype=torch.long, device=self.device)
-            masks.append(_pad_left(m, length, 1))
+            masks.append(pad_left(m, length, 1))
         if cache is None:
             cache = self._shell
-        _set_kv(cache, merged)
+        set_kv(cache, merged)
         return cache, torch.cat(masks, dim=0)
 
     def _select(self, cache, mask, keep: list[int]):
@@ -312,6 +288,6 @@ class Decoder:
         index = torch.tensor(keep, device=self.device)
         mask = mask.index_select(0, index)
         start = int(mask.any(dim=0).nonzero()[0, 0])
-        kv = [(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:]) for k, v in _kv_of(cache)]
-        _set_kv(cache, kv)
+        kv = [(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:]) for k, v in kv_of(cache)]
+        set_kv(cache, kv)
         return cache, mask[:, start:]
