@@ -134,6 +134,10 @@ HOSTILE = [
 @pytest.fixture(scope="module")
 def executor():
     ex = make_executor()
+    missing = [name for name, on in ex.describe()["layers"].items() if not on]
+    if missing:  # e.g. kill(-1) without a PID namespace and a uid of its own hits the user's processes
+        ex.close()
+        pytest.skip(f"hostile completions run only inside the full sandbox; missing here: {', '.join(missing)}")
     yield ex
     ex.close()
 
