@@ -1,7 +1,8 @@
 """A dependency-free SVG line chart (the experiments' plots need no matplotlib).
 
 ``line_chart`` draws one polyline per series over shared axes, with a legend; points
-given in ``marks`` get a ring (e.g. the best temperature per k).  The output is
+given in ``marks`` get a ring (e.g. the best temperature per k).  The y axis starts at 0
+and ends at a round bound above the largest value (1 for rates near 1).  The output is
 well-formed XML, the same bytes for the same input.
 """
 
@@ -34,13 +35,21 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
+def _rate_ceiling(top: float) -> float:
+    """A round upper bound for rates (0.05, 0.1, 0.2, 0.5, 1) so small rates stay readable."""
+    for bound in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0):
+        if top <= bound * 0.95 or bound == 1.0 and top <= 1.0:
+            return bound
+    return top * 1.1
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
 def line_chart(path: str, title: str, x_label: str, y_label: str,
                series: Mapping[str, Sequence[Point]], *, log_x: bool = False,
-               y_range: tuple[float, float] | None = (0.0, 1.0),
+               y_range: tuple[float, float] | None = None,
                marks: Sequence[tuple[str, Point]] = ()) -> str:
     """Write the chart to ``path`` (directories created); return the path."""
     points = [p for pts in series.values() for p in pts if p[1] is not None]
@@ -48,7 +57,7 @@ def line_chart(path: str, title: str, x_label: str, y_label: str,
     x_lo, x_hi = min(xs), max(xs)
     if x_lo == x_hi:
         x_lo, x_hi = (x_lo / 2, x_hi * 2) if log_x else (x_lo - 1, x_hi + 1)
-    y_lo, y_hi = y_range or (min(p[1] for p in points), max(p[1] for p in points))
+    y_lo, y_hi = y_range or (0.0, _rate_ceiling(max((p[1] for p in points), default=1.0)))
     if y_lo == y_hi:
         y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
     fx = (lambda x: math.log10(x)) if log_x else (lambda x: x)
