@@ -11,7 +11,9 @@ child process (so each one's peak memory is its own), in one run:
   ``num_return_sequences=10``), the way a short evaluation script calls transformers;
 * ``codex``: the backend the plugin uses (continuous batching, default batch size, default
   dtype: bfloat16 where the CPU computes it natively);
-* ``codex-fp32``: the same in float32, to separate batching from the dtype.
+* ``codex-fp32``: the same in float32, to separate batching from the dtype;
+* ``llamacpp`` (when ``llama-cpp-python`` is installed; ``--contenders`` adds it): the
+  ``llamacpp:`` backend on the GGUF as it is (Q4_1), continuous batching over sequences.
 
 "Kept" tokens are those of the completion as cut at the first stop sequence; tokens
 generated past a stop, or by rows that had already stopped, are computed but not kept.
@@ -123,6 +125,26 @@ def run_codex(setting: str, args, dtype: str) -> dict:
             "seconds": time.perf_counter() - start, "dtype": gen.dtype, "batch_size": gen.batch_size}
 
 
+def run_llamacpp(setting: str, args) -> dict:
+    from pytest_codex.generation_options import GenerationOptions
+    from pytest_codex.models.base import GenParams
+    from pytest_codex.models.hf import Source, smollm2_gguf
+    from pytest_codex.models.llamacpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator(Source("gguf", smollm2_gguf(), "--model=llamacpp"),
+                            GenerationOptions(prompt_style="completion", cache_dir=args.cache_dir))
+    start = time.perf_counter()
+    gen.load()
+    load_s = time.perf_counter() - start
+    params = GenParams(max_new_tokens=args.max_new_tokens, seed=args.seed, **SETTINGS[setting])
+    kept = 0
+    start = time.perf_counter()
+    for _, comps in gen.iter_generate(prompts(args.prompts), params):
+        kept += comps[0].num_tokens if params.temperature == 0 else sum(c.num_tokens for c in comps)
+    return {"kept": kept, "computed": -1, "load_s": load_s, "seconds": time.perf_counter() - start,
+            "dtype": "Q4_1", "batch_size": gen.batch_size}
+
+
 def child(name: str, setting: str, args) -> None:
     import torch
 
@@ -130,6 +152,8 @@ def child(name: str, setting: str, args) -> None:
         torch.set_num_threads(args.threads)
     if name == "naive":
         out = run_naive(setting, args)
+    elif name == "llamacpp":
+        out = run_llamacpp(setting, args)
     else:
         out = run_codex(setting, args, "float32" if name == "codex-fp32" else "auto")
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6

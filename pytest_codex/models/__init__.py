@@ -37,6 +37,7 @@ PREFIXES: dict[str, str] = {
     "samples": "pytest_codex.models.samples:SamplesModel",
     "hf": "pytest_codex.models.hf:hf",  # transformers: hub id or local directory
     "gguf": "pytest_codex.models.hf:gguf",  # transformers reading a GGUF file
+    "llamacpp": "pytest_codex.models.llamacpp:llamacpp",  # llama.cpp on a GGUF file (optional package)
     "openai": "pytest_codex.models.openai_api:create",
     "openai-chat": "pytest_codex.models.openai_api:create",
 }

@@ -86,6 +86,8 @@ class Decoder:
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
         self.computed_tokens = 0  # tokens fed to the model while decoding (not prompts)
+        self._shell = None  # the first prompt's cache object, reused to hold the batch's tensors
+        self._mergeable = True  # False for caches that cannot be left-padded (sliding windows)
 
     # -- model calls --------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor, cache, mask: torch.Tensor | None):
@@ -102,8 +104,8 @@ class Decoder:
         cache = self._cache_cls()
         job.logits = self._forward(ids, positions, cache, None)[0]
         job.kv = kv_of(cache)
-        self._shell = self._shell if getattr(self, "_shell", None) is not None else cache
-        self._mergeable = getattr(self, "_mergeable", True) and plain_layers(cache)
+        self._shell = self._shell if self._shell is not None else cache
+        self._mergeable = self._mergeable and plain_layers(cache)
 
     # -- sampling -------------------------------------------------------------------------------
     def _choose(self, logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
@@ -218,7 +220,7 @@ class Decoder:
                     cache, mask = self._select(cache, mask, keep)
 
     def _can_merge(self) -> bool:
-        return getattr(self, "_mergeable", True)
+        return self._mergeable
 
     def _admit(self, queue: deque, free: int):
         """Start samples of waiting prompts; returns (rows, their cache tensors, finished).
