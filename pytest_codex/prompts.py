@@ -57,6 +57,15 @@ def closed_fence_end(text: str) -> int | None:
     return None
 
 
+def stop_rule(style: str, stop: Sequence[str]):
+    """``(text, first new char) -> cut index or None`` for a style: the end of the reply's first
+    fenced block (chat), or the earliest stop sequence (completion)."""
+    if style == CHAT:
+        return lambda text, start: closed_fence_end(text)
+    longest = max((len(s) for s in stop), default=1)
+    return lambda text, start: find_stop(text, stop, max(0, start - longest + 1))
+
+
 def chat_messages(prompt: str) -> list[dict]:
     return [{"role": "user", "content": f"{INSTRUCTION}\n\n```python\n{prompt.rstrip()}\n```"}]
 

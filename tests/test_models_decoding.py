@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models_support import humaneval_prompts, tiny_model
+from pytest_codex import prompts
 from pytest_codex.prompts import find_stop
 
 torch = pytest.importorskip("torch")
@@ -33,8 +34,7 @@ def tiny(tmp_path_factory):
 
 
 def stop_rule(stops):
-    longest = max(len(s) for s in stops)
-    return lambda text, start: find_stop(text, stops, max(0, start - longest + 1))
+    return prompts.stop_rule(prompts.COMPLETION, stops)
 
 
 def decode(model, tok, *, batch_size=4, temperature=0.0, top_p=1.0, n=1, stops=("\n\n",), max_new=24,

@@ -114,8 +114,9 @@ class Decoder:
             chosen = logits.argmax(dim=-1)
         else:
             probs = torch.softmax(logits / self.temperature, dim=-1)
-            if self.top_p < 1.0:
-                probs, order = probs.sort(dim=-1, descending=True, stable=True)
+            if self.top_p < 1.0:  # sorted by logit: ties in probability keep argmax's order
+                order = logits.argsort(dim=-1, descending=True, stable=True)
+                probs = probs.gather(-1, order)
                 before = probs.cumsum(dim=-1) - probs
                 probs = probs.masked_fill(before >= self.top_p, 0.0)
             cdf = probs.double().cumsum(dim=-1)

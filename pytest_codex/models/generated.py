@@ -71,6 +71,10 @@ class GeneratedModel:
         self.regenerate = gen_opts.regenerate
         self.role = context.role
         self._context = context
+        if on_progress is None and context.role != "worker":
+            from ..progress import terminal_progress
+
+            on_progress = terminal_progress(getattr(context, "config", None))
         self._on_progress = on_progress
         self._store: CompletionStore | None = None
         self._resolved: dict | None = None

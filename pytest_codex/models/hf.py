@@ -401,19 +401,14 @@ class HFGenerator:
                 ids.update(int(v) for v in value)
         return sorted(ids)
 
-    def _stop_rule(self, params: GenParams):
-        if self.style == styles.CHAT:
-            return lambda text, start: styles.closed_fence_end(text)
-        longest = max((len(s) for s in params.stop), default=1)
-        return lambda text, start: styles.find_stop(text, params.stop, max(0, start - longest + 1))
-
     def decoder(self, params: GenParams, batch_size: int | None = None):
         from .decoding import Decoder
 
         self.load()
         return Decoder(self.model, self.tokenizer, device=self.model.device, batch_size=batch_size or self.batch_size,
-                       eos_ids=self._eos_ids(), stop_rule=self._stop_rule(params), temperature=params.temperature,
-                       top_p=params.top_p, max_positions=getattr(self.model.config, "max_position_embeddings", None))
+                       eos_ids=self._eos_ids(), stop_rule=styles.stop_rule(self.style, params.stop),
+                       temperature=params.temperature, top_p=params.top_p,
+                       max_positions=getattr(self.model.config, "max_position_embeddings", None))
 
     def iter_generate(self, prompts: Sequence[str], params: GenParams, first_index: int = 0
                       ) -> Iterator[tuple[int, list[Completion]]]:
@@ -442,11 +437,7 @@ class HFGenerator:
 
 # -- registry factories -----------------------------------------------------------------------
 def _model(spec: ModelSpec, context) -> GeneratedModel:
-    from ..progress import terminal_progress
-
-    generator = HFGenerator(source_for(spec), context.options.generation)
-    progress = terminal_progress(getattr(context, "config", None)) if context.role != "worker" else None
-    return GeneratedModel(spec, context, generator, on_progress=progress)
+    return GeneratedModel(spec, context, HFGenerator(source_for(spec), context.options.generation))
 
 
 hf = gguf = smollm2 = _model

@@ -52,9 +52,8 @@ def choose(logits, rng: random.Random, temperature: float, top_p: float) -> tupl
     if temperature == 0:
         token = int(logits.argmax())
     else:
-        probs = np.exp((logits - top) / temperature)
-        order = np.argsort(-probs, kind="stable")
-        probs = probs[order]
+        order = np.argsort(-logits, kind="stable")  # by logit: ties in probability keep argmax's order
+        probs = np.exp((logits[order] - top) / temperature)
         probs /= probs.sum()
         if top_p < 1.0:
             probs = np.where(np.cumsum(probs) - probs < top_p, probs, 0.0)
@@ -210,6 +209,7 @@ class LlamaCppGenerator:
         jobs = [(key, self.render(p), deque(wanted[:1] if greedy else wanted)) for key, p in enumerate(prompts)]
         jobs.sort(key=lambda j: len(j[1]))
         self._context(max(len(ids) for _, ids, _ in jobs), params)
+        self._stop = styles.stop_rule(self.style, params.stop)
         for key, index, text, raw, kept, logprob in self._decode(deque(jobs), prompts, params):
             prompt = prompts[key]
             completion = styles.extract_completion(prompt, text) if self.style == styles.CHAT else text
@@ -260,8 +260,8 @@ class LlamaCppGenerator:
                     row = _Row(key=key, index=index, slot=slot, pos=len(ids), rng=random.Random(
                         derive_seed(params.seed, prompts[key], index)),
                         budget=min(params.max_new_tokens, max(0, context_limit - len(ids))))
-                    result = self._advance(row, *choose(prompt_logits, row.rng, params.temperature, params.top_p),
-                                           params) if row.budget else self._finish(row, None)
+                    result = self._advance(row, *choose(prompt_logits, row.rng, params.temperature, params.top_p)
+                                           ) if row.budget else self._finish(row, None)
                     if result is None:
                         rows.append(row)
                     else:
@@ -276,7 +276,7 @@ class LlamaCppGenerator:
                 still = []
                 for i, row in enumerate(rows):
                     row.pos += 1
-                    result = self._advance(row, *choose(logits(i), row.rng, params.temperature, params.top_p), params)
+                    result = self._advance(row, *choose(logits(i), row.rng, params.temperature, params.top_p))
                     if result is None:
                         still.append(row)
                     else:
@@ -287,7 +287,7 @@ class LlamaCppGenerator:
         finally:
             llama_cpp.llama_batch_free(batch)
 
-    def _advance(self, row: _Row, token: int, logprob: float, params: GenParams):
+    def _advance(self, row: _Row, token: int, logprob: float):
         if _llama().llama_vocab_is_eog(self.vocab, token):
             return self._finish(row, None)
         row.ids.append(token)
@@ -298,11 +298,7 @@ class LlamaCppGenerator:
         before = len(row.text)
         row.text += row.decoder.decode(piece)
         if len(row.text) > before:
-            if self.style == styles.CHAT:
-                cut = styles.closed_fence_end(row.text)
-            else:
-                longest = max((len(s) for s in params.stop), default=1)
-                cut = styles.find_stop(row.text, params.stop, max(0, before - longest + 1))
+            cut = self._stop(row.text, before)
             if cut is not None:
                 return self._finish(row, cut)
         if len(row.ids) >= row.budget:
@@ -345,13 +341,10 @@ def _quiet(llama_cpp) -> None:
 
 
 def llamacpp(spec: ModelSpec, context) -> GeneratedModel:
-    from ..progress import terminal_progress
-
     target = os.path.expanduser(spec.target)
     option = f"--model={spec.raw}"
     if not os.path.isfile(target):
         raise ModelError(f"{option}: GGUF file {target!r} does not exist; give the path of a .gguf file")
     gguf_architecture(target, option)
     generator = LlamaCppGenerator(Source("gguf", os.path.abspath(target), option), context.options.generation)
-    progress = terminal_progress(getattr(context, "config", None)) if context.role != "worker" else None
-    return GeneratedModel(spec, context, generator, on_progress=progress)
+    return GeneratedModel(spec, context, generator)
