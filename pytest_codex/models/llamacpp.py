@@ -52,16 +52,18 @@ def choose(logits, rng: random.Random, temperature: float, top_p: float) -> tupl
     if temperature == 0:
         token = int(logits.argmax())
     else:
-        order = np.argsort(-logits, kind="stable")  # by logit: ties in probability keep argmax's order
-        probs = np.exp((logits[order] - top) / temperature)
+        # a nucleus needs the tokens by logit (ties in probability keep argmax's order); the
+        # whole distribution can be sampled in vocabulary order
+        order = np.argsort(-logits, kind="stable") if top_p < 1.0 else None
+        probs = np.exp(((logits if order is None else logits[order]) - top) / temperature)
         probs /= probs.sum()
-        if top_p < 1.0:
+        if order is not None:
             probs = np.where(np.cumsum(probs) - probs < top_p, probs, 0.0)
         cdf = np.cumsum(probs)
         pick = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(cdf) - 1)
         while probs[pick] == 0 and pick > 0:
             pick -= 1
-        token = int(order[pick])
+        token = int(pick if order is None else order[pick])
     return token, float(logits[token] - logsum)
 
 
