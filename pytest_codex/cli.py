@@ -21,7 +21,6 @@ from .summary import (
     fmt_rate,
     markdown_document,
     render_comparison,
-    render_markdown,
     render_table,
     text_table,
 )

@@ -6,7 +6,7 @@ child process and returns a ``SampleResult``.  ``make_executor`` picks the imple
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from .problems import Problem
@@ -53,12 +53,6 @@ class Executor(Protocol):
     def describe(self) -> dict:
         """What isolation is in force (shown in the header and the manifest)."""
         ...
-
-
-@dataclass
-class ExecutorInfo:
-    name: str
-    layers: dict = field(default_factory=dict)
 
 
 def make_executor(kind: str = "auto", cpu: int | None = None) -> Executor:

@@ -45,8 +45,8 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
         node.user_properties.append((PAYLOAD_KEY, payload))
         pytest.skip(f"not attempted: {case.model.spec.label} has no samples for {case.problem.task_id}")
     samples = []
+    limit = state.time_limits.limit(case.problem, state.executor) if state.time_limits else state.options.timeout
     for comp in completions:
-        limit = state.time_limits.limit(case.problem, state.executor) if state.time_limits else state.options.timeout
         result = state.executor.run(case.problem, comp.text, limit)
         sample = {"index": comp.index, **result.to_json(), "completion": comp.text}
         for key in ("raw", "sum_logprob", "mean_logprob", "num_tokens"):

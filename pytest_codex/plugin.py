@@ -289,8 +289,8 @@ class _Reporting:
         if gated and exitstatus in (0, 1):
             ok = bool(results) and not state.collector.harness_errors
             if state.options.fail_under is not None:
-                ok = ok and all((r.pass_at_k.get(1) if 1 in ks else None) is not None
-                                and r.pass_at_k[1] >= state.options.fail_under for r in results)
+                ok = ok and all(r.pass_at_k.get(1) is not None and r.pass_at_k[1] >= state.options.fail_under
+                                for r in results)
             if state.options.reports.fail_regression is not None:
                 ok = ok and self.reports is not None and not self.reports.regressed
             session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED

@@ -41,7 +41,6 @@ class CodexState:
     prepared: dict[str, PrepareStats] = field(default_factory=dict)
     generation_done: bool = False
     exec_started: float | None = None
-    exec_finished: float | None = None
     baseline: object | None = None  # runs.LoadedRun of --codex-compare (controller / single only)
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
     plus: dict | None = None  # task_id -> plus.PlusProblem (--codex-plus)
