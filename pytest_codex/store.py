@@ -137,13 +137,25 @@ class CompletionStore:
             "SELECT sample_index, text, raw, sum_logprob, mean_logprob, num_tokens, checksum FROM samples "
             "WHERE model_key=? AND prompt_key=? AND params_key=?", key)
         out = {}
-        for index, text, raw, slp, mlp, ntok, checksum in rows:
-            c = Completion(text=text, index=index, raw=raw, sum_logprob=slp, mean_logprob=mlp, num_tokens=ntok)
-            if _checksum(key, c) != checksum:
-                raise StoreError(f"completion store {self.path}: sample {index} of a stored prompt does not match "
-                                 f"its checksum (the file was modified or damaged); {FIX}")
-            out[index] = c
+        for row in rows:
+            c = self._checked(key, row, FIX)
+            out[c.index] = c
         return out
+
+    def verify_all(self, fix: str = FIX) -> None:
+        """Check every stored sample against its checksum (``fix`` ends the error message)."""
+        rows = self._query("SELECT model_key, prompt_key, params_key, sample_index, text, raw, sum_logprob, "
+                           "mean_logprob, num_tokens, checksum FROM samples")
+        for row in rows:
+            self._checked(row[:3], row[3:], fix)
+
+    def _checked(self, key: tuple, row: tuple, fix: str) -> Completion:
+        index, text, raw, slp, mlp, ntok, checksum = row
+        c = Completion(text=text, index=index, raw=raw, sum_logprob=slp, mean_logprob=mlp, num_tokens=ntok)
+        if _checksum(tuple(key), c) != checksum:
+            raise StoreError(f"completion store {self.path}: sample {index} of a stored prompt does not match "
+                             f"its checksum (the file was modified or damaged); {fix}")
+        return c
 
     def put(self, model_key: str, prompt: str, params_key: str, completions: Iterable[Completion],
             task_id: str | None = None, info: dict | None = None) -> None:

@@ -17,8 +17,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 
-from .models.base import Completion
-from .store import FILENAME, CompletionStore, StoreError, _checksum
+from .store import FILENAME, CompletionStore, StoreError
 
 _COLUMNS = ("model_key, prompt_key, params_key, sample_index, task_id, text, raw, sum_logprob, "
             "mean_logprob, num_tokens, info, checksum")
@@ -36,22 +35,13 @@ def store_path(arg: str) -> str:
     return arg if arg.endswith(".sqlite") else os.path.join(arg, FILENAME)
 
 
-def _verify(src: CompletionStore) -> None:
-    rows = src._query(f"SELECT {_COLUMNS} FROM samples")
-    for mk, pk, ak, index, _task, text, raw, slp, mlp, ntok, _info, checksum in rows:
-        comp = Completion(text=text, index=index, raw=raw, sum_logprob=slp, mean_logprob=mlp, num_tokens=ntok)
-        if _checksum((mk, pk, ak), comp) != checksum:
-            raise StoreError(f"completion store {src.path}: sample {index} of a stored prompt does not match its "
-                             "checksum (the file was modified or damaged); nothing was merged from it")
-
-
 def merge(dest: str, sources: list[str]) -> MergeStats:
     stats = MergeStats()
     CompletionStore(store_path(dest)).close()  # creates it, or refuses a foreign/damaged file
     for source in sources:
         src = CompletionStore(store_path(source), check=True)
         try:
-            _verify(src)
+            src.verify_all(fix="nothing was merged from it")
         finally:
             src.close()
     db = sqlite3.connect(store_path(dest), timeout=60, isolation_level=None)
