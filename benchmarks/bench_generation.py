@@ -37,14 +37,15 @@ CONTENDERS = ("naive", "codex", "codex-fp32")
 
 
 def prompts(count: int) -> list[str]:
-    from pytest_codex.problems import load_suite
+    from pytest_codex.core.problems import load_suite
 
     return [p.prompt for p in load_suite("humaneval").problems[:count]]
 
 
 def generator(dtype: str, cache_dir: str):
-    from pytest_codex.generation_options import GenerationOptions
-    from pytest_codex.models.hf import HFGenerator, Source, smollm2_gguf
+    from pytest_codex.models.hf import HFGenerator
+    from pytest_codex.models.sources import Source, smollm2_gguf
+    from pytest_codex.options.generation import GenerationOptions
 
     gen = HFGenerator(Source("gguf", smollm2_gguf(), "--model=smollm2"),
                       GenerationOptions(dtype=dtype, prompt_style="completion", cache_dir=cache_dir))
@@ -54,7 +55,7 @@ def generator(dtype: str, cache_dir: str):
 
 def kept_tokens(tok, prompt_ids: list[int], ids: list[int], stop) -> int:
     """Tokens of a raw generation that the completion keeps once cut at the first stop."""
-    from pytest_codex.prompts import find_stop
+    from pytest_codex.models.prompts import find_stop
 
     anchor = prompt_ids[-1:]
     base = len(tok.decode(anchor, skip_special_tokens=True))
@@ -75,7 +76,7 @@ def kept_tokens(tok, prompt_ids: list[int], ids: list[int], stop) -> int:
 def run_naive(setting: str, args) -> dict:
     import torch
 
-    from pytest_codex.models.base import GenParams
+    from pytest_codex.core.generation import GenParams
 
     gen = generator("float32", args.cache_dir)  # the de-quantized weights, same as codex's
     start = time.perf_counter()
@@ -107,7 +108,7 @@ def run_naive(setting: str, args) -> dict:
 
 
 def run_codex(setting: str, args, dtype: str) -> dict:
-    from pytest_codex.models.base import GenParams
+    from pytest_codex.core.generation import GenParams
 
     gen = generator(dtype, args.cache_dir)
     start = time.perf_counter()
@@ -126,10 +127,10 @@ def run_codex(setting: str, args, dtype: str) -> dict:
 
 
 def run_llamacpp(setting: str, args) -> dict:
-    from pytest_codex.generation_options import GenerationOptions
-    from pytest_codex.models.base import GenParams
-    from pytest_codex.models.hf import Source, smollm2_gguf
+    from pytest_codex.core.generation import GenParams
     from pytest_codex.models.llamacpp import LlamaCppGenerator
+    from pytest_codex.models.sources import Source, smollm2_gguf
+    from pytest_codex.options.generation import GenerationOptions
 
     gen = LlamaCppGenerator(Source("gguf", smollm2_gguf(), "--model=llamacpp"),
                             GenerationOptions(prompt_style="completion", cache_dir=args.cache_dir))
@@ -187,7 +188,7 @@ def main() -> None:
                    f"--prompts={args.prompts}", f"--max-new-tokens={args.max_new_tokens}", f"--seed={args.seed}",
                    f"--threads={args.threads}", f"--cache-dir={args.cache_dir}"]
             proc = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if line is None:
                 print(f"{setting:7} {name:11} FAILED: {proc.stderr.strip().splitlines()[-1:]}")
                 continue

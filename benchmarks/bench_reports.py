@@ -14,11 +14,11 @@ import argparse
 import random
 import time
 
-from pytest_codex.badges import badge_documents, svg
-from pytest_codex.compare import within_run
-from pytest_codex.results import build_model_result
-from pytest_codex.runs import default_ks
-from pytest_codex.summary import markdown_document, render_comparison, render_table
+from pytest_codex.reports.badges import badge_documents, svg
+from pytest_codex.reports.compare import within_run
+from pytest_codex.reports.results import build_model_result
+from pytest_codex.reports.runs import default_ks
+from pytest_codex.reports.tables import markdown_document, render_comparison, render_table
 
 
 def synthetic(label: str, n: int, rng: random.Random, problems: int = 164) -> list[dict]:
@@ -37,7 +37,7 @@ def baseline(payloads: dict[str, list[dict]], ks) -> list[str]:
 
 
 def contender(payloads: dict[str, list[dict]], ks) -> list[str]:
-    from pytest_codex.stats import _intervals, pass_at_k_intervals
+    from pytest_codex.reports.stats import _intervals, pass_at_k_intervals
 
     _intervals.cache_clear()  # as at the end of a session: nothing computed yet
     results = [build_model_result(m, m, p, 164, ks) for m, p in payloads.items()]

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_codex.problems import load_suite  # noqa: E402
+from pytest_codex.core.problems import load_suite  # noqa: E402  (after the sys.path line)
 from pytest_codex.sandbox.executor import SandboxExecutor  # noqa: E402
 from pytest_codex.sandbox.isolation import LAYERS  # noqa: E402
 

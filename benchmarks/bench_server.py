@@ -19,10 +19,10 @@ import argparse
 import sys
 import time
 
-from pytest_codex.local_server import LlamaServer
-from pytest_codex.models.base import GenParams
+from pytest_codex.core.generation import GenParams
+from pytest_codex.core.problems import load_suite
+from pytest_codex.models.local_server import LlamaServer
 from pytest_codex.models.openai_api import OpenAIGenerator
-from pytest_codex.problems import load_suite
 
 
 def measure(gen: OpenAIGenerator, prompts: list[str], params: GenParams) -> tuple[float, int, int]:

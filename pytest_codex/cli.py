@@ -1,23 +1,43 @@
-"""``pytest-codex`` / ``python -m pytest_codex``: reports from results files and stored runs.
+"""``pytest-codex`` / ``python -m pytest_codex``: reports from results files and stored runs,
+and the tools around a run.
 
-Commands: ``report``, ``compare``, ``badge``, ``plot``, ``show``, ``runs``.  A RUN is a
-results file, a directory of them, a stored run id (``3``, ``0003``), or ``latest``.
-Bad input ends with one line on stderr and exit status 2; nothing is written then.
-The tables are the same renderers as the terminal summary (``summary.py``).
+Commands: ``report``, ``compare``, ``badge``, ``plot``, ``show``, ``runs`` (a RUN is a
+results file, a directory of them, a stored run id (``3``, ``0003``), or ``latest``);
+``merge-stores`` (completion stores made on several machines) and ``serve-local`` (a local
+OpenAI-compatible server on the embedded model).  Bad input ends with one line on stderr
+and exit status 2; nothing is written then.  The tables are the same renderers as the
+terminal summary (``pytest_codex.reports.tables``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from .compare import CompareError, check_datasets, match, pair, within_run
-from .report_options import DEFAULT_RUNS_DIR
-from .results import ModelResult
-from .runs import LoadedRun, RunFileError, RunStore, default_ks
-from .summary import (
+from pytest_codex.core.errors import CodexError, CodexUsageError
+from pytest_codex.core.files import atomic_write
+from pytest_codex.core.records import ProblemPayload
+from pytest_codex.models.local_server import LlamaServer
+from pytest_codex.models.store import FILENAME
+from pytest_codex.models.store_merge import merge, store_path
+from pytest_codex.options import K
+from pytest_codex.options.declare import ArgType
+from pytest_codex.options.parse import Integer
+from pytest_codex.options.report import DEFAULT_RUNS_DIR
+from pytest_codex.reports.badges import badge_documents, write_badges
+from pytest_codex.reports.compare import (
+    check_datasets,
+    match,
+    pair,
+    within_run,
+)
+from pytest_codex.reports.plots import curves, draw, output_paths, temperature
+from pytest_codex.reports.results import ModelResult
+from pytest_codex.reports.runs import LoadedRun, RunFileError, RunStore, default_ks
+from pytest_codex.reports.tables import (
     fmt_rate,
     markdown_document,
     render_comparison,
@@ -26,8 +46,12 @@ from .summary import (
 )
 
 
-class CliError(Exception):
+class CliError(CodexUsageError):
     pass
+
+
+KS = K.arg_type("--k")  # the plugin's --codex-k validator
+BADGE_K = ArgType("--k", Integer(1, "1"))
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -54,18 +78,6 @@ def same_dataset(runs: Sequence[LoadedRun]) -> dict:
     return runs[0].dataset()
 
 
-def parse_ks(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        ks = sorted({int(x) for x in value.split(",")})
-    except ValueError:
-        raise CliError(f"--k={value!r}: not a list of integers; give e.g. --k=1,10,100") from None
-    if ks[0] < 1:
-        raise CliError(f"--k={value!r}: k must be at least 1; give e.g. --k=1,10,100")
-    return tuple(ks)
-
-
 def merged_results(runs: Sequence[LoadedRun], ks: Sequence[int]) -> list[tuple[ModelResult, LoadedRun, dict]]:
     """Every model of every run; a label that occurs twice gets its run's name."""
     entries = [(r, run, raw) for run in runs for r, raw in zip(run.model_results(ks), run.runs)]
@@ -76,8 +88,8 @@ def merged_results(runs: Sequence[LoadedRun], ks: Sequence[int]) -> list[tuple[M
     return entries
 
 
-def _ks(runs: Sequence[LoadedRun], given: str | None) -> tuple[int, ...]:
-    return parse_ks(given) or default_ks(max(run.max_n() for run in runs))
+def _ks(runs: Sequence[LoadedRun], given: tuple[int, ...] | None) -> tuple[int, ...]:
+    return given or default_ks(max(run.max_n() for run in runs))
 
 
 def _suite_name(dataset: dict) -> str:
@@ -95,8 +107,6 @@ def _emit(text: str, out: str | None) -> str | None:
     if out is None:
         sys.stdout.write(text)
         return None
-    from .outputs import atomic_write
-
     atomic_write(out, text)
     return out
 
@@ -153,8 +163,6 @@ def cmd_compare(args) -> int:
 
 
 def cmd_badge(args) -> int:
-    from .badges import badge_documents, write_badges
-
     runs = load_inputs(args.runs, args.runs_dir)
     dataset = same_dataset(runs)
     results = [r for r, _, _ in merged_results(runs, (args.k,))]
@@ -165,8 +173,6 @@ def cmd_badge(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .plots import curves, draw, output_paths, temperature
-
     runs = load_inputs(args.runs, args.runs_dir)
     dataset = same_dataset(runs)
     paths = output_paths(args.out)
@@ -191,7 +197,7 @@ def cmd_show(args) -> int:
                     shown += 1
                 continue
             shown += 1
-            print(show_problem(problem, run["label"], loaded.name))
+            print(show_problem(ProblemPayload.from_json(problem, run["label"]), run["label"], loaded.name))
     if not shown:
         ids = [p["task_id"] for lr in runs for run in lr.runs for p in run["problems"]]
         which = f" for model {args.model!r}" if args.model else ""
@@ -200,22 +206,22 @@ def cmd_show(args) -> int:
     return 0
 
 
-def show_problem(problem: dict, label: str, source: str) -> str:
-    lines = [f"{problem['task_id']} — {label} ({source}): {problem['c']}/{problem['n']} samples passed"]
-    for s in problem["samples"]:
-        head = f"#{s.get('index', '?')} {s['verdict']}"
-        if s.get("error_type") and s["verdict"] != "passed":
-            head += f" ({s['error_type']})"
-        if s.get("duration") is not None:
-            head += f", {s['duration']:.3f} s"
+def show_problem(problem: ProblemPayload, label: str, source: str) -> str:
+    lines = [f"{problem.task_id} — {label} ({source}): {problem.c}/{problem.n} samples passed"]
+    for s in problem.samples:
+        head = f"#{s.index} {s.verdict}"
+        if s.error_type and not s.passed:
+            head += f" ({s.error_type})"
+        if s.duration is not None:
+            head += f", {s.duration:.3f} s"
         lines += ["", head]
-        if s.get("detail"):
-            lines += ["  " + line for line in s["detail"].splitlines()]
+        if s.detail:
+            lines += ["  " + line for line in s.detail.splitlines()]
         lines.append("  completion:")
-        lines += ["  | " + line for line in (s.get("completion") or "").splitlines()] or ["  | (empty)"]
-        if s.get("output"):
+        lines += ["  | " + line for line in s.completion.splitlines()] or ["  | (empty)"]
+        if s.output:
             lines.append("  output (tail):")
-            lines += ["  > " + line for line in s["output"].splitlines()]
+            lines += ["  > " + line for line in s.output.splitlines()]
     return "\n".join(lines)
 
 
@@ -237,6 +243,31 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_merge_stores(args) -> int:
+    for source in args.sources:
+        if not Path(store_path(source)).is_file():
+            raise CliError(f"{store_path(source)} does not exist; give --codex-cache-dir folders (or "
+                           f"{FILENAME} files) of earlier runs")
+    stats = merge(args.dest, args.sources)
+    print(f"merged {len(args.sources)} store(s) into {store_path(args.dest)}: {stats.added} samples added, "
+          f"{stats.already} already there, {stats.conflicts} conflicting (kept the destination's)"
+          + (f", {stats.resolution_conflicts} conflicting resolved settings (kept the destination's)"
+             if stats.resolution_conflicts else ""))
+    return 0
+
+
+def cmd_serve_local(args) -> int:
+    server = LlamaServer(args.gguf, n_threads=max(1, (os.cpu_count() or 2) // 2))
+    with server:
+        print(f"serving {server.gguf.name} at {server.base_url}; use --model={server.model_arg()} "
+              f"or --model={server.model_arg('openai-chat')}; Ctrl-C stops it", flush=True)
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--markdown", action="store_true", help="markdown instead of plain text")
     p.add_argument("--out", help="write to this file instead of standard output")
-    p.add_argument("--k", help="ks of pass@k, e.g. 1,10,100 (default: those the samples allow)")
+    p.add_argument("--k", type=KS, help="ks of pass@k, e.g. 1,10,100 (default: those the samples allow)")
     p.add_argument("--title", help="heading of the report")
     p.add_argument("--width", type=int, default=None, help="split the table when wider than this")
     p.set_defaults(func=cmd_report)
@@ -259,18 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--out")
-    p.add_argument("--k")
+    p.add_argument("--k", type=KS)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("badge", parents=[common], help="SVG badge + shields.io endpoint JSON per model")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--k", type=int, default=1, help="the pass@k on the badge (default 1)")
+    p.add_argument("--k", type=BADGE_K, default=1, help="the pass@k on the badge (default 1)")
     p.set_defaults(func=cmd_badge)
 
-    p = sub.add_parser("plot", parents=[common], help="pass@k against k (PNG/SVG; needs matplotlib)")
+    p = sub.add_parser("plot", parents=[common], help="pass@k against k with 95%% intervals (SVG)")
     p.add_argument("runs", nargs="+", metavar="RUN")
-    p.add_argument("--out", required=True, help="a .png or .svg file, or a directory for both")
+    p.add_argument("--out", required=True, help="a .svg file, or a directory (gets pass_at_k.svg)")
     p.add_argument("--title")
     p.set_defaults(func=cmd_plot)
 
@@ -282,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", parents=[common], help="list the stored runs")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("merge-stores", help="merge completion stores made on several machines into DEST "
+                       "(each a --codex-cache-dir or a completions.sqlite file)")
+    p.add_argument("dest", metavar="DEST_DIR")
+    p.add_argument("sources", nargs="+", metavar="SOURCE_DIR")
+    p.set_defaults(func=cmd_merge_stores)
+
+    p = sub.add_parser("serve-local", help="serve a GGUF (default: the embedded SmolLM2) with llama-cpp-python's "
+                       "OpenAI-compatible server on 127.0.0.1; prints the --model values")
+    p.add_argument("gguf", nargs="?", default=None, metavar="GGUF")
+    p.set_defaults(func=cmd_serve_local)
     return parser
 
 
@@ -291,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except BrokenPipeError:  # e.g. piped into head
         return 0
-    except (CliError, RunFileError, CompareError, ValueError, OSError) as exc:
+    except (CodexError, ValueError, OSError) as exc:
         msg = str(exc).replace("\n", " ")
         print(f"pytest-codex {args.command}: error: {msg}", file=sys.stderr)
         return 2

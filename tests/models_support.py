@@ -15,7 +15,7 @@ SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def humaneval_prompts() -> list[str]:
-    from pytest_codex.problems import load_suite
+    from pytest_codex.core.problems import load_suite
 
     return [p.prompt for p in load_suite("humaneval").problems]
 

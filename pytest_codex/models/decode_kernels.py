@@ -13,7 +13,7 @@ tried as well, were slower there and are not used.
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -80,7 +80,9 @@ _STOCK: dict = {}
 def fast_attention():
     """``decode_attention`` in place of transformers' sdpa attention, restored afterwards."""
     try:
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS as functions
+        from transformers.modeling_utils import (
+            ALL_ATTENTION_FUNCTIONS as functions,  # lazy: transformers loads only in the generating process, when a model runs
+        )
         stock = functions["sdpa"]
     except (ImportError, KeyError):  # too old to have the interface: stock attention
         yield

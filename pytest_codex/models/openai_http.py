@@ -18,7 +18,6 @@ from __future__ import annotations
 import http.client
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -160,6 +159,7 @@ def _with_retries(url: str, payload: dict | None, api_key: str | None, policy: R
     last: ServerError | None = None
     for attempt in range(policy.retries + 1):
         if attempt:
+            assert last is not None  # every attempt that does not return or raise sets it
             time.sleep(policy.wait(attempt - 1, last.retry_after))
         req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
         try:
@@ -183,10 +183,10 @@ def _with_retries(url: str, payload: dict | None, api_key: str | None, policy: R
             if retry_if is not None and not retry_if(None, exc.server_message):
                 raise
             last = exc
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
-                socket.timeout, TimeoutError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", None) or exc
             last = ServerUnavailable(f"cannot reach {url}: {reason}")
     tries = policy.retries + 1
+    assert last is not None  # there was at least one attempt
     raise ServerUnavailable(f"{last} (after {tries} attempt{'s' if tries > 1 else ''})",
                             status=last.status, server_message=last.server_message)

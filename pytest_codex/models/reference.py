@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
-from ..problems import Problem
-from .base import Completion, ModelSpec, PrepareStats
+from pytest_codex.core.generation import Completion, ModelSource, ModelSpec
+from pytest_codex.core.problems import Problem
 
 
-class ReferenceModel:
-    max_samples = 1
-
+class ReferenceModel(ModelSource):
     def __init__(self, spec: ModelSpec, context) -> None:
         self.spec = spec
-
-    def prepare(self, problems: Sequence[Problem]) -> PrepareStats:
-        return PrepareStats()
 
     def completions(self, problem: Problem) -> list[Completion]:
         return [Completion(text=problem.canonical_solution, index=0)]

@@ -11,7 +11,7 @@ import select
 import socket
 import time
 
-from . import wire
+from pytest_codex.sandbox import wire
 
 FRAME_LIMIT = 16 << 20
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 import sys
 
-from . import wire
-from .isolation import CTL_FD
+from pytest_codex.sandbox import wire
+from pytest_codex.sandbox.isolation import CTL_FD
 
 PROGRAM_LIMIT = 16 << 20
 CALL_LIMIT = 64 << 20

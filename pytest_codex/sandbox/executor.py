@@ -18,11 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..execution import CRASHED, TIMEOUT, SampleResult
-from ..problems import Problem
-from . import isolation
-from .channel import Channel
-from .judge import Diverged, judge
+from pytest_codex.core.errors import CodexUsageError
+from pytest_codex.core.problems import Problem
+from pytest_codex.core.verdicts import SampleResult, Verdict
+from pytest_codex.sandbox import isolation
+from pytest_codex.sandbox.channel import Channel
+from pytest_codex.sandbox.judge import Diverged, judge
 
 OUTPUT_CAP = 4096
 UID_BASE = 2_000_000_000  # + the supervisor's pid: one unprivileged uid per worker
@@ -48,7 +49,7 @@ def worker_cpu(workerinput: dict | None) -> int | None:
     return cpus[index % len(cpus)] if 0 < count <= len(cpus) else None
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(CodexUsageError):
     """The sandbox cannot start, or (strict mode) lacks isolation layers."""
 
 
@@ -76,7 +77,7 @@ class SandboxExecutor:
         if not sys.platform.startswith("linux"):
             raise SandboxUnavailable(f"the sandbox needs Linux (fork, namespaces, Landlock, seccomp); this is "
                                      f"{sys.platform}: run pytest-codex on Linux, e.g. in a container or VM")
-        self._unpin = None
+        self._unpin: set[int] | None = None
         if cpu is not None:
             self._unpin = os.sched_getaffinity(0)
             os.sched_setaffinity(0, {cpu})  # the fork server inherits it
@@ -98,7 +99,7 @@ class SandboxExecutor:
                 stdout=subprocess.DEVNULL, stderr=self._log, cwd="/")
         finally:
             theirs.close()
-        self._sock = mine
+        self._sock: socket.socket | None = mine
         self._sock.settimeout(START_TIMEOUT)
         try:
             hello = self._recv()
@@ -116,6 +117,7 @@ class SandboxExecutor:
                                      "or use --codex-sandbox=auto")
 
     def _recv(self):
+        assert self._sock is not None  # not closed
         data = self._sock.recv(65536)
         if not data:
             raise SandboxError(f"the fork server exited; {self._log_tail()}")
@@ -151,6 +153,7 @@ class SandboxExecutor:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         try:
+            assert self._sock is not None  # not closed
             socket.send_fds(self._sock, [json.dumps(["run", math.ceil(time_limit) + 1]).encode()],
                             [theirs.fileno(), out_w])
         except OSError as exc:
@@ -174,6 +177,7 @@ class SandboxExecutor:
 
     def _end(self, grace: float) -> dict:
         try:
+            assert self._sock is not None  # not closed
             self._sock.send(json.dumps(["end", grace]).encode())
             reply = self._recv()
         except OSError as exc:
@@ -186,29 +190,31 @@ class SandboxExecutor:
         state = status.get("state")
         if state == "setup_failed":
             raise SandboxError("a sample's isolation could not be set up (the layers probed at start-up failed)")
-        if verdict == CRASHED:
+        if verdict == Verdict.CRASHED:
             if state == "signal":
                 sig = status["signal"]
                 if sig == signal.SIGXCPU:
-                    verdict, detail = TIMEOUT, f"CPU time limit ({math.ceil(time_limit) + 1} s) exceeded"
+                    verdict, detail = Verdict.TIMEOUT, f"CPU time limit ({math.ceil(time_limit) + 1} s) exceeded"
                 else:
                     detail = f"{detail}: killed by {_signal_name(sig)}"
             elif state == "exit":
                 detail = f"{detail}: exited with status {status['code']} before the tests finished"
             else:
                 detail = f"{detail}: it closed its connection"
-        elif verdict == TIMEOUT:
+        elif verdict == Verdict.TIMEOUT:
             detail = f"{detail} ({time_limit:g} s)"
         return SampleResult(verdict, error_type=error_type, detail=detail, duration=duration, output=output,
                             time_limit=time_limit)
 
     def close(self) -> None:
-        if getattr(self, "_unpin", None) is not None:
-            os.sched_setaffinity(0, self._unpin)
+        unpin = getattr(self, "_unpin", None)
+        if unpin is not None:
+            os.sched_setaffinity(0, unpin)
             self._unpin = None
         proc = getattr(self, "_proc", None)
-        if getattr(self, "_sock", None) is not None:
-            self._sock.close()
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            sock.close()
             self._sock = None
         if proc is not None and proc.poll() is None:
             try:
@@ -219,3 +225,9 @@ class SandboxExecutor:
         self._log.close()
         shutil.rmtree(self._root, ignore_errors=True)
 
+
+def make_executor(kind: str = "auto", cpu: int | None = None) -> SandboxExecutor:
+    """The sandbox: ``kind`` is 'auto' (every isolation layer the machine offers) or 'strict'
+    (all layers, else ``SandboxUnavailable``); ``cpu`` pins the calling thread and the samples
+    to one CPU (xdist workers, one CPU each)."""
+    return SandboxExecutor(kind, cpu=cpu)

@@ -16,7 +16,7 @@ import resource
 import signal
 import sys
 
-from . import linux
+from pytest_codex.sandbox import linux
 
 # Layer names, in the order they are shown.  Every one is required by --codex-sandbox=strict.
 LAYERS = (
@@ -130,6 +130,7 @@ def remap_stdlib(stdlib: str, libdir: str) -> None:
 
 
 def choose_uid(plan: Plan, uid: int, wanted: bool) -> None:
+    assert plan.libdir is not None  # set by prepare_filesystem
     if not wanted:
         plan.drop("unprivileged_uid", "disabled")
     elif os.geteuid() != 0:
@@ -186,6 +187,7 @@ def build_landlock_rules(fd: int, plan: Plan, abi: int, read_dirs: list[str], fs
             linux.landlock_allow_path(fd, d, read if os.path.isdir(d) else linux.FS_READ_FILE)
     # The import system lists the stdlib directory itself (names only: no file in
     # site-packages becomes readable).
+    assert plan.libdir is not None  # set by prepare_filesystem
     linux.landlock_allow_path(fd, plan.libdir, linux.FS_READ_DIR)
     file_rw = linux.FS_READ_FILE | linux.FS_WRITE_FILE | (linux.FS_TRUNCATE if abi >= 3 else 0)
     linux.landlock_allow_path(fd, "/dev/null", file_rw)
@@ -213,6 +215,7 @@ def _rlimits(plan: Plan, limits: Limits) -> None:
 
 
 def _landlock(plan: Plan) -> None:
+    assert plan.ruleset_fd is not None  # the landlock layer is on only with a ruleset
     linux.landlock_restrict_self(plan.ruleset_fd)
     os.close(plan.ruleset_fd)
 
@@ -243,7 +246,7 @@ def _late_steps(plan: Plan) -> list:
     """Applied when the sample arrives: until then a spare child keeps the server's uid, so
     that every process of the sandbox uid belongs to a sample.  In a PID namespace the
     kernel kills every process in it when the server (its init) dies: no signal needed."""
-    steps = [("unprivileged_uid", _setuid, plan.uid)]
+    steps: list[tuple] = [("unprivileged_uid", _setuid, plan.uid)]
     if not plan.in_pid_namespace:
         steps.append(("parent_death", _parent_death))
     return steps
@@ -291,7 +294,7 @@ def enter(plan: Plan, handoff_fd: int) -> None:
 def attach(plan: Plan) -> None:
     """Wait for the sample: its CPU limit and its fds (control socket, output pipe) on fd 3;
     then drop to the sandbox uid."""
-    import _socket
+    import _socket  # lazy: the sandbox child: imported after the fork, before the uid drop
 
     handoff = _socket.socket(fileno=CTL_FD)
     msg, ancdata, _, _ = handoff.recvmsg(64, _socket.CMSG_LEN(2 * 4))

@@ -22,11 +22,13 @@ import reprlib
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
+from types import CodeType
+from typing import Any
 
-from ..execution import CRASHED, ERROR, FAILED, PASSED, SYNTAX_ERROR, TIMEOUT
-from ..problems import Problem
-from . import wire
-from .channel import Channel, ChannelClosed, SampleTimeout
+from pytest_codex.core.problems import Problem
+from pytest_codex.core.verdicts import Verdict
+from pytest_codex.sandbox import wire
+from pytest_codex.sandbox.channel import Channel, ChannelClosed, SampleTimeout
 
 TESTS_FILE = "<tests>"
 _repr = reprlib.Repr()
@@ -38,7 +40,7 @@ class SampleOver(BaseException):
     """Ends ``check`` when the sample timed out, crashed or broke the protocol (sticky: a test
     that catches it still gets that verdict)."""
 
-    def __init__(self, verdict: str, error_type: str | None, detail: str) -> None:
+    def __init__(self, verdict: Verdict, error_type: str | None, detail: str) -> None:
         super().__init__(detail)
         self.verdict, self.error_type, self.detail = verdict, error_type, detail
 
@@ -53,7 +55,7 @@ class UnproxiableArgument(TypeError):
 
 @dataclass
 class Judgement:
-    verdict: str
+    verdict: Verdict
     error_type: str | None = None
     detail: str | None = None
     channel_closed: bool = False  # the child hung up: a crash unless a verdict came first
@@ -62,13 +64,13 @@ class Judgement:
 
 @dataclass(frozen=True)
 class TrustedCode:
-    setup: object  # code object: prompt + canonical solution (or the prompt alone)
-    tests: object
+    setup: CodeType  # prompt + canonical solution (or the prompt alone)
+    tests: CodeType
 
 
 @lru_cache(maxsize=4096)
 def trusted_code(problem: Problem) -> TrustedCode:
-    setup = None
+    setup: CodeType | None = None
     for source in (problem.prompt + problem.canonical_solution, problem.prompt, ""):
         try:
             setup = compile(source, "<prompt>", "exec", dont_inherit=True, optimize=0)
@@ -76,6 +78,7 @@ def trusted_code(problem: Problem) -> TrustedCode:
         except (SyntaxError, ValueError):
             continue
     tests = compile(problem.test, TESTS_FILE, "exec", dont_inherit=True, optimize=0)
+    assert setup is not None  # the last source, "", always compiles
     return TrustedCode(setup, tests)
 
 
@@ -120,11 +123,11 @@ class CandidateProxy:
             reply = self._channel.recv()
             return self._take(reply, args, call)
         except SampleTimeout:
-            self.over = SampleOver(TIMEOUT, None, f"no answer to {call} within the time limit")
+            self.over = SampleOver(Verdict.TIMEOUT, None, f"no answer to {call} within the time limit")
         except ChannelClosed:
-            self.over = SampleOver(CRASHED, None, f"the sample ended during {call}")
+            self.over = SampleOver(Verdict.CRASHED, None, f"the sample ended during {call}")
         except wire.WireError as exc:
-            self.over = SampleOver(ERROR, "ProtocolError", f"bad answer to {call}: {exc}")
+            self.over = SampleOver(Verdict.ERROR, "ProtocolError", f"bad answer to {call}: {exc}")
         raise self.over
 
     def _take(self, reply, args: tuple, call: str):
@@ -138,7 +141,8 @@ class CandidateProxy:
         if kind == "raise" and len(reply) == 3 and all(isinstance(v, str) for v in reply[1:]):
             raise candidate_exception(reply[1], reply[2], call)
         if kind == "bad" and len(reply) == 2 and isinstance(reply[1], str):
-            exc = TypeError(f"{call} returned a value the sandbox refuses: {reply[1][:300]}")
+            # Any: the exception carries codex_from_candidate
+            exc: Any = TypeError(f"{call} returned a value the sandbox refuses: {reply[1][:300]}")
             exc.codex_from_candidate = "UnsupportedResultType"
             raise exc
         raise wire.WireError(f"unexpected answer {_repr.repr(reply)}")
@@ -149,6 +153,7 @@ def candidate_exception(type_name: str, message: str, call: str) -> Exception:
     cls = getattr(builtins, type_name[:100], None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         cls = Exception
+    exc: Any  # an exception carrying the codex_* attributes the report reads
     try:
         exc = cls(message)
     except Exception:
@@ -177,11 +182,11 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
                           + ",[" + ",".join(replay) + "]]")
         reply = channel.recv()
     except SampleTimeout:
-        return Judgement(TIMEOUT, detail="the completion did not finish loading within the time limit")
+        return Judgement(Verdict.TIMEOUT, detail="the completion did not finish loading within the time limit")
     except ChannelClosed:
-        return Judgement(CRASHED, detail="the sample ended while loading the completion", channel_closed=True)
+        return Judgement(Verdict.CRASHED, detail="the sample ended while loading the completion", channel_closed=True)
     except wire.WireError as exc:
-        return Judgement(ERROR, "ProtocolError", f"bad answer while loading: {exc}")
+        return Judgement(Verdict.ERROR, "ProtocolError", f"bad answer while loading: {exc}")
     loaded = _loaded(reply)
     if loaded is not None:
         return loaded
@@ -202,15 +207,15 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
         raise
     except Diverged:
         raise
-    except Exception as exc:  # noqa: BLE001  every other outcome is the sample's
+    except Exception as exc:
         if proxy.over is None and not proxy.diverged:
             return _from_exception(problem, exc, proxy)
     if proxy.diverged:  # also when the tests caught it
         raise Diverged()
     over = proxy.over  # also when the tests caught SampleOver: the sample still ended
     if over is not None:
-        return Judgement(over.verdict, over.error_type, over.detail, channel_closed=over.verdict == CRASHED)
-    return Judgement(PASSED, calls=proxy.calls)
+        return Judgement(over.verdict, over.error_type, over.detail, channel_closed=over.verdict == Verdict.CRASHED)
+    return Judgement(Verdict.PASSED, calls=proxy.calls)
 
 
 def _loaded(reply) -> Judgement | None:
@@ -219,10 +224,10 @@ def _loaded(reply) -> Judgement | None:
         return None
     if kind == "syntax_error" and len(reply) == 4:
         line = f" (line {reply[3]})" if isinstance(reply[3], int) else ""
-        return Judgement(SYNTAX_ERROR, str(reply[1])[:100], f"{str(reply[2])[:500]}{line}")
+        return Judgement(Verdict.SYNTAX_ERROR, str(reply[1])[:100], f"{str(reply[2])[:500]}{line}")
     if kind == "error" and len(reply) == 3:
-        return Judgement(ERROR, str(reply[1])[:100], f"while loading the completion: {str(reply[2])[:500]}")
-    return Judgement(ERROR, "ProtocolError", f"unexpected answer while loading: {_repr.repr(reply)}")
+        return Judgement(Verdict.ERROR, str(reply[1])[:100], f"while loading the completion: {str(reply[2])[:500]}")
+    return Judgement(Verdict.ERROR, "ProtocolError", f"unexpected answer while loading: {_repr.repr(reply)}")
 
 
 def _test_line(problem: Problem, exc: BaseException) -> str | None:
@@ -240,7 +245,7 @@ def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> 
         where = getattr(exc, "codex_call", proxy.last_call)
         detail = (f"{where} raised {from_candidate}: {message}" if from_candidate != "UnsupportedResultType"
                   else message)
-        return Judgement(ERROR, from_candidate, detail)
+        return Judgement(Verdict.ERROR, from_candidate, detail)
     line = _test_line(problem, exc)
     parts = []
     if proxy.last_call is not None:
@@ -250,6 +255,6 @@ def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> 
     if isinstance(exc, AssertionError):
         if message:
             parts.append(f"message: {message}")
-        return Judgement(FAILED, "AssertionError", "; ".join(parts) or "assertion failed")
+        return Judgement(Verdict.FAILED, "AssertionError", "; ".join(parts) or "assertion failed")
     parts.append(f"{type(exc).__name__} in the tests: {message}")
-    return Judgement(ERROR, type(exc).__name__, "; ".join(parts))
+    return Judgement(Verdict.ERROR, type(exc).__name__, "; ".join(parts))

@@ -160,7 +160,7 @@ def seccomp_program(errno_: int = 1) -> bytes | None:
     denied = sorted({nrs[col] for nrs in _DENIED.values()})
     # Layout: arch check, one JEQ per denied syscall, the clone flag check, then the returns.
     prog: list[tuple[int, int, int, int]] = []
-    label_jumps: list[tuple[int, str, str]] = []
+    label_jumps: list[tuple[int, str | None, str | None]] = []
 
     def emit(code, k, jt=0, jf=0):
         prog.append((code, jt, jf, k))

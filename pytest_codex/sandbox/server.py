@@ -27,9 +27,9 @@ import signal
 import sys
 import time
 
-from . import isolation, linux, wire
-from .child import serve as serve_sample  # imported now: the child cannot read our files
-from .isolation import Limits, Plan
+from pytest_codex.sandbox import isolation, linux, wire
+from pytest_codex.sandbox.child import serve as serve_sample
+from pytest_codex.sandbox.isolation import Limits, Plan
 
 # What HumanEval prompts and solutions import.  Everything else loads on demand: every
 # module the server holds makes each fork, its page faults and its exit a little dearer.
@@ -72,11 +72,12 @@ class Server:
     def __init__(self, sock, plan: Plan, config: dict, uid: int, wanted: set[str]) -> None:
         self.sock, self.plan = sock, plan
         self.limits = Limits(**config["limits"])
-        self.spare: tuple[int, object] | None = None  # (pid, hand-off socket) of the next child
+        self.spare: tuple[int, _socket.socket] | None = None  # (pid, hand-off socket) of the next child
         plan.in_pid_namespace = plan.on("pid_namespace") and os.getpid() == 1
         stdlib = os.path.dirname(os.__file__)
         isolation.prepare_filesystem(plan, config["root"], stdlib, config["tmpfs_bytes"])
         _preload()
+        assert plan.libdir is not None  # prepare_filesystem sets it
         isolation.remap_stdlib(stdlib, plan.libdir)
         isolation.choose_uid(plan, uid, "unprivileged_uid" in wanted)
         if "landlock" in wanted:
@@ -135,7 +136,7 @@ class Server:
             # the next spare is forked at the top of the loop, after the reply and after
             # _finish's kill(-1), which would otherwise hit it
 
-    def _fork_spare(self) -> tuple[int, object] | None:
+    def _fork_spare(self) -> tuple[int, _socket.socket] | None:
         """Fork and isolate the next sample's child now, while the trusted side is busy."""
         mine, theirs = _socket.socketpair()
         try:
@@ -285,6 +286,8 @@ def _preload() -> None:
     scope: dict = {}
     exec(compile(_WARM_UP, "<warm-up>", "exec"), scope)
     call = wire.loads(wire.frame(["call", [wire.pack(([1.5, -2.0, 3.0],)), wire.pack({})]])[4:])
-    from .child import _answer
+    from pytest_codex.sandbox.child import (
+        _answer,  # lazy: warm-up only, in the fork server before its first sample
+    )
 
     _answer(scope["f"], call[1])

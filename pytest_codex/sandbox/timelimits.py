@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from ..problems import Problem
+from pytest_codex.core.files import atomic_write
+from pytest_codex.core.problems import Problem
 
 CACHE_NAME = "time-limits.json"
 CALIBRATION_LIMIT = 60.0
@@ -90,10 +89,7 @@ class TimeLimits:
                 except (OSError, ValueError, AttributeError):
                     doc = {"schema": 1, "entries": {}}
                 doc["entries"].setdefault(self.key, {}).update(self._new)
-                fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, prefix=".time-limits-")
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(doc, fh, indent=0, sort_keys=True)
-                os.replace(tmp, self.cache_path)
+                atomic_write(self.cache_path, json.dumps(doc, indent=0, sort_keys=True))
         except OSError:
             return  # an unwritable cache only costs a re-measurement next time
         self._new.clear()

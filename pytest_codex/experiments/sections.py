@@ -1,0 +1,255 @@
+"""Reporting of the paper's experiments (controller / single process only).
+
+Each experiment is a function ``(state, results) -> Section | None``: a table for the
+terminal summary, an optional SVG plot and a JSON-able record for the results file.
+``ExperimentsReporting`` is registered beside the base reporting; it prints its
+sections after the pass@k table and leaves its records in ``state.experiments`` for the
+results file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from pytest_codex.core.passk import mean_pass_at_k
+from pytest_codex.core.records import ProblemPayload
+from pytest_codex.experiments import chains
+from pytest_codex.experiments.chains import chain_length
+from pytest_codex.experiments.plus import store_path
+from pytest_codex.experiments.ranking import (
+    HEURISTICS,
+    LABELS,
+    backtranslation_scores,
+    curve,
+    scorer_for,
+    table_ms,
+)
+from pytest_codex.experiments.recipe import split_label
+from pytest_codex.reports.results import ModelResult
+from pytest_codex.reports.svg import line_chart
+from pytest_codex.reports.tables import fmt_rate
+from pytest_codex.reports.tables import text_table as table
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    lines: list[str]
+    record: dict
+    plots: list[str] = field(default_factory=list)
+
+
+def mean_pass1(problems: Sequence[ProblemPayload]) -> float | None:
+    return mean_pass_at_k([(p.n, p.c) for p in problems if p.n], 1)
+
+
+def plot_path(state, name: str) -> str | None:
+    d = state.options.experiments.plot_dir
+    return os.path.join(d, f"{state.suite.name}-{name}.svg") if d else None
+
+
+# --- chained operations ----------------------------------------------------------------
+
+def chains_section(state, results: Sequence[ModelResult]) -> Section | None:
+    if state.suite.name != "chains":
+        return None
+    cfg = state.options.experiments.chains
+    lengths = sorted({L for p in state.suite.problems if (L := chain_length(p.task_id)) is not None})
+    rows, record, series = [], {}, {}
+    for r in results:
+        by_len = {L: [p for p in r.problems if chain_length(p.task_id) == L] for L in lengths}
+        rates = {L: mean_pass1(ps) for L, ps in by_len.items()}
+        shown = [(L, x) for L, x in rates.items() if x is not None]
+        step = None
+        if len(shown) >= 2 and shown[-1][1] > 0:
+            (l0, x0), (l1, x1) = shown[0], shown[-1]
+            step = (x0 / x1) ** (1 / (l1 - l0))
+        rows.append([r.label] + [fmt_rate(rates[L]) + f" ({len(by_len[L])})" for L in lengths]
+                    + [f"{step:.2f}x" if step else "—"])
+        record[r.label] = {"pass_at_1_by_length": {str(L): rates[L] for L in lengths},
+                           "problems_by_length": {str(L): len(by_len[L]) for L in lengths},
+                           "fall_per_step": step}
+        series[r.label] = [(float(L), x) for L, x in shown]
+    lines = table(["model"] + [f"L{L}" for L in lengths] + ["fall/step"], rows)
+    lines.append("pass@1 by chain length (problems in parentheses); fall/step: the geometric mean "
+                 "factor by which pass@1 falls per added operation, first to last length")
+    sec = Section("chains", f"chained operations (seed {cfg.seed}, {cfg.per_length} per length)", lines,
+                  {"config": chains.describe(cfg), "models": record})
+    path = plot_path(state, "pass-by-chain-length")
+    if path and series:
+        sec.plots.append(line_chart(path, "Chained operations: pass@1 by chain length", "chain length",
+                                    "pass@1", series))
+    return sec
+
+
+# --- plus tests ------------------------------------------------------------------------
+
+def plus_section(state, results: Sequence[ModelResult]) -> Section | None:
+    if not state.options.experiments.plus:
+        return None
+    tests = state.plus or {}
+    ks = state.ks_for_display(max((n for r in results for n in r.sample_counts), default=1))
+    rows, models = [], {}
+    for r in results:
+        probs = [(p, p.plus) for p in r.problems if p.plus is not None]
+        base = {k: mean_pass_at_k([(p.n, p.c) for p, _ in probs], k) for k in ks}
+        plus = {k: mean_pass_at_k([(p.n, pl["c"]) for p, pl in probs], k) for k in ks}
+        caught = [p.task_id for p, pl in probs if pl["c"] < p.c]
+        rows.append([r.label, str(len(probs))] + [f"{fmt_rate(base[k])} -> {fmt_rate(plus[k])}" for k in ks]
+                    + [f"{len(caught)}" + (f" ({', '.join(caught[:4])}{', ...' if len(caught) > 4 else ''})" if caught else "")])
+        models[r.label] = {"pass_at_k_base": {str(k): v for k, v in base.items()},
+                           "pass_at_k_plus": {str(k): v for k, v in plus.items()}, "caught": caught}
+    ran = {p.task_id for r in results for p in r.problems}
+    used = {t: pp for t, pp in tests.items() if t in ran}
+    total = sum(len(pp.cases) for pp in used.values())
+    exp = state.options.experiments
+    lines = table(["model", "problems"] + [f"pass@{k} base -> plus" for k in ks] + ["problems caught by plus"], rows)
+    lines.append(f"{total} generated tests over {len(used)} problems "
+                 f"({sum(1 for pp in used.values() if not pp.cases)} with none kept), seed {exp.plus_seed}, "
+                 f"stored in {store_path(state)}")
+    record = {"file": store_path(state), "seed": exp.plus_seed, "inputs_per_problem": exp.plus_inputs,
+              "tests": total, "models": models,
+              "tests_by_problem": {t: pp.to_json() for t, pp in sorted(used.items())}}
+    return Section("plus", "base vs plus tests (hypothesis-generated inputs)", lines, record)
+
+
+# --- ranking heuristics ----------------------------------------------------------------
+
+def _file_label(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in label)
+
+
+def _backtranslate(state, r: ModelResult) -> str | None:
+    """Score every sample of ``r`` by back-translation; None, or why it could not be done."""
+    if any("backtranslation" in s.ranking for p in r.problems for s in p.samples):
+        return None
+    score = scorer_for(state.model(r.label))
+    if score is None:
+        return f"{r.label} cannot score text (its backend has no loglikelihoods hook)"
+    backtranslation_scores(score, state.suite.by_id(), r.problems)
+    return None
+
+
+def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
+    ranked = [r for r in results if r.problems and min(r.sample_counts) >= 2]
+    if not ranked:
+        return None
+    lines, record, plots, notes, unscored = [], {}, [], [], []
+    for r in ranked:
+        if state.options.experiments.backtranslate:
+            why = _backtranslate(state, r)
+            if why:
+                notes.append(f"back-translation: {why}")
+        n = min(r.sample_counts)
+        all_ms = list(range(1, n + 1))
+        curves = {h: curve(h, r.problems, all_ms) for h in HEURISTICS}
+        if all(curves[h] is None for h in HEURISTICS if h not in ("random", "oracle")):
+            unscored.append(r.label)
+            continue
+        ms = table_ms(n)
+        rows = [[LABELS[h]] + [fmt_rate(c[m]) for m in ms] for h, c in curves.items() if c is not None]
+        missing = [LABELS[h] for h, c in curves.items() if c is None]
+        lines += [f"{r.label}: pass rate of the sample each heuristic picks from m drawn (n = {n})"]
+        lines += table(["heuristic"] + [f"m={m}" for m in ms], rows)
+        if missing:
+            lines.append("not available: " + ", ".join(missing)
+                         + " (the samples carry no such score)")
+        lines.append("")
+        record[r.label] = {"n": n, "curves": {h: ({str(m): v for m, v in c.items()} if c else None)
+                                             for h, c in curves.items()}}
+        path = plot_path(state, f"ranking-{_file_label(r.label)}")
+        if path:
+            series = {LABELS[h]: [(float(m), v) for m, v in c.items()] for h, c in curves.items() if c}
+            plots.append(line_chart(path, f"Ranking heuristics: {r.label}", "samples drawn (m)",
+                                    "pass rate of the chosen sample", series, log_x=n >= 10))
+    if not record:
+        return None  # no run carries a score to rank by
+    if unscored:
+        notes.append(f"not ranked (no log-probs or other scores in their samples): {', '.join(unscored)}")
+    return Section("ranking", "ranking heuristics (Codex paper, figure 7)", lines[:-1] + notes,
+                   {"models": record, "not_ranked": unscored}, plots)
+
+
+# --- temperature sweep and the Codex recipe -----------------------------------------------
+
+def sweep_section(state, results: Sequence[ModelResult]) -> Section | None:
+    exp = state.options.experiments
+    if exp.recipe is None and exp.temperatures is None:
+        return None
+    groups: dict[str, list[tuple[float, ModelResult]]] = {}
+    for r in results:
+        base, t = split_label(r.label)
+        if t is not None:
+            groups.setdefault(base, []).append((t, r))
+    ks = state.ks_for_display(max((n for r in results for n in r.sample_counts), default=1))
+    lines, record, plots = [], {}, []
+    for base, runs in groups.items():
+        runs.sort(key=lambda x: x[0])
+        values = {t: {k: r.pass_at_k.get(k) for k in ks} for t, r in runs}
+        best = {}
+        for k in ks:
+            scored = [(x, t) for t, v in values.items() if (x := v[k]) is not None]
+            if scored:
+                top = max(x for x, _ in scored)
+                best[k] = (min(t for x, t in scored if x == top), top)  # ties: the lowest temperature
+        rows = [[f"{t:g}", str(min(r.sample_counts, default=0))]
+                + [fmt_rate(values[t][k]) + ("*" if best.get(k, (None,))[0] == t else " ") for k in ks]
+                for t, r in runs]
+        lines.append(f"{base}: pass@k per temperature (* = best temperature for that k)")
+        lines += table(["T", "n"] + [f"pass@{k}" for k in ks], rows)
+        if best:
+            lines.append("each k at its best temperature" + (f" (--codex-recipe={exp.recipe})" if exp.recipe else "")
+                         + ": " + ", ".join(f"pass@{k} {fmt_rate(v)} (T={t:g})" for k, (t, v) in best.items()))
+        lines.append("")
+        record[base] = {"temperatures": {f"{t:g}": {str(k): v for k, v in vals.items()} for t, vals in values.items()},
+                        "best": {str(k): {"temperature": t, "pass_at_k": v} for k, (t, v) in best.items()}}
+        path = plot_path(state, f"temperature-sweep-{_file_label(base)}")
+        if path and runs:
+            series = {f"pass@{k}": [(t, values[t][k]) for t, _ in runs] for k in ks}
+            marks = [(f"pass@{k}", (t, v)) for k, (t, v) in best.items()]
+            plots.append(line_chart(path, f"pass@k by temperature: {base}", "temperature", "pass@k",
+                                    series, marks=marks))
+    title = f"the Codex recipe (--codex-recipe={exp.recipe})" if exp.recipe else "temperature sweep"
+    return Section("sweep", title, lines[:-1], {"recipe": exp.recipe, "models": record}, plots)
+
+
+EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section, ranking_section, sweep_section)
+
+
+def build_sections(state, results: Sequence[ModelResult]) -> list[Section]:
+    return [s for s in (f(state, results) for f in EXPERIMENTS) if s is not None]
+
+
+class ExperimentsReporting:
+    """Prints the experiments' sections after the base table; records them for the results file."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self._sections: list[Section] | None = None
+
+    def sections(self) -> list[Section]:
+        if self._sections is None:
+            state = self.state
+            results = state.collector.results(state.models, state.suite, state.options.ks) \
+                if state.collector.payloads else []
+            self._sections = build_sections(state, results) if results else []
+            state.experiments = {s.key: {**s.record, "plots": s.plots} for s in self._sections}
+        return self._sections
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        for sec in self.sections():
+            terminalreporter.section(f"pytest-codex: {sec.title}")
+            for line in sec.lines:
+                terminalreporter.line(line)
+            for path in sec.plots:
+                terminalreporter.line(f"plot: {path}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session) -> None:
+        self.sections()

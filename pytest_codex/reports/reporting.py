@@ -1,0 +1,186 @@
+"""Controller side: what a session reports beyond the pass@k table.
+
+Paired differences between the run's models, the comparison with a stored run
+(``--codex-compare``), the regression gate (``--codex-fail-regression``), and the files:
+results file, stored run (``--codex-save``), badges (``--codex-badge``), markdown
+(``--codex-markdown``).  Everything is computed once, in ``pytest_sessionfinish``, and
+printed by the terminal summary.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pytest_codex.core.files import atomic_write
+from pytest_codex.reports.badges import badge_documents, write_badges
+from pytest_codex.reports.compare import (
+    CompareError,
+    Pairing,
+    check_datasets,
+    match,
+    pair,
+    within_run,
+)
+from pytest_codex.reports.manifest import build_manifest
+from pytest_codex.reports.outputs import results_document, write_results
+from pytest_codex.reports.results import ModelResult
+from pytest_codex.reports.runs import LoadedRun, RunFileError, RunStore
+from pytest_codex.reports.tables import (
+    fmt_rate,
+    fmt_signed,
+    markdown_document,
+    render_comparison,
+    scope_line,
+)
+
+
+def load_baseline(state) -> LoadedRun | None:
+    """The run of ``--codex-compare``, loaded and checked before anything runs."""
+    opts = state.options.reports
+    if not opts.compare:
+        return None
+    where = f"--codex-compare={opts.compare!r}"
+    try:
+        run = RunStore(opts.runs_dir).load(opts.compare)
+        suite = state.suite
+        check_datasets({"name": suite.name, "sha256": suite.sha256}, run.dataset(), "this run", run.name)
+    except (RunFileError, CompareError) as exc:
+        raise RunFileError(f"{where}: {exc}") from None
+    return run
+
+
+def comparison_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    """The displayed ks, and always pass@1 (the regression gate's metric)."""
+    return (1,) + tuple(k for k in ks if k != 1)
+
+
+@dataclass
+class SessionReports:
+    within: list[Pairing] = field(default_factory=list)
+    baseline_name: str | None = None
+    compared: list[Pairing] = field(default_factory=list)
+    compare_notes: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # models of this run the baseline does not have
+    gate_lines: list[tuple[str, bool]] = field(default_factory=list)  # (line, ok)
+    regressed: bool = False
+    written: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def compared_title(self) -> str:
+        return f"compared with {self.baseline_name}" if self.baseline_name else ""
+
+
+def compare_with(results: Sequence[ModelResult], baseline: LoadedRun,
+                 ks: Sequence[int]) -> tuple[list[Pairing], list[str], list[str]]:
+    ks = comparison_ks(ks)
+    base_results = baseline.model_results(ks)
+    pairs, unmatched = match(results, base_results)
+    notes = [f"{label}: no model of {baseline.name} has this label (it has "
+             f"{', '.join(r.label for r in base_results)}); not compared" for label in unmatched]
+    pairings = []
+    for new, base in pairs:
+        try:
+            pairings.append(pair(new, base, ks, name=new.label, base_name=f"{base.label} ({baseline.name})"))
+        except CompareError as exc:
+            notes.append(str(exc))
+    return pairings, notes, unmatched
+
+
+def regression_gate(reports: SessionReports, limit: float, baseline_name: str) -> None:
+    for label in reports.unmatched:
+        reports.gate_lines.append((f"--codex-fail-regression={limit:g}: {label}: not in {baseline_name}; "
+                                   "not gated", True))
+    if not reports.compared:
+        reports.gate_lines.append((f"--codex-fail-regression={limit:g}: nothing of this run could be "
+                                   f"compared with {baseline_name}; failing", False))
+        reports.regressed = True
+        return
+    for pg in reports.compared:
+        d = pg.diff(1)
+        if d is None:
+            reports.gate_lines.append((f"--codex-fail-regression={limit:g}: {pg.name}: no pass@1 on both "
+                                       "sides; failing", False))
+            reports.regressed = True
+            continue
+        ok = d.a - d.b <= limit
+        reports.regressed |= not ok
+        reports.gate_lines.append((
+            f"--codex-fail-regression={limit:g}: {pg.name} pass@1 {fmt_rate(d.b)} vs {fmt_rate(d.a)} in "
+            f"{pg.base_name} ({fmt_signed(d.diff)} over {d.problems} problems): "
+            + ("ok" if ok else f"REGRESSION (dropped by more than {limit:g})"), ok))
+
+
+def build(state, results: Sequence[ModelResult], ks: Sequence[int]) -> SessionReports:
+    reports = SessionReports(within=within_run(results, comparison_ks(ks)))
+    baseline = state.baseline
+    if baseline is not None:
+        reports.baseline_name = f"{baseline.name} ({baseline.path})" if baseline.name.startswith("run ") else baseline.name
+        reports.compared, reports.compare_notes, reports.unmatched = compare_with(results, baseline, ks)
+        limit = state.options.reports.fail_regression
+        if limit is not None:
+            regression_gate(reports, limit, baseline.name)
+    return reports
+
+
+def results_doc(state, results: Sequence[ModelResult]) -> dict:
+    params = [m.params_json() for m in state.models]
+    by_label = {m.spec.label: (m, p) for m, p in zip(state.models, params)}
+    manifests = [build_manifest(state, *by_label[r.label]) for r in results]
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return results_document(results, manifests, [by_label[r.label][1] for r in results], created=created)
+
+
+def write_files(state, results: Sequence[ModelResult], ks: Sequence[int], reports: SessionReports,
+                document: dict) -> None:
+    """The files the options ask for; a failure to write one is reported, not raised."""
+    opts, ropts = state.options, state.options.reports
+    jobs = []
+    if opts.report:
+        report = opts.report
+
+        def results_file() -> str:
+            write_results(report, document)
+            return report
+        jobs.append(("results file", results_file))
+    if ropts.save:
+        def save():
+            run_id, path = RunStore(ropts.runs_dir).save(document, [r.label for r in results])
+            return f"run {run_id}: {path}"
+        jobs.append(("saved", save))
+    if ropts.badge_dir:
+        def badges():
+            paths = write_badges(ropts.badge_dir, badge_documents(results, state.suite.name))
+            return f"{len(paths)} files in {ropts.badge_dir}"
+        jobs.append(("badges", badges))
+    if ropts.markdown:
+        def markdown():
+            text = markdown_document(f"pytest-codex: {state.suite.name}", results, ks,
+                                     scope_line(results, state.suite.name), reports.within,
+                                     reports.compared, reports.compared_title)
+            atomic_write(ropts.markdown, text)
+            return ropts.markdown
+        jobs.append(("markdown", markdown))
+    for what, job in jobs:
+        try:
+            reports.written.append(f"{what}: {job()}")
+        except OSError as exc:
+            reports.errors.append(f"{what}: could not write ({exc.__class__.__name__}: {exc})")
+
+
+def summary_lines(reports: SessionReports) -> list[tuple[str, dict]]:
+    """(line, terminal markup) for the terminal summary, after the pass@k table."""
+    out: list[tuple[str, dict]] = []
+    if reports.within:
+        out += [("", {}), ("paired differences (each model against the first):", {"bold": True})]
+        out += [(line, {}) for line in render_comparison(reports.within)]
+    if reports.compared or reports.compare_notes:
+        out += [("", {}), (f"{reports.compared_title}:", {"bold": True})]
+        out += [(line, {}) for line in render_comparison(reports.compared)]
+        out += [(note, {"yellow": True}) for note in reports.compare_notes]
+    out += [(line, {"green": True} if ok else {"red": True}) for line, ok in reports.gate_lines]
+    out += [(line, {}) for line in reports.written]
+    out += [(line, {"red": True}) for line in reports.errors]
+    return out

@@ -1,0 +1,90 @@
+"""The sandbox through the plugin: header, options, manifest, per-sample limits, xdist twin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+HOSTILE_SAMPLES = [
+    ("HumanEval/0", "    import os\n    os._exit(0)\n"),
+    ("HumanEval/0", "    class E:\n        def __eq__(self, o): return True\n    return E()\n"),
+    ("HumanEval/0", "    import ctypes\n    ctypes.string_at(0)\n"),
+    ("HumanEval/0", "    while True:\n        pass\n"),
+    ("HumanEval/0", "    print('passed')\n    return True\n"),
+    ("HumanEval/2", "    import os, signal\n    os.killpg(0, signal.SIGKILL)\n"),
+    ("HumanEval/2", "    import socket\n    socket.socket().connect(('127.0.0.1', 1))\n"),
+    ("HumanEval/2", "    return number % 1.0\n"),  # correct
+]
+
+
+def samples_file(path: Path) -> Path:
+    path.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in HOSTILE_SAMPLES))
+    return path
+
+
+def verdicts(report: Path) -> dict:
+    run = json.loads(report.read_text())["runs"][0]
+    return {p["task_id"]: [(s["verdict"], s.get("error_type")) for s in p["samples"]] for p in run["problems"]}
+
+
+def test_header_names_the_isolation_layers(project):
+    result = project.runpytest_subprocess("--model=reference", "-k", "HumanEval/0]")
+    header = [ln for ln in result.outlines if ln.startswith("codex: executor")]
+    assert header and header[0].startswith("codex: executor sandbox, isolation: session,")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_strict_mode_runs_where_every_layer_exists(project, workers):
+    result = project.runpytest_subprocess("--model=reference", "--codex-sandbox=strict", "-n", workers,
+                                          "-k", "HumanEval/0] or HumanEval/1]")
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--codex-sandbox=paranoid"], "--codex-sandbox='paranoid': unknown mode; give --codex-sandbox=auto or"),
+    (["--codex-time-floor=0"], "--codex-time-floor='0': must be a positive, finite number"),
+    (["--codex-time-factor=-1"], "--codex-time-factor='-1': must be a number >= 0"),
+    (["--codex-time-factor=lots"], "--codex-time-factor='lots': not a number"),
+])
+def test_bad_sandbox_options_are_usage_errors(project, args, message):
+    result = project.runpytest_subprocess("--model=reference", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_hostile_samples_fail_identically_with_and_without_xdist(project, tmp_path):
+    samples = samples_file(tmp_path / "hostile.jsonl")
+    got = {}
+    for workers in ("0", "2"):
+        report = tmp_path / f"r{workers}.json"
+        project.runpytest_subprocess(f"--model=samples:{samples}", "-n", workers, "--codex-timeout=1",
+                                     "-k", "HumanEval/0] or HumanEval/2]", f"--codex-report={report}")
+        got[workers] = verdicts(report)
+    assert got["0"] == got["2"]
+    assert got["0"] == {
+        "HumanEval/0": [("crashed", None), ("error", "UnsupportedResultType"), ("crashed", None),
+                        ("timeout", None), ("failed", "AssertionError")],
+        "HumanEval/2": [("crashed", None), ("error", "PermissionError"), ("passed", None)],
+    }
+
+
+def test_time_limits_are_scaled_recorded_and_overridable(project, tmp_path):
+    report = tmp_path / "r.json"
+    project.runpytest_subprocess("--model=reference", "-k", "HumanEval/0] or HumanEval/1]",
+                                 "--codex-time-floor=1.5", "--codex-time-factor=4", f"--codex-report={report}")
+    run = json.loads(report.read_text())["runs"][0]
+    assert run["manifest"]["execution"]["time_limits"] == {
+        "policy": "floor + factor * canonical runtime", "floor_s": 1.5, "factor": 4.0,
+        "cache": str(project.path / ".codex" / "time-limits.json")}
+    cached = json.loads((project.path / ".codex" / "time-limits.json").read_text())["entries"]
+    (measured,) = cached.values()
+    for p in run["problems"]:
+        assert p["samples"][0]["time_limit"] == pytest.approx(1.5 + 4 * measured[p["task_id"]], abs=1e-3)
+    project.runpytest_subprocess("--model=reference", "-k", "HumanEval/0]", "--codex-timeout=2",
+                                 f"--codex-report={report}")
+    run = json.loads(report.read_text())["runs"][0]
+    assert run["manifest"]["execution"]["time_limits"] == {"policy": "fixed", "seconds": 2.0}
+    assert run["problems"][0]["samples"][0]["time_limit"] == 2.0

@@ -1,0 +1,81 @@
+"""The replay optimisation never changes a verdict: answers are used only for matching calls."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from pytest_codex.core.problems import Problem, load_suite
+from pytest_codex.sandbox.executor import NO_REPLAY, make_executor
+
+from sandbox_support import ADD, CORRECT
+
+HE = load_suite("humaneval").by_id()
+CHAINED = Problem(task_id="test/chained", prompt="def step(n):\n", canonical_solution="    return n + 1\n",
+                  test=textwrap.dedent("""
+                      def check(candidate):
+                          x = candidate(0)
+                          assert candidate(x) == 2
+                          assert candidate(x + 1) == 3
+                      """), entry_point="step")
+
+
+@pytest.fixture
+def executor():
+    ex = make_executor()
+    yield ex
+    ex.close()
+
+
+def live_verdict(executor, problem, completion, limit=2.0):
+    result, _ = executor._attempt(problem, completion, limit, [])
+    return result.verdict, result.error_type, result.detail
+
+
+@pytest.mark.parametrize("completion", [
+    "    return n + 1\n",                  # matches the recorded calls all the way
+    "    return n + 2\n",                  # the second call's argument differs: live again
+    "    return 1 if n == 0 else n + 1\n",  # same calls, same answers
+    "    return 1 if n == 0 else 0\n",     # same first calls, a wrong answer
+    "    raise ValueError(n)\n",
+    "    import os\n    os._exit(0)\n",
+])
+def test_replayed_and_live_runs_give_the_same_verdict(executor, completion):
+    assert executor.run(CHAINED, CHAINED.canonical_solution, 2.0).passed  # records the calls
+    replayed = executor.run(CHAINED, completion, 2.0)
+    live = live_verdict(executor, CHAINED, completion)
+    assert (replayed.verdict, replayed.error_type) == live[:2]
+    if replayed.verdict == "failed":
+        assert replayed.detail == live[2]
+
+
+def test_a_differing_call_abandons_the_replay_for_good(executor):
+    executor.run(CHAINED, CHAINED.canonical_solution, 2.0)
+    assert executor._replays[CHAINED] == ['[["t",0],["d"]]', '[["t",1],["d"]]', '[["t",2],["d"]]']
+    r = executor.run(CHAINED, "    return n + 2\n", 2.0)
+    assert r.verdict == "failed" and r.detail.startswith("candidate(2) returned 4;")
+    assert executor._replays[CHAINED] is NO_REPLAY
+
+
+def test_random_tests_fall_back_to_live_calls(executor):
+    problem = HE["HumanEval/38"]  # its tests draw unseeded random strings
+    assert executor.run(problem, problem.canonical_solution, 5.0).passed
+    assert executor.run(problem, problem.canonical_solution, 5.0).passed
+    assert executor._replays[problem] is NO_REPLAY
+    assert executor.run(problem, "    return s\n", 5.0).verdict == "failed"
+
+
+def test_a_call_the_tests_never_make_cannot_change_the_verdict(executor):
+    assert executor.run(ADD, CORRECT, 2.0).passed
+    # The first answer is wrong, so the tests stop there; the replay goes on to call
+    # add(-1, 1), which hangs or crashes, but that happens after the verdict.
+    hangs = executor.run(ADD, "    if a == -1:\n        while True:\n            pass\n    return 0\n", 2.0)
+    assert hangs.verdict == "failed" and hangs.duration < 1.5
+    crashes = executor.run(ADD, "    if a == -1:\n        import os\n        os._exit(3)\n    return 0\n", 2.0)
+    assert crashes.verdict == "failed"
+    # ... whereas a hang or crash on a call the tests do make is one.
+    assert executor.run(ADD, "    if a == -1:\n        while True:\n            pass\n    return a + b\n",
+                        1.0).verdict == "timeout"
+    assert executor.run(ADD, "    if a == -1:\n        import os\n        os._exit(3)\n    return a + b\n",
+                        2.0).verdict == "crashed"
