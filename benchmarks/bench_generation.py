@@ -47,8 +47,10 @@ def generator(dtype: str, cache_dir: str):
     from pytest_codex.models.sources import Source, smollm2_gguf
     from pytest_codex.options.generation import GenerationOptions
 
-    gen = HFGenerator(Source("gguf", smollm2_gguf(), "--model=smollm2"),
-                      GenerationOptions(dtype=dtype, prompt_style="completion", cache_dir=cache_dir))
+    gen = HFGenerator(
+        Source("gguf", smollm2_gguf(), "--model=smollm2"),
+        GenerationOptions(dtype=dtype, prompt_style="completion", cache_dir=cache_dir),
+    )
     gen.resolve()
     return gen
 
@@ -89,22 +91,31 @@ def run_naive(setting: str, args) -> dict:
     start = time.perf_counter()
     for i, prompt in enumerate(prompts(args.prompts)):
         ids = tok(prompt, return_tensors="pt")["input_ids"]
-        kwargs = dict(max_new_tokens=params.max_new_tokens, stop_strings=list(params.stop), tokenizer=tok,
-                      pad_token_id=tok.eos_token_id)
+        kwargs = dict(
+            max_new_tokens=params.max_new_tokens,
+            stop_strings=list(params.stop),
+            tokenizer=tok,
+            pad_token_id=tok.eos_token_id,
+        )
         if params.temperature == 0:
             kwargs.update(do_sample=False)
         else:
             torch.manual_seed(args.seed + i)
-            kwargs.update(do_sample=True, temperature=params.temperature, top_p=1.0,
-                          num_return_sequences=params.n)
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=1.0, num_return_sequences=params.n)
         with torch.inference_mode():
             out = model.generate(ids, **kwargs)
-        for row in out[:, ids.shape[1]:].tolist():
+        for row in out[:, ids.shape[1] :].tolist():
             computed += len(row)
-            row = row[:next((j for j, t in enumerate(row) if t in eos), len(row))]
+            row = row[: next((j for j, t in enumerate(row) if t in eos), len(row))]
             kept += kept_tokens(tok, ids[0].tolist(), row, params.stop)
-    return {"kept": kept, "computed": computed, "seconds": time.perf_counter() - start, "load_s": load_s,
-            "dtype": "float32", "batch_size": params.n}
+    return {
+        "kept": kept,
+        "computed": computed,
+        "seconds": time.perf_counter() - start,
+        "load_s": load_s,
+        "dtype": "float32",
+        "batch_size": params.n,
+    }
 
 
 def run_codex(setting: str, args, dtype: str) -> dict:
@@ -122,8 +133,14 @@ def run_codex(setting: str, args, dtype: str) -> dict:
     start = time.perf_counter()
     for _, comps in gen.iter_generate(prompts(args.prompts), params):
         kept += comps[0].num_tokens if params.temperature == 0 else sum(c.num_tokens for c in comps)
-    return {"kept": kept, "computed": sum(d.computed_tokens for d in decoders), "load_s": load_s,
-            "seconds": time.perf_counter() - start, "dtype": gen.dtype, "batch_size": gen.batch_size}
+    return {
+        "kept": kept,
+        "computed": sum(d.computed_tokens for d in decoders),
+        "load_s": load_s,
+        "seconds": time.perf_counter() - start,
+        "dtype": gen.dtype,
+        "batch_size": gen.batch_size,
+    }
 
 
 def run_llamacpp(setting: str, args) -> dict:
@@ -132,8 +149,10 @@ def run_llamacpp(setting: str, args) -> dict:
     from pytest_codex.models.sources import Source, smollm2_gguf
     from pytest_codex.options.generation import GenerationOptions
 
-    gen = LlamaCppGenerator(Source("gguf", smollm2_gguf(), "--model=llamacpp"),
-                            GenerationOptions(prompt_style="completion", cache_dir=args.cache_dir))
+    gen = LlamaCppGenerator(
+        Source("gguf", smollm2_gguf(), "--model=llamacpp"),
+        GenerationOptions(prompt_style="completion", cache_dir=args.cache_dir),
+    )
     start = time.perf_counter()
     gen.load()
     load_s = time.perf_counter() - start
@@ -142,8 +161,14 @@ def run_llamacpp(setting: str, args) -> dict:
     start = time.perf_counter()
     for _, comps in gen.iter_generate(prompts(args.prompts), params):
         kept += comps[0].num_tokens if params.temperature == 0 else sum(c.num_tokens for c in comps)
-    return {"kept": kept, "computed": -1, "load_s": load_s, "seconds": time.perf_counter() - start,
-            "dtype": "Q4_1", "batch_size": gen.batch_size}
+    return {
+        "kept": kept,
+        "computed": -1,
+        "load_s": load_s,
+        "seconds": time.perf_counter() - start,
+        "dtype": "Q4_1",
+        "batch_size": gen.batch_size,
+    }
 
 
 def child(name: str, setting: str, args) -> None:
@@ -177,16 +202,29 @@ def main() -> None:
         child(*args.child, args)
         return
     generator("float32", args.cache_dir)  # convert the GGUF once, outside the timings
-    print(f"SmolLM2-135M-Instruct, {args.prompts} HumanEval prompts, completion style, max {args.max_new_tokens} "
-          f"new tokens; load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
-    print(f"{'setting':7} {'contender':11} {'dtype':8} {'kept':>6} {'computed':>8} {'seconds':>8} "
-          f"{'kept tok/s':>10} {'peak RSS':>9} {'vs naive':>8}")
+    print(
+        f"SmolLM2-135M-Instruct, {args.prompts} HumanEval prompts, completion style, max {args.max_new_tokens} "
+        f"new tokens; load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)"
+    )
+    print(
+        f"{'setting':7} {'contender':11} {'dtype':8} {'kept':>6} {'computed':>8} {'seconds':>8} "
+        f"{'kept tok/s':>10} {'peak RSS':>9} {'vs naive':>8}"
+    )
     for setting in args.settings.split(","):
         rates = {}
         for name in args.contenders.split(","):
-            cmd = [sys.executable, os.path.abspath(__file__), "--child", name, setting,
-                   f"--prompts={args.prompts}", f"--max-new-tokens={args.max_new_tokens}", f"--seed={args.seed}",
-                   f"--threads={args.threads}", f"--cache-dir={args.cache_dir}"]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                name,
+                setting,
+                f"--prompts={args.prompts}",
+                f"--max-new-tokens={args.max_new_tokens}",
+                f"--seed={args.seed}",
+                f"--threads={args.threads}",
+                f"--cache-dir={args.cache_dir}",
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if line is None:
@@ -195,8 +233,11 @@ def main() -> None:
             r = json.loads(line[7:])
             rates[name] = r["kept"] / r["seconds"]
             ratio = f"{rates[name] / rates['naive']:.2f}x" if "naive" in rates else "-"
-            print(f"{setting:7} {name:11} {r['dtype']:8} {r['kept']:6d} {r['computed']:8d} {r['seconds']:8.1f} "
-                  f"{rates[name]:10.1f} {r['peak_rss_gb']:8.2f}G {ratio:>8}", flush=True)
+            print(
+                f"{setting:7} {name:11} {r['dtype']:8} {r['kept']:6d} {r['computed']:8d} {r['seconds']:8.1f} "
+                f"{rates[name]:10.1f} {r['peak_rss_gb']:8.2f}G {ratio:>8}",
+                flush=True,
+            )
     print(f"load average after: {os.getloadavg()[0]:.2f}; torch threads: {args.threads or 'default'}")
 
 

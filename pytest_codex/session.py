@@ -149,8 +149,10 @@ def start(config: pytest.Config) -> CodexState | None:
         return None
     role = role_of(config)
     if options.server.generate_only and role is not Role.SINGLE:
-        raise pytest.UsageError("--codex-generate-only with -n/--tx: generation runs in one process; "
-                                "drop -n/--tx for the generating run, then execute with them")
+        raise pytest.UsageError(
+            "--codex-generate-only with -n/--tx: generation runs in one process; "
+            "drop -n/--tx for the generating run, then execute with them"
+        )
     state = CodexState(options=options, role=role, command=list(sys.argv), config=config)
     # The executor (the sandbox's fork helper) starts before any problem, test or
     # canonical solution is loaded into this process.
@@ -175,9 +177,12 @@ def start(config: pytest.Config) -> CodexState | None:
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
         if state.executor is not None:
             state.time_limits = TimeLimits(
-                floor=options.sandbox.time_floor, factor=options.sandbox.time_factor,
-                override=options.sandbox.timeout, cache_dir=config.rootpath / ".codex",
-                suite_sha256=state.suite.sha256)
+                floor=options.sandbox.time_floor,
+                factor=options.sandbox.time_factor,
+                override=options.sandbox.timeout,
+                cache_dir=config.rootpath / ".codex",
+                suite_sha256=state.suite.sha256,
+            )
             assert state.executor_info is not None
             state.executor_info["time_limits"] = state.time_limits.describe()
         if role is not Role.WORKER:
@@ -190,8 +195,10 @@ def start(config: pytest.Config) -> CodexState | None:
 
 def header_lines(state: CodexState) -> list[str]:
     s = state.suite
-    lines = [f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}), "
-             f"models: {', '.join(m.spec.raw for m in state.models)}"]
+    lines = [
+        f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}), "
+        f"models: {', '.join(m.spec.raw for m in state.models)}"
+    ]
     info = state.executor_info
     if info:
         layers = info.get("layers") or {}
@@ -222,6 +229,7 @@ def selected_cases(state: CodexState, nodeids: list[str]) -> list[Case]:
 
 
 # -- the item runner (wherever items execute) ---------------------------------------------
+
 
 def failure_text(case: Case, samples: list[SampleRecord]) -> str:
     n = len(samples)
@@ -269,6 +277,7 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
 
 # -- the end of the run (controller / single process) -------------------------------------
 
+
 class Summary:
     """Collects reports, prints the pass@k summary, writes the files, sets the exit status."""
 
@@ -308,15 +317,23 @@ class Summary:
         for r in results:
             st = state.prepared.get(r.label)
             exec_s = sum(p.exec_seconds for p in r.problems)
-            gen = (f"generate {st.seconds:.1f} s ({st.generated} generated, {st.from_store} from store); "
-                   if st and (st.generated or st.from_store) else "")
+            gen = (
+                f"generate {st.seconds:.1f} s ({st.generated} generated, {st.from_store} from store); "
+                if st and (st.generated or st.from_store)
+                else ""
+            )
             tr.line(f"time {r.label}: {gen}execute {exec_s:.1f} s in items ({exec_wall:.1f} s wall)")
         if state.collector.harness_errors:
-            tr.line(f"harness errors: {len(state.collector.harness_errors)} item(s) failed outside the "
-                    f"benchmark, e.g. {state.collector.harness_errors[0]}", red=True)
+            tr.line(
+                f"harness errors: {len(state.collector.harness_errors)} item(s) failed outside the "
+                f"benchmark, e.g. {state.collector.harness_errors[0]}",
+                red=True,
+            )
         if state.options.fail_under is not None:
-            tr.line(f"--codex-fail-under={state.options.fail_under:g}: " + ", ".join(
-                f"{r.label} pass@1 {fmt_rate(r.pass_at_k.get(1))}" for r in results))
+            tr.line(
+                f"--codex-fail-under={state.options.fail_under:g}: "
+                + ", ".join(f"{r.label} pass@1 {fmt_rate(r.pass_at_k.get(1))}" for r in results)
+            )
         if self.reports is not None:
             for line, markup in summary_lines(self.reports):
                 tr.line(line, **markup)

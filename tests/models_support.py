@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
@@ -44,18 +46,36 @@ def build_tokenizer(vocab_size: int = 400, chat: bool = False, metaspace: bool =
     return fast
 
 
-def build_model(path: str, *, chat: bool = False, metaspace: bool = False, seed: int = 0, layers: int = 2,
-                hidden: int = 64, init: float = 0.2, vocab_size: int = 400) -> str:
+def build_model(
+    path: str,
+    *,
+    chat: bool = False,
+    metaspace: bool = False,
+    seed: int = 0,
+    layers: int = 2,
+    hidden: int = 64,
+    init: float = 0.2,
+    vocab_size: int = 400,
+) -> str:
     """Save a random tiny Llama (and its tokenizer) to ``path``; return ``path``."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer(vocab_size, chat, metaspace)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, initializer_range=init,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        initializer_range=init,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     os.makedirs(path, exist_ok=True)

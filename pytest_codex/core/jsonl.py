@@ -19,8 +19,7 @@ class JsonlFile:
     file_sha256: str  # of the bytes on disk: a samples file's fingerprint
     text: str  # decompressed, decoded
 
-    def records(self, required: tuple[str, ...], error: type[CodexUsageError],
-                what: str) -> Iterator[tuple[str, dict]]:
+    def records(self, required: tuple[str, ...], error: type[CodexUsageError], what: str) -> Iterator[tuple[str, dict]]:
         """Yield (where, record) per non-blank line; ``required`` fields must be strings.
         Every defect is ``error`` naming the file, the line and the fix."""
         for lineno, raw in enumerate(self.text.splitlines(), start=1):
@@ -44,5 +43,9 @@ class JsonlFile:
 def read_jsonl(path: Path, source: str) -> JsonlFile:
     raw = path.read_bytes()
     data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    return JsonlFile(source=source, sha256=hashlib.sha256(data).hexdigest(),
-                     file_sha256=hashlib.sha256(raw).hexdigest(), text=data.decode("utf-8"))
+    return JsonlFile(
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        file_sha256=hashlib.sha256(raw).hexdigest(),
+        text=data.decode("utf-8"),
+    )

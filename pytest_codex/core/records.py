@@ -47,15 +47,26 @@ class SampleRecord:
 
     @classmethod
     def of(cls, completion: Completion, result: SampleResult) -> SampleRecord:
-        return cls(index=completion.index, verdict=result.verdict, error_type=result.error_type,
-                   detail=result.detail, duration=result.duration, output=result.output,
-                   time_limit=result.time_limit, completion=completion.text,
-                   **{k: getattr(completion, k) for k in COMPLETION_EXTRAS})
+        return cls(
+            index=completion.index,
+            verdict=result.verdict,
+            error_type=result.error_type,
+            detail=result.detail,
+            duration=result.duration,
+            output=result.output,
+            time_limit=result.time_limit,
+            completion=completion.text,
+            **{k: getattr(completion, k) for k in COMPLETION_EXTRAS},
+        )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, **SampleResult(
-            self.verdict, self.error_type, self.detail, self.duration, self.output, self.time_limit).to_json(),
-            "completion": self.completion}
+        out: dict[str, Any] = {
+            "index": self.index,
+            **SampleResult(
+                self.verdict, self.error_type, self.detail, self.duration, self.output, self.time_limit
+            ).to_json(),
+            "completion": self.completion,
+        }
         for key in COMPLETION_EXTRAS + ("plus_verdict", "plus_detail"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -65,8 +76,9 @@ class SampleRecord:
     def scores(self) -> dict[str, float | None]:
         """The ranking scores this sample has: its log-probabilities (when the backend gave
         them) and the scores set after execution."""
-        out: dict[str, float | None] = {k: getattr(self, k) for k in ("sum_logprob", "mean_logprob")
-                                        if getattr(self, k) is not None}
+        out: dict[str, float | None] = {
+            k: getattr(self, k) for k in ("sum_logprob", "mean_logprob") if getattr(self, k) is not None
+        }
         return {**out, **self.ranking}
 
     @classmethod
@@ -93,8 +105,14 @@ class ProblemPayload:
         return cls(model, task_id, True, len(samples), sum(s.passed for s in samples), samples, **extra)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": self.model, "task_id": self.task_id, "attempted": self.attempted,
-                               "n": self.n, "c": self.c, "samples": [s.to_json() for s in self.samples]}
+        out: dict[str, Any] = {
+            "model": self.model,
+            "task_id": self.task_id,
+            "attempted": self.attempted,
+            "n": self.n,
+            "c": self.c,
+            "samples": [s.to_json() for s in self.samples],
+        }
         if self.plus is not None:
             out["plus"] = self.plus
         if self.attempted:
@@ -104,7 +122,13 @@ class ProblemPayload:
     @classmethod
     def from_json(cls, data: dict[str, Any], model: str = "") -> ProblemPayload:
         """From a payload, or from a results file's problem record (which names no model)."""
-        return cls(model=data.get("model", model), task_id=data["task_id"],
-                   attempted=data.get("attempted", True), n=int(data.get("n", 0)), c=int(data.get("c", 0)),
-                   samples=[SampleRecord.from_json(s) for s in data.get("samples") or []],
-                   plus=data.get("plus"), exec_seconds=data.get("exec_seconds", 0.0))
+        return cls(
+            model=data.get("model", model),
+            task_id=data["task_id"],
+            attempted=data.get("attempted", True),
+            n=int(data.get("n", 0)),
+            c=int(data.get("c", 0)),
+            samples=[SampleRecord.from_json(s) for s in data.get("samples") or []],
+            plus=data.get("plus"),
+            exec_seconds=data.get("exec_seconds", 0.0),
+        )

@@ -47,8 +47,14 @@ class SampleResult:
         return self.verdict is Verdict.PASSED
 
     def to_json(self) -> dict:
-        return {"verdict": self.verdict.value, "error_type": self.error_type, "detail": self.detail,
-                "duration": self.duration, "output": self.output, "time_limit": self.time_limit}
+        return {
+            "verdict": self.verdict.value,
+            "error_type": self.error_type,
+            "detail": self.detail,
+            "duration": self.duration,
+            "output": self.output,
+            "time_limit": self.time_limit,
+        }
 
 
 class Executor(Protocol):

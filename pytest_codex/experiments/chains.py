@@ -46,36 +46,74 @@ def _every_other_upper(s: str) -> str:
 
 
 BLOCKS: tuple[Block, ...] = (
-    Block("remove_e", "remove all instances of the letter e from the string",
-          's = s.replace("e", "")', lambda s: s.replace("e", "")),
-    Block("spaces_to_bang", "replace all spaces with exclamation points",
-          's = s.replace(" ", "!")', lambda s: s.replace(" ", "!")),
-    Block("lowercase", "convert the string to lowercase",
-          "s = s.lower()", lambda s: s.lower()),
-    Block("trim_two", "remove the first and last two characters of the string",
-          "s = s[2:-2]", lambda s: s[2:-2]),
-    Block("remove_vowels", "remove all vowels from the string",
-          f's = "".join(c for c in s if c not in "{VOWELS}")',
-          lambda s: "".join(c for c in s if c not in VOWELS)),
-    Block("drop_third", "remove every third character from the string",
-          's = "".join(c for i, c in enumerate(s) if i % 3 != 2)',
-          lambda s: "".join(c for i, c in enumerate(s) if i % 3 != 2)),
-    Block("first_half_chars", "drop the last half of the string, as computed by characters",
-          "s = s[: len(s) // 2]", lambda s: s[: len(s) // 2]),
-    Block("triple_spaces", "replace each space with three spaces",
-          's = s.replace(" ", "   ")', lambda s: s.replace(" ", "   ")),
-    Block("reverse_words", "reverse the order of the words in the string",
-          's = " ".join(reversed(s.split()))', lambda s: " ".join(reversed(s.split()))),
-    Block("drop_first_half_words", "drop the first half of the string, as computed by number of words",
-          'words = s.split()\n    s = " ".join(words[len(words) // 2:])',
-          lambda s: " ".join(s.split()[len(s.split()) // 2:])),
-    Block("apples", 'add the word "apples" after every word in the string',
-          's = " ".join(w + " apples" for w in s.split())',
-          lambda s: " ".join(w + " apples" for w in s.split())),
-    Block("every_other_upper", "make every other character in the string uppercase, starting with the first",
-          's = "".join(c.upper() if i % 2 == 0 else c for i, c in enumerate(s))', _every_other_upper),
-    Block("delete_punct", "delete all exclamation points, question marks, and periods from the string",
-          's = "".join(c for c in s if c not in ".!?")', lambda s: "".join(c for c in s if c not in ".!?")),
+    Block(
+        "remove_e",
+        "remove all instances of the letter e from the string",
+        's = s.replace("e", "")',
+        lambda s: s.replace("e", ""),
+    ),
+    Block(
+        "spaces_to_bang",
+        "replace all spaces with exclamation points",
+        's = s.replace(" ", "!")',
+        lambda s: s.replace(" ", "!"),
+    ),
+    Block("lowercase", "convert the string to lowercase", "s = s.lower()", lambda s: s.lower()),
+    Block("trim_two", "remove the first and last two characters of the string", "s = s[2:-2]", lambda s: s[2:-2]),
+    Block(
+        "remove_vowels",
+        "remove all vowels from the string",
+        f's = "".join(c for c in s if c not in "{VOWELS}")',
+        lambda s: "".join(c for c in s if c not in VOWELS),
+    ),
+    Block(
+        "drop_third",
+        "remove every third character from the string",
+        's = "".join(c for i, c in enumerate(s) if i % 3 != 2)',
+        lambda s: "".join(c for i, c in enumerate(s) if i % 3 != 2),
+    ),
+    Block(
+        "first_half_chars",
+        "drop the last half of the string, as computed by characters",
+        "s = s[: len(s) // 2]",
+        lambda s: s[: len(s) // 2],
+    ),
+    Block(
+        "triple_spaces",
+        "replace each space with three spaces",
+        's = s.replace(" ", "   ")',
+        lambda s: s.replace(" ", "   "),
+    ),
+    Block(
+        "reverse_words",
+        "reverse the order of the words in the string",
+        's = " ".join(reversed(s.split()))',
+        lambda s: " ".join(reversed(s.split())),
+    ),
+    Block(
+        "drop_first_half_words",
+        "drop the first half of the string, as computed by number of words",
+        'words = s.split()\n    s = " ".join(words[len(words) // 2:])',
+        lambda s: " ".join(s.split()[len(s.split()) // 2 :]),
+    ),
+    Block(
+        "apples",
+        'add the word "apples" after every word in the string',
+        's = " ".join(w + " apples" for w in s.split())',
+        lambda s: " ".join(w + " apples" for w in s.split()),
+    ),
+    Block(
+        "every_other_upper",
+        "make every other character in the string uppercase, starting with the first",
+        's = "".join(c.upper() if i % 2 == 0 else c for i, c in enumerate(s))',
+        _every_other_upper,
+    ),
+    Block(
+        "delete_punct",
+        "delete all exclamation points, question marks, and periods from the string",
+        's = "".join(c for c in s if c not in ".!?")',
+        lambda s: "".join(c for c in s if c not in ".!?"),
+    ),
 )
 
 FIXED_STRINGS: tuple[str, ...] = (
@@ -91,8 +129,10 @@ assert len(BLOCKS) == MAX_LENGTH, "options.experiment.MAX_LENGTH is the number o
 
 
 def describe(config: ChainConfig) -> str:
-    return (f"generated:chains?seed={config.seed}&lengths={','.join(map(str, config.lengths))}"
-            f"&per_length={config.per_length}&drawn={config.drawn}&v={GENERATOR_VERSION}")
+    return (
+        f"generated:chains?seed={config.seed}&lengths={','.join(map(str, config.lengths))}"
+        f"&per_length={config.per_length}&drawn={config.drawn}&v={GENERATOR_VERSION}"
+    )
 
 
 def task_id(length: int, index: int) -> str:
@@ -109,8 +149,10 @@ def chain_length(task: str) -> int | None:
 
 def prompt_for(blocks: Sequence[Block]) -> str:
     steps = ", then ".join(b.phrase for b in blocks)
-    text = ("Take the string s and return the result of performing the following sequence "
-            f"of manipulations on it, in order: {steps}.")
+    text = (
+        "Take the string s and return the result of performing the following sequence "
+        f"of manipulations on it, in order: {steps}."
+    )
     body = textwrap.fill(text, width=84, initial_indent="    ", subsequent_indent="    ")
     return f'def {ENTRY_POINT}(s: str) -> str:\n    """\n{body}\n    """\n'
 
@@ -131,8 +173,9 @@ def _drawn_strings(seed: int, count: int) -> list[str]:
     def strategy(st):
         word = st.text(alphabet=string.ascii_letters, min_size=1, max_size=9)
         sentence = st.lists(word, min_size=1, max_size=8).map(" ".join)
-        return st.one_of(st.text(alphabet=alphabet, max_size=40), sentence,
-                         st.tuples(sentence, st.sampled_from(".!?")).map("".join))
+        return st.one_of(
+            st.text(alphabet=alphabet, max_size=40), sentence, st.tuples(sentence, st.sampled_from(".!?")).map("".join)
+        )
 
     return draw_examples(strategy, count, seed)
 
@@ -154,17 +197,22 @@ def generate(config: ChainConfig) -> tuple[Problem, ...]:
             blocks = rng.sample(BLOCKS, length)
             drawn = _drawn_strings(rng.randrange(2**32), config.drawn) if config.drawn else []
             inputs = list(dict.fromkeys([*FIXED_STRINGS, *drawn]))
-            problems.append(Problem(task_id=task_id(length, index), prompt=prompt_for(blocks),
-                                    canonical_solution=canonical_for(blocks),
-                                    test=check_source(blocks, inputs), entry_point=ENTRY_POINT))
+            problems.append(
+                Problem(
+                    task_id=task_id(length, index),
+                    prompt=prompt_for(blocks),
+                    canonical_solution=canonical_for(blocks),
+                    test=check_source(blocks, inputs),
+                    entry_point=ENTRY_POINT,
+                )
+            )
     return tuple(problems)
 
 
 def suite_for(config: ChainConfig) -> Suite:
     problems = generate(config)
     blob = "\n".join(json.dumps(p.__dict__, sort_keys=True) for p in problems).encode()
-    return Suite(name="chains", path=describe(config), sha256=hashlib.sha256(blob).hexdigest(),
-                 problems=problems)
+    return Suite(name="chains", path=describe(config), sha256=hashlib.sha256(blob).hexdigest(), problems=problems)
 
 
 def build_suite(experiments) -> Suite:

@@ -72,8 +72,8 @@ def draw_examples(strategy_factory, count: int, seed: int) -> list[Any]:
         )
     except ImportError:
         raise MissingHypothesis(
-            "generated tests need the 'hypothesis' package; install it with "
-            "`pip install 'pytest-codex[experiments]'`") from None
+            "generated tests need the 'hypothesis' package; install it with `pip install 'pytest-codex[experiments]'`"
+        ) from None
     try:  # hypothesis warns when strategies are built while pytest configures plugins
         from hypothesis.errors import (
             HypothesisSideeffectWarning,  # lazy: hypothesis is the optional 'experiments' extra, imported only when tests are drawn
@@ -83,8 +83,15 @@ def draw_examples(strategy_factory, count: int, seed: int) -> list[Any]:
     seen: dict[str, Any] = {}
 
     @hseed(seed)
-    @settings(max_examples=count, database=None, phases=[Phase.generate], deadline=None,
-              derandomize=False, suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+    @settings(
+        max_examples=count,
+        database=None,
+        phases=[Phase.generate],
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
     @given(strategy_factory(st))
     def collect(value):
         seen.setdefault(repr(value), value)

@@ -103,10 +103,16 @@ def load_store(path: str, suite_sha256: str) -> dict[str, PlusProblem]:
 
 def save_store(path: str, state, problems: dict[str, PlusProblem]) -> None:
     exp = state.options.experiments
-    doc = {"schema": SCHEMA, "generator_version": GENERATOR_VERSION, "suite": state.suite.name,
-           "suite_sha256": state.suite.sha256, "seed": exp.plus_seed, "inputs_per_problem": exp.plus_inputs,
-           "hypothesis": hypothesis_version(),
-           "problems": {t: problems[t].to_json() for t in sorted(problems)}}
+    doc = {
+        "schema": SCHEMA,
+        "generator_version": GENERATOR_VERSION,
+        "suite": state.suite.name,
+        "suite_sha256": state.suite.sha256,
+        "seed": exp.plus_seed,
+        "inputs_per_problem": exp.plus_inputs,
+        "hypothesis": hypothesis_version(),
+        "problems": {t: problems[t].to_json() for t in sorted(problems)},
+    }
     atomic_write(path, json.dumps(doc, indent=0))
 
 
@@ -128,8 +134,11 @@ def generate(problems: Sequence[Problem], count: int, seed: int, oracle: Oracle)
         relation = RELATION_OF.get(problem.task_id, "equal")
         pp = PlusProblem(problem.task_id, relation, drawn=len(inputs), note=note)
         if inputs:
-            res = oracle.run(OracleJob(problem.task_id, problem.prompt + problem.canonical_solution,
-                                       problem.entry_point, inputs, relation))
+            res = oracle.run(
+                OracleJob(
+                    problem.task_id, problem.prompt + problem.canonical_solution, problem.entry_point, inputs, relation
+                )
+            )
             if res.fatal:
                 pp.note = f"canonical solution failed to load: {res.fatal}"
             pp.cases = [(inputs[i], res.outputs[i]) for i in sorted(res.outputs)]
@@ -150,8 +159,9 @@ def prepare_plus(state, problems: Sequence[Problem]) -> dict[str, PlusProblem]:
     if missing:
         oracle = Oracle()
         try:
-            stored.update(generate(missing, state.options.experiments.plus_inputs,
-                                   state.options.experiments.plus_seed, oracle))
+            stored.update(
+                generate(missing, state.options.experiments.plus_inputs, state.options.experiments.plus_seed, oracle)
+            )
         finally:
             oracle.close()
         save_store(path, state, stored)
@@ -168,12 +178,14 @@ def plus_tests(state) -> dict[str, PlusProblem]:
 
 def check_source(pp: PlusProblem) -> str:
     cases = ",\n".join(f"    ({a}, {e})" for a, e in pp.cases)
-    return (f"{SAME_SOURCE}\n{RELATIONS[pp.relation]}\n_CASES = [\n{cases}\n]\n\n\n"
-            "def check(candidate):\n"
-            "    import copy\n"
-            "    for args, expected in _CASES:\n"
-            "        out = candidate(*copy.deepcopy(args))\n"
-            "        assert _relation(args, out, expected), 'plus input ' + repr(args)[:200]\n")
+    return (
+        f"{SAME_SOURCE}\n{RELATIONS[pp.relation]}\n_CASES = [\n{cases}\n]\n\n\n"
+        "def check(candidate):\n"
+        "    import copy\n"
+        "    for args, expected in _CASES:\n"
+        "        out = candidate(*copy.deepcopy(args))\n"
+        "        assert _relation(args, out, expected), 'plus input ' + repr(args)[:200]\n"
+    )
 
 
 def plus_problem(problem: Problem, pp: PlusProblem) -> Problem:
@@ -186,8 +198,10 @@ def run_plus(state, problem: Problem, completions, samples: list[SampleRecord]) 
     tests = plus_tests(state)
     pp = tests.get(problem.task_id)
     if pp is None:
-        raise PlusError(f"no plus tests for {problem.task_id} in {store_path(state)}; the controller "
-                        "should have drawn them (rerun, or delete the file to draw them again)")
+        raise PlusError(
+            f"no plus tests for {problem.task_id} in {store_path(state)}; the controller "
+            "should have drawn them (rerun, or delete the file to draw them again)"
+        )
     synth = plus_problem(problem, pp) if pp.cases else None
     base_limit = state.time_limits.limit(problem, state.executor) if state.time_limits else state.options.timeout
     limit = base_limit + TIME_FACTOR * pp.canonical_seconds

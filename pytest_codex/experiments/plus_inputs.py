@@ -42,9 +42,14 @@ class NoSignature(ValueError):
 def _literal_calls(tree: ast.AST, name: str, arity: int) -> list[tuple]:
     out = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
-                and not node.keywords and len(node.args) == arity
-                and not any(isinstance(a, ast.Starred) for a in node.args)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == name
+            and not node.keywords
+            and len(node.args) == arity
+            and not any(isinstance(a, ast.Starred) for a in node.args)
+        ):
             try:
                 out.append(tuple(ast.literal_eval(a) for a in node.args))
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -81,11 +86,19 @@ def signature(problem: Problem) -> Signature:
 
 # --- strategies ----------------------------------------------------------------------
 
+
 def _kind(v: Any) -> str:
     if v is None:
         return "none"
-    for t, k in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
-                 (list, "list"), (tuple, "tuple"), (dict, "dict")):
+    for t, k in (
+        (bool, "bool"),
+        (int, "int"),
+        (float, "float"),
+        (str, "str"),
+        (list, "list"),
+        (tuple, "tuple"),
+        (dict, "dict"),
+    ):
         if isinstance(v, t):
             return k
     return "other"
@@ -160,8 +173,9 @@ def _strs(st, values: Sequence[str], size: int | None = None):
     if worded and tidy:  # words separated by single spaces: keep that structure
         letters = "".join(sorted(set(alphabet) - {" "})) or "a"
         words = [w for v in values for w in WORD.findall(v)]
-        word = st.one_of(st.text(letters, min_size=1, max_size=max(len(w) for w in words)),
-                         st.sampled_from(sorted(set(words))))
+        word = st.one_of(
+            st.text(letters, min_size=1, max_size=max(len(w) for w in words)), st.sampled_from(sorted(set(words)))
+        )
         max_words = max(3, 2 * max(len(WORD.findall(v)) for v in values))
         return st.lists(word, min_size=min_size, max_size=max_words).map(" ".join)
     return st.text(alphabet, min_size=min_size, max_size=max_size)
@@ -203,11 +217,22 @@ def _dicts(st, values: Sequence[dict]):
     if not keys:
         return st.just({})
     sizes = [len(v) for v in values]
-    return st.dictionaries(strategy_for(st, keys, None), strategy_for(st, vals, None),
-                           min_size=1 if min(sizes) > 0 else 0, max_size=max(4, 2 * max(sizes)))
+    return st.dictionaries(
+        strategy_for(st, keys, None),
+        strategy_for(st, vals, None),
+        min_size=1 if min(sizes) > 0 else 0,
+        max_size=max(4, 2 * max(sizes)),
+    )
 
 
-_BY_KIND: dict[str, Callable[..., Any]] = {"int": _ints, "float": _floats, "str": _strs, "list": _lists, "tuple": _tuples, "dict": _dicts}
+_BY_KIND: dict[str, Callable[..., Any]] = {
+    "int": _ints,
+    "float": _floats,
+    "str": _strs,
+    "list": _lists,
+    "tuple": _tuples,
+    "dict": _dicts,
+}
 
 _HINTS = {
     "int": lambda st: st.integers(-20, 100),
@@ -248,8 +273,9 @@ def strategy_for(st, examples: Sequence[Any], hint: str | None, size: int | None
 def equal_length_args(sig: Signature) -> tuple[int, ...]:
     """Positions of the string / list arguments whose lengths are equal in every example
     (when some example has them longer than 1)."""
-    sized = [i for i in range(len(sig.names))
-             if sig.examples and all(isinstance(ex[i], (str, list)) for ex in sig.examples)]
+    sized = [
+        i for i in range(len(sig.names)) if sig.examples and all(isinstance(ex[i], (str, list)) for ex in sig.examples)
+    ]
     for i in sized:
         group = tuple(j for j in sized if all(len(ex[j]) == len(ex[i]) for ex in sig.examples))
         if len(group) >= 2 and any(len(ex[i]) > 1 for ex in sig.examples):
@@ -266,8 +292,12 @@ def arguments_strategy(st, sig: Signature):
     lengths = [len(ex[group[0]]) for ex in sig.examples]
 
     def with_length(n: int):
-        return st.tuples(*(strategy_for(st, col, hint, n if i in group else None)
-                           for i, (col, hint) in enumerate(zip(columns, sig.hints))))
+        return st.tuples(
+            *(
+                strategy_for(st, col, hint, n if i in group else None)
+                for i, (col, hint) in enumerate(zip(columns, sig.hints))
+            )
+        )
 
     return st.integers(min(lengths), max(6, 2 * max(lengths))).flatmap(with_length)
 

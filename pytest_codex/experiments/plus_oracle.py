@@ -27,7 +27,7 @@ OUTPUT_LIMIT = 20_000  # characters of repr(output); larger outputs are dropped
 
 # Comparison and relation helpers: the same text runs in the oracle (to validate the
 # canonical output) and in every generated check(candidate).
-SAME_SOURCE = '''
+SAME_SOURCE = """
 def _same(a, b):
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and __import__("math").isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
@@ -36,19 +36,21 @@ def _same(a, b):
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return a == b
-'''
+"""
 
 RELATIONS = {
     # the output equals the canonical one (floats within a tolerance), as in the base tests
     "equal": "def _relation(args, out, expected):\n    return _same(out, expected)\n",
     # HumanEval/32 find_zero: any zero of the polynomial will do, as in its base test
-    "poly_zero": ("def _relation(args, out, expected):\n"
-                  "    import math\n"
-                  "    return isinstance(out, (int, float)) and math.fabs(sum(c * math.pow(out, i) "
-                  "for i, c in enumerate(args[0]))) < 1e-4\n"),
+    "poly_zero": (
+        "def _relation(args, out, expected):\n"
+        "    import math\n"
+        "    return isinstance(out, (int, float)) and math.fabs(sum(c * math.pow(out, i) "
+        "for i, c in enumerate(args[0]))) < 1e-4\n"
+    ),
 }
 
-_RUNNER = r'''
+_RUNNER = r"""
 import ast, copy, json, os, resource, signal, sys, time
 out = os.fdopen(os.dup(1), "w")
 sys.stdout = open(os.devnull, "w")
@@ -96,7 +98,7 @@ for line in sys.stdin:
         else:
             emit(job=job["id"], i=i, ok=False, why="unrepresentable or relation failed")
     emit(job=job["id"], done=True)
-'''
+"""
 
 
 @dataclass
@@ -126,9 +128,15 @@ class Oracle:
         self._buf = b""
 
     def _start(self) -> subprocess.Popen:
-        self._proc = subprocess.Popen([sys.executable, "-I", "-c", _RUNNER, str(MEMORY_LIMIT), str(OUTPUT_LIMIT)], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self._tmp.name,
-                                      start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _RUNNER, str(MEMORY_LIMIT), str(OUTPUT_LIMIT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self._tmp.name,
+            start_new_session=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
         self._buf = b""
         return self._proc
 
@@ -167,8 +175,15 @@ class Oracle:
         start = 0
         while True:
             proc = self._proc or self._start()
-            request = {"id": job.key, "program": job.program, "entry_point": job.entry_point,
-                       "inputs": list(job.inputs), "start": start, "limit": self.limit, "helpers": helpers}
+            request = {
+                "id": job.key,
+                "program": job.program,
+                "entry_point": job.entry_point,
+                "inputs": list(job.inputs),
+                "start": start,
+                "limit": self.limit,
+                "helpers": helpers,
+            }
             assert proc.stdin is not None
             try:
                 proc.stdin.write((json.dumps(request) + "\n").encode())

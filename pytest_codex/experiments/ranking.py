@@ -26,9 +26,13 @@ from pytest_codex.core.passk import pass_at_k_exact
 from pytest_codex.core.records import ProblemPayload, SampleRecord
 
 HEURISTICS = ("random", "mean_logprob", "sum_logprob", "backtranslation", "oracle")
-LABELS = {"random": "random (pass@1)", "mean_logprob": "highest mean log-prob",
-          "sum_logprob": "highest sum log-prob", "backtranslation": "back-translation",
-          "oracle": "oracle (pass@m)"}
+LABELS = {
+    "random": "random (pass@1)",
+    "mean_logprob": "highest mean log-prob",
+    "sum_logprob": "highest sum log-prob",
+    "backtranslation": "back-translation",
+    "oracle": "oracle (pass@m)",
+}
 
 
 def pick_best_expectation(passed: Sequence[bool], scores: Sequence[float], m: int) -> Fraction:
@@ -43,12 +47,11 @@ def pick_best_expectation(passed: Sequence[bool], scores: Sequence[float], m: in
         end = start
         while end + 1 < n and scores[order[end + 1]] == scores[order[start]]:
             end += 1
-        mean = sum(value[start:end + 1], Fraction(0)) / (end - start + 1)
-        value[start:end + 1] = [mean] * (end - start + 1)
+        mean = sum(value[start : end + 1], Fraction(0)) / (end - start + 1)
+        value[start : end + 1] = [mean] * (end - start + 1)
         start = end + 1
     total = comb(n, m)
-    return sum((v * comb(n - 1 - r, m - 1) for r, v in enumerate(value) if n - 1 - r >= m - 1),
-               Fraction(0)) / total
+    return sum((v * comb(n - 1 - r, m - 1) for r, v in enumerate(value) if n - 1 - r >= m - 1), Fraction(0)) / total
 
 
 def _scores(samples: Sequence[SampleRecord], key: str) -> list[float] | None:
@@ -88,6 +91,7 @@ def table_ms(n: int) -> list[int]:
 
 # --- back-translation ------------------------------------------------------------------
 
+
 def docstring_and_code(prompt: str, completion: str, entry_point: str) -> tuple[str, str] | None:
     """The entry point's docstring, and the program with that docstring removed."""
     program = prompt + completion
@@ -101,7 +105,7 @@ def docstring_and_code(prompt: str, completion: str, entry_point: str) -> tuple[
         return None
     expr = fn.body[0]
     lines = program.splitlines(keepends=True)
-    code = "".join(lines[:expr.lineno - 1] + lines[expr.end_lineno:])
+    code = "".join(lines[: expr.lineno - 1] + lines[expr.end_lineno :])
     return doc, code
 
 
@@ -109,8 +113,9 @@ def backtranslation_prompt(code: str, entry_point: str) -> str:
     return f'{code.rstrip()}\n\n\n# The docstring of {entry_point} above:\n"""'
 
 
-def backtranslation_scores(score: Callable[[list[tuple[str, str]]], list[float]], problems_by_id: dict,
-                           payloads: Sequence[ProblemPayload]) -> int:
+def backtranslation_scores(
+    score: Callable[[list[tuple[str, str]]], list[float]], problems_by_id: dict, payloads: Sequence[ProblemPayload]
+) -> int:
     """Set ``sample["backtranslation"]`` = log P(docstring | code) for every sample, with
     ``score([(context, continuation), ...]) -> [log-likelihood, ...]`` (a model hook).
     A sample whose program does not parse gets None (ranked last).  Returns the samples scored."""

@@ -45,8 +45,9 @@ class SweepError(UnknownModelError):
     """A sweep that cannot run as asked (one line with the fix)."""
 
 
-def sweep_plan(experiments: ExperimentOptions, generation: GenerationOptions,
-               n_explicit: bool) -> tuple[tuple[float, ...], dict[str, object]] | None:
+def sweep_plan(
+    experiments: ExperimentOptions, generation: GenerationOptions, n_explicit: bool
+) -> tuple[tuple[float, ...], dict[str, object]] | None:
     """(temperatures, parameter changes) of the session's recipe or sweep; None if neither."""
     if experiments.recipe is not None:
         recipe = RECIPES[experiments.recipe]
@@ -76,16 +77,21 @@ def expand_models(models: Sequence[ModelSource], options: CodexOptions) -> list[
     if plan is None:
         return list(models)
     temperatures, changes = plan
-    what = (f"--codex-recipe={options.experiments.recipe}" if options.experiments.recipe
-            else f"--codex-temperatures={','.join(f'{t:g}' for t in temperatures)}")
+    what = (
+        f"--codex-recipe={options.experiments.recipe}"
+        if options.experiments.recipe
+        else f"--codex-temperatures={','.join(f'{t:g}' for t in temperatures)}"
+    )
     out = []
     for model in models:
         for t in temperatures:
             spec = dataclasses.replace(model.spec, label=sweep_label(model.spec.label, t))
             swept = model.with_params(spec, temperature=t, **changes)
             if swept is None:
-                raise SweepError(f"{what}: --model={model.spec.raw!r} does not generate (its completions are "
-                                 "fixed), so it has no temperature; sweep a generating model (smollm2, hf:..., "
-                                 "gguf:..., ...)")
+                raise SweepError(
+                    f"{what}: --model={model.spec.raw!r} does not generate (its completions are "
+                    "fixed), so it has no temperature; sweep a generating model (smollm2, hf:..., "
+                    "gguf:..., ...)"
+                )
             out.append(swept)
     return out

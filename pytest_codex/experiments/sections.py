@@ -55,6 +55,7 @@ def plot_path(state, name: str) -> str | None:
 
 # --- chained operations ----------------------------------------------------------------
 
+
 def chains_section(state, results: Sequence[ModelResult]) -> Section | None:
     if state.suite.name != "chains":
         return None
@@ -69,25 +70,38 @@ def chains_section(state, results: Sequence[ModelResult]) -> Section | None:
         if len(shown) >= 2 and shown[-1][1] > 0:
             (l0, x0), (l1, x1) = shown[0], shown[-1]
             step = (x0 / x1) ** (1 / (l1 - l0))
-        rows.append([r.label] + [fmt_rate(rates[L]) + f" ({len(by_len[L])})" for L in lengths]
-                    + [f"{step:.2f}x" if step else "—"])
-        record[r.label] = {"pass_at_1_by_length": {str(L): rates[L] for L in lengths},
-                           "problems_by_length": {str(L): len(by_len[L]) for L in lengths},
-                           "fall_per_step": step}
+        rows.append(
+            [r.label]
+            + [fmt_rate(rates[L]) + f" ({len(by_len[L])})" for L in lengths]
+            + [f"{step:.2f}x" if step else "—"]
+        )
+        record[r.label] = {
+            "pass_at_1_by_length": {str(L): rates[L] for L in lengths},
+            "problems_by_length": {str(L): len(by_len[L]) for L in lengths},
+            "fall_per_step": step,
+        }
         series[r.label] = [(float(L), x) for L, x in shown]
     lines = table(["model"] + [f"L{L}" for L in lengths] + ["fall/step"], rows)
-    lines.append("pass@1 by chain length (problems in parentheses); fall/step: the geometric mean "
-                 "factor by which pass@1 falls per added operation, first to last length")
-    sec = Section("chains", f"chained operations (seed {cfg.seed}, {cfg.per_length} per length)", lines,
-                  {"config": chains.describe(cfg), "models": record})
+    lines.append(
+        "pass@1 by chain length (problems in parentheses); fall/step: the geometric mean "
+        "factor by which pass@1 falls per added operation, first to last length"
+    )
+    sec = Section(
+        "chains",
+        f"chained operations (seed {cfg.seed}, {cfg.per_length} per length)",
+        lines,
+        {"config": chains.describe(cfg), "models": record},
+    )
     path = plot_path(state, "pass-by-chain-length")
     if path and series:
-        sec.plots.append(line_chart(path, "Chained operations: pass@1 by chain length", "chain length",
-                                    "pass@1", series))
+        sec.plots.append(
+            line_chart(path, "Chained operations: pass@1 by chain length", "chain length", "pass@1", series)
+        )
     return sec
 
 
 # --- plus tests ------------------------------------------------------------------------
+
 
 def plus_section(state, results: Sequence[ModelResult]) -> Section | None:
     if not state.options.experiments.plus:
@@ -100,25 +114,39 @@ def plus_section(state, results: Sequence[ModelResult]) -> Section | None:
         base = {k: mean_pass_at_k([(p.n, p.c) for p, _ in probs], k) for k in ks}
         plus = {k: mean_pass_at_k([(p.n, pl["c"]) for p, pl in probs], k) for k in ks}
         caught = [p.task_id for p, pl in probs if pl["c"] < p.c]
-        rows.append([r.label, str(len(probs))] + [f"{fmt_rate(base[k])} -> {fmt_rate(plus[k])}" for k in ks]
-                    + [f"{len(caught)}" + (f" ({', '.join(caught[:4])}{', ...' if len(caught) > 4 else ''})" if caught else "")])
-        models[r.label] = {"pass_at_k_base": {str(k): v for k, v in base.items()},
-                           "pass_at_k_plus": {str(k): v for k, v in plus.items()}, "caught": caught}
+        rows.append(
+            [r.label, str(len(probs))]
+            + [f"{fmt_rate(base[k])} -> {fmt_rate(plus[k])}" for k in ks]
+            + [f"{len(caught)}" + (f" ({', '.join(caught[:4])}{', ...' if len(caught) > 4 else ''})" if caught else "")]
+        )
+        models[r.label] = {
+            "pass_at_k_base": {str(k): v for k, v in base.items()},
+            "pass_at_k_plus": {str(k): v for k, v in plus.items()},
+            "caught": caught,
+        }
     ran = {p.task_id for r in results for p in r.problems}
     used = {t: pp for t, pp in tests.items() if t in ran}
     total = sum(len(pp.cases) for pp in used.values())
     exp = state.options.experiments
     lines = table(["model", "problems"] + [f"pass@{k} base -> plus" for k in ks] + ["problems caught by plus"], rows)
-    lines.append(f"{total} generated tests over {len(used)} problems "
-                 f"({sum(1 for pp in used.values() if not pp.cases)} with none kept), seed {exp.plus_seed}, "
-                 f"stored in {store_path(state)}")
-    record = {"file": store_path(state), "seed": exp.plus_seed, "inputs_per_problem": exp.plus_inputs,
-              "tests": total, "models": models,
-              "tests_by_problem": {t: pp.to_json() for t, pp in sorted(used.items())}}
+    lines.append(
+        f"{total} generated tests over {len(used)} problems "
+        f"({sum(1 for pp in used.values() if not pp.cases)} with none kept), seed {exp.plus_seed}, "
+        f"stored in {store_path(state)}"
+    )
+    record = {
+        "file": store_path(state),
+        "seed": exp.plus_seed,
+        "inputs_per_problem": exp.plus_inputs,
+        "tests": total,
+        "models": models,
+        "tests_by_problem": {t: pp.to_json() for t, pp in sorted(used.items())},
+    }
     return Section("plus", "base vs plus tests (hypothesis-generated inputs)", lines, record)
 
 
 # --- ranking heuristics ----------------------------------------------------------------
+
 
 def _file_label(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in label)
@@ -157,25 +185,40 @@ def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
         lines += [f"{r.label}: pass rate of the sample each heuristic picks from m drawn (n = {n})"]
         lines += table(["heuristic"] + [f"m={m}" for m in ms], rows)
         if missing:
-            lines.append("not available: " + ", ".join(missing)
-                         + " (the samples carry no such score)")
+            lines.append("not available: " + ", ".join(missing) + " (the samples carry no such score)")
         lines.append("")
-        record[r.label] = {"n": n, "curves": {h: ({str(m): v for m, v in c.items()} if c else None)
-                                             for h, c in curves.items()}}
+        record[r.label] = {
+            "n": n,
+            "curves": {h: ({str(m): v for m, v in c.items()} if c else None) for h, c in curves.items()},
+        }
         path = plot_path(state, f"ranking-{_file_label(r.label)}")
         if path:
             series = {LABELS[h]: [(float(m), v) for m, v in c.items()] for h, c in curves.items() if c}
-            plots.append(line_chart(path, f"Ranking heuristics: {r.label}", "samples drawn (m)",
-                                    "pass rate of the chosen sample", series, log_x=n >= 10))
+            plots.append(
+                line_chart(
+                    path,
+                    f"Ranking heuristics: {r.label}",
+                    "samples drawn (m)",
+                    "pass rate of the chosen sample",
+                    series,
+                    log_x=n >= 10,
+                )
+            )
     if not record:
         return None  # no run carries a score to rank by
     if unscored:
         notes.append(f"not ranked (no log-probs or other scores in their samples): {', '.join(unscored)}")
-    return Section("ranking", "ranking heuristics (Codex paper, figure 7)", lines[:-1] + notes,
-                   {"models": record, "not_ranked": unscored}, plots)
+    return Section(
+        "ranking",
+        "ranking heuristics (Codex paper, figure 7)",
+        lines[:-1] + notes,
+        {"models": record, "not_ranked": unscored},
+        plots,
+    )
 
 
 # --- temperature sweep and the Codex recipe -----------------------------------------------
+
 
 def sweep_section(state, results: Sequence[ModelResult]) -> Section | None:
     exp = state.options.experiments
@@ -197,23 +240,32 @@ def sweep_section(state, results: Sequence[ModelResult]) -> Section | None:
             if scored:
                 top = max(x for x, _ in scored)
                 best[k] = (min(t for x, t in scored if x == top), top)  # ties: the lowest temperature
-        rows = [[f"{t:g}", str(min(r.sample_counts, default=0))]
-                + [fmt_rate(values[t][k]) + ("*" if best.get(k, (None,))[0] == t else " ") for k in ks]
-                for t, r in runs]
+        rows = [
+            [f"{t:g}", str(min(r.sample_counts, default=0))]
+            + [fmt_rate(values[t][k]) + ("*" if best.get(k, (None,))[0] == t else " ") for k in ks]
+            for t, r in runs
+        ]
         lines.append(f"{base}: pass@k per temperature (* = best temperature for that k)")
         lines += table(["T", "n"] + [f"pass@{k}" for k in ks], rows)
         if best:
-            lines.append("each k at its best temperature" + (f" (--codex-recipe={exp.recipe})" if exp.recipe else "")
-                         + ": " + ", ".join(f"pass@{k} {fmt_rate(v)} (T={t:g})" for k, (t, v) in best.items()))
+            lines.append(
+                "each k at its best temperature"
+                + (f" (--codex-recipe={exp.recipe})" if exp.recipe else "")
+                + ": "
+                + ", ".join(f"pass@{k} {fmt_rate(v)} (T={t:g})" for k, (t, v) in best.items())
+            )
         lines.append("")
-        record[base] = {"temperatures": {f"{t:g}": {str(k): v for k, v in vals.items()} for t, vals in values.items()},
-                        "best": {str(k): {"temperature": t, "pass_at_k": v} for k, (t, v) in best.items()}}
+        record[base] = {
+            "temperatures": {f"{t:g}": {str(k): v for k, v in vals.items()} for t, vals in values.items()},
+            "best": {str(k): {"temperature": t, "pass_at_k": v} for k, (t, v) in best.items()},
+        }
         path = plot_path(state, f"temperature-sweep-{_file_label(base)}")
         if path and runs:
             series = {f"pass@{k}": [(t, values[t][k]) for t, _ in runs] for k in ks}
             marks = [(f"pass@{k}", (t, v)) for k, (t, v) in best.items()]
-            plots.append(line_chart(path, f"pass@k by temperature: {base}", "temperature", "pass@k",
-                                    series, marks=marks))
+            plots.append(
+                line_chart(path, f"pass@k by temperature: {base}", "temperature", "pass@k", series, marks=marks)
+            )
     title = f"the Codex recipe (--codex-recipe={exp.recipe})" if exp.recipe else "temperature sweep"
     return Section("sweep", title, lines[:-1], {"recipe": exp.recipe, "models": record}, plots)
 
@@ -235,8 +287,9 @@ class ExperimentsReporting:
     def sections(self) -> list[Section]:
         if self._sections is None:
             state = self.state
-            results = state.collector.results(state.models, state.suite, state.options.ks) \
-                if state.collector.payloads else []
+            results = (
+                state.collector.results(state.models, state.suite, state.options.ks) if state.collector.payloads else []
+            )
             self._sections = build_sections(state, results) if results else []
             state.experiments = {s.key: {**s.record, "plots": s.plots} for s in self._sections}
         return self._sections

@@ -30,8 +30,18 @@ from pytest_codex.core.generation import (
 from pytest_codex.models.base import Generator
 
 __all__ = [
-    "Completion", "GenParams", "Generator", "ModelError", "ModelSource", "ModelSpec", "PrepareStats",
-    "UnknownModelError", "parse_model_spec", "create_model", "registered_names", "registered_prefixes",
+    "Completion",
+    "GenParams",
+    "Generator",
+    "ModelError",
+    "ModelSource",
+    "ModelSpec",
+    "PrepareStats",
+    "UnknownModelError",
+    "parse_model_spec",
+    "create_model",
+    "registered_names",
+    "registered_prefixes",
 ]
 
 ENTRY_POINT_GROUP = "pytest_codex.models"

@@ -46,14 +46,17 @@ class Generator(Protocol):
         """Extra manifest entries (device, dtype, batch size, threads, ...)."""
         return {}
 
-    def iter_generate(self, prompts: Sequence[str], params: GenParams,
-                      first_index: int = 0) -> Iterator[tuple[int, list[Completion]]]:
+    def iter_generate(
+        self, prompts: Sequence[str], params: GenParams, first_index: int = 0
+    ) -> Iterator[tuple[int, list[Completion]]]:
         """Yield ``(prompt index, [Completion, ...])`` as samples finish, for the sample indices
         ``first_index .. first_index + params.n - 1`` of every prompt.  The default calls
         ``generate``, which makes samples ``0 .. n-1`` only."""
         if first_index != 0:
-            raise ModelError(f"{type(self).__name__} can only make samples 0..n-1 (it has no iter_generate), "
-                             f"but samples from {first_index} are missing; rerun with --codex-regenerate")
+            raise ModelError(
+                f"{type(self).__name__} can only make samples 0..n-1 (it has no iter_generate), "
+                f"but samples from {first_index} are missing; rerun with --codex-regenerate"
+            )
         yield from enumerate(self.generate(prompts, params))
 
     def generate(self, prompts: Sequence[str], params: GenParams) -> list[list[Completion]]:

@@ -55,14 +55,18 @@ def decode_attention(module, query, key, value, attention_mask, dropout=0.0, sca
     """Attention for a one-token query: queries grouped by their key/value head."""
     batch, heads, q_len, dim = query.shape
     kv_heads, length = key.shape[1], key.shape[2]
-    unsupported = q_len != 1 or dropout or heads % kv_heads or any(
-        kwargs.get(k) is not None for k in ("softcap", "sliding_window", "s_aux", "position_bias"))
+    unsupported = (
+        q_len != 1
+        or dropout
+        or heads % kv_heads
+        or any(kwargs.get(k) is not None for k in ("softcap", "sliding_window", "s_aux", "position_bias"))
+    )
     mask = attention_mask
     if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-1] != length):
         unsupported = True
     if unsupported:
         return _STOCK["sdpa"](module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-    scale = scaling if scaling is not None else dim ** -0.5
+    scale = scaling if scaling is not None else dim**-0.5
     q = query.reshape(batch, kv_heads, heads // kv_heads, dim)
     scores = torch.matmul(q, key.transpose(-1, -2)).float() * scale  # (batch, kv_heads, group, length)
     if mask is not None:
@@ -83,6 +87,7 @@ def fast_attention():
         from transformers.modeling_utils import (
             ALL_ATTENTION_FUNCTIONS as functions,  # lazy: transformers loads only in the generating process, when a model runs
         )
+
         stock = functions["sdpa"]
     except (ImportError, KeyError):  # too old to have the interface: stock attention
         yield

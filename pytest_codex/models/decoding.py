@@ -76,9 +76,20 @@ class _Row:
 class Decoder:
     """Decodes jobs with a transformers causal LM; ``run`` yields rows as they finish."""
 
-    def __init__(self, model, tokenizer, *, device, batch_size: int, eos_ids: Sequence[int],
-                 stop_rule: StopRule, temperature: float, top_p: float, max_positions: int | None = None,
-                 admit_fraction: float = 0.125) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        device,
+        batch_size: int,
+        eos_ids: Sequence[int],
+        stop_rule: StopRule,
+        temperature: float,
+        top_p: float,
+        max_positions: int | None = None,
+        admit_fraction: float = 0.125,
+    ) -> None:
         from transformers import (
             DynamicCache,  # lazy: transformers loads only in the generating process, when a model runs
         )
@@ -145,8 +156,15 @@ class Decoder:
         if self.max_positions:
             budget = max(0, min(budget, self.max_positions - len(job.input_ids)))
         anchor = job.input_ids[-1:]
-        return _Row(job=job, index=index, rng=random.Random(job.seeds[index]), pos=len(job.input_ids),
-                    budget=budget, window=list(anchor), read_offset=len(anchor))
+        return _Row(
+            job=job,
+            index=index,
+            rng=random.Random(job.seeds[index]),
+            pos=len(job.input_ids),
+            budget=budget,
+            window=list(anchor),
+            read_offset=len(anchor),
+        )
 
     def _advance(self, row: _Row, token: int, logprob: float) -> Finished | None:
         """Append a token; a Finished when the row is done."""
@@ -155,14 +173,14 @@ class Decoder:
         row.ids.append(token)
         row.logprobs.append(logprob)
         row.window.append(token)
-        prefix = self.tok.decode(row.window[row.prefix_offset:row.read_offset], skip_special_tokens=True)
-        full = self.tok.decode(row.window[row.prefix_offset:], skip_special_tokens=True)
+        prefix = self.tok.decode(row.window[row.prefix_offset : row.read_offset], skip_special_tokens=True)
+        full = self.tok.decode(row.window[row.prefix_offset :], skip_special_tokens=True)
         before = len(row.text)
         if len(full) > len(prefix) and not full.endswith("\ufffd"):
-            row.text += full[len(prefix):]
+            row.text += full[len(prefix) :]
             row.prefix_offset, row.read_offset = row.read_offset, len(row.window)
             if row.prefix_offset > 8:  # keep the window short
-                row.window = row.window[row.prefix_offset - 4:]
+                row.window = row.window[row.prefix_offset - 4 :]
                 row.read_offset -= row.prefix_offset - 4
                 row.prefix_offset = 4
         cut = self.stop_rule(row.text, before) if len(row.text) > before else None
@@ -175,9 +193,17 @@ class Decoder:
     def _finish(self, row: _Row, cut: int | None, reason: str) -> Finished:
         text = row.text if cut is None else row.text[:cut]
         kept = len(row.ids) if cut is None else self._tokens_for(row, cut)
-        return Finished(key=row.job.key, index=row.index, text=text, raw=row.text, token_ids=row.ids[:kept],
-                        num_tokens=kept, sum_logprob=float(sum(row.logprobs[:kept])), reason=reason,
-                        generated=len(row.ids) + (reason == "eos"))
+        return Finished(
+            key=row.job.key,
+            index=row.index,
+            text=text,
+            raw=row.text,
+            token_ids=row.ids[:kept],
+            num_tokens=kept,
+            sum_logprob=float(sum(row.logprobs[:kept])),
+            reason=reason,
+            generated=len(row.ids) + (reason == "eos"),
+        )
 
     def _tokens_for(self, row: _Row, chars: int) -> int:
         """The fewest leading tokens whose text covers ``chars`` characters (binary search)."""
@@ -248,7 +274,7 @@ class Decoder:
                 if new_kv and not self._can_merge():
                     break
             take = job.indices[:free]
-            del job.indices[:len(take)]
+            del job.indices[: len(take)]
             starting = [self._new_row(job, i) for i in take]
             alive = []
             if starting:
@@ -271,8 +297,10 @@ class Decoder:
         if not self._can_merge():  # one prompt's rows, nothing to pad
             ((kv, count),) = new_kv
             cache = cache if cache is not None else self._shell
-            set_kv(cache, [(k.expand(count, -1, -1, -1).contiguous(), v.expand(count, -1, -1, -1).contiguous())
-                           for k, v in kv])
+            set_kv(
+                cache,
+                [(k.expand(count, -1, -1, -1).contiguous(), v.expand(count, -1, -1, -1).contiguous()) for k, v in kv],
+            )
             return cache, torch.ones((count, len(new_rows[0].job.input_ids)), dtype=torch.long, device=self.device)
         lengths = [kv[0][0].shape[2] for kv, _ in new_kv] + ([mask.shape[1]] if rows else [])
         length = max(lengths)
@@ -280,8 +308,9 @@ class Decoder:
         old = kv_of(cache) if rows else None
         merged = []
         for li in range(layers):
-            ks, vs = (([pad_left(old[li][0], length, 2)], [pad_left(old[li][1], length, 2)]) if old is not None
-                      else ([], []))
+            ks, vs = (
+                ([pad_left(old[li][0], length, 2)], [pad_left(old[li][1], length, 2)]) if old is not None else ([], [])
+            )
             for kv, count in new_kv:
                 k, v = kv[li]
                 ks.append(pad_left(k, length, 2).expand(count, -1, -1, -1))

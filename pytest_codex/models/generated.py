@@ -60,8 +60,15 @@ def index_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
 class GeneratedModel(ModelSource):
     """A ``ModelSource`` whose completions a generator makes and the store keeps."""
 
-    def __init__(self, spec: ModelSpec, context: CodexState, generator: Generator, *, params: GenParams | None = None,
-                 on_progress: Callable | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        context: CodexState,
+        generator: Generator,
+        *,
+        params: GenParams | None = None,
+        on_progress: Callable | None = None,
+    ) -> None:
         gen_opts = context.options.generation
         self.spec = spec
         self.generator = generator
@@ -149,8 +156,7 @@ class GeneratedModel(ModelSource):
             progress = self._on_progress(self.spec.label, total) if self._on_progress else None
             try:
                 for prompt, comps in self._generate(missing):
-                    store.put(self._model_key, prompt, pkey, comps, task_id=task_of[prompt],
-                              info=self._row_info())
+                    store.put(self._model_key, prompt, pkey, comps, task_id=task_of[prompt], info=self._row_info())
                     self.stats.generated += len(comps)
                     if progress:
                         progress.update(comps)
@@ -185,8 +191,10 @@ class GeneratedModel(ModelSource):
         if not comps:
             return None
         if len(comps) < self.params.n:
-            raise StoreError(f"{self.spec.raw}: {problem.task_id} has {len(comps)} of {self.params.n} samples in "
-                             f"the store {self.store().path}; generation stopped early: run again to complete it")
+            raise StoreError(
+                f"{self.spec.raw}: {problem.task_id} has {len(comps)} of {self.params.n} samples in "
+                f"the store {self.store().path}; generation stopped early: run again to complete it"
+            )
         return comps
 
     # -- results file ---------------------------------------------------------------------------
@@ -197,18 +205,31 @@ class GeneratedModel(ModelSource):
     def params_json(self) -> dict:
         style = self._style()
         info = self.generator.describe()
-        out = {"n": self.params.n, "temperature": self.params.temperature, "top_p": self.params.top_p,
-               "max_new_tokens": self.params.max_new_tokens, "seed": self.params.seed,
-               "stop": list(self.params.stop) if style != "chat" else [],
-               "prompt_style": style}
+        out = {
+            "n": self.params.n,
+            "temperature": self.params.temperature,
+            "top_p": self.params.top_p,
+            "max_new_tokens": self.params.max_new_tokens,
+            "seed": self.params.seed,
+            "stop": list(self.params.stop) if style != "chat" else [],
+            "prompt_style": style,
+        }
         for key in ("batch_size", "dtype", "device"):
             if key in info or key in (self._resolved or {}):
                 out[key] = (self._resolved or {}).get(key, info.get(key))
         return out
 
     def manifest(self) -> dict:
-        return {"name": self.spec.raw, "kind": self.spec.kind, "fingerprint": self.generator.fingerprint(),
-                "resolved": self._resolved, "model_key": self._model_key,
-                **self.generator.describe(),
-                "store": {"path": self.store().path, "generated": self.stats.generated,
-                          "from_store": self.stats.from_store}}
+        return {
+            "name": self.spec.raw,
+            "kind": self.spec.kind,
+            "fingerprint": self.generator.fingerprint(),
+            "resolved": self._resolved,
+            "model_key": self._model_key,
+            **self.generator.describe(),
+            "store": {
+                "path": self.store().path,
+                "generated": self.stats.generated,
+                "from_store": self.stats.from_store,
+            },
+        }

@@ -42,8 +42,10 @@ _WEIGHT_FILES = re.compile(r".*\.(json|safetensors|bin|model|txt|jinja|tiktoken|
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def hub_snapshot(source: Source, download: bool) -> str:
@@ -53,24 +55,32 @@ def hub_snapshot(source: Source, download: bool) -> str:
             snapshot_download,  # lazy: only when a hub model is downloaded
         )
     except ImportError:
-        raise ModelError(f"{source.option}: hub ids need the 'huggingface_hub' package; install the "
-                         "'models' extra: pip install 'pytest-codex[models]'") from None
-    fix = (f"download it where there is network (`hf download {source.target}`) and run again, or give a "
-           "local directory: --model=hf:/path/to/model")
+        raise ModelError(
+            f"{source.option}: hub ids need the 'huggingface_hub' package; install the "
+            "'models' extra: pip install 'pytest-codex[models]'"
+        ) from None
+    fix = (
+        f"download it where there is network (`hf download {source.target}`) and run again, or give a "
+        "local directory: --model=hf:/path/to/model"
+    )
     try:
         return snapshot_download(source.target, local_files_only=True)
     except Exception:
         if not download or _offline():
             why = "HF_HUB_OFFLINE is set" if _offline() else "it is not downloaded"
-            raise ModelError(f"{source.option}: {source.target!r} is not a local directory and not in the "
-                             f"Hugging Face cache, and {why}; {fix}") from None
+            raise ModelError(
+                f"{source.option}: {source.target!r} is not a local directory and not in the "
+                f"Hugging Face cache, and {why}; {fix}"
+            ) from None
     try:
-        return snapshot_download(source.target, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt",
-                                                                 "*.jinja", "*.tiktoken"])
+        return snapshot_download(
+            source.target, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+        )
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{source.option}: cannot download {source.target!r} from the Hugging Face hub "
-                         f"({first}); {fix}") from None
+        raise ModelError(
+            f"{source.option}: cannot download {source.target!r} from the Hugging Face hub ({first}); {fix}"
+        ) from None
 
 
 # -- device and dtype -------------------------------------------------------------------------
@@ -91,13 +101,16 @@ def resolve_device(requested: str) -> str:
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
             why = "torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
-            raise ModelError(f"--codex-device={requested}: no CUDA GPU is available ({why}, torch "
-                             f"{torch.__version__}); use --codex-device=cpu or --codex-device=auto")
+            raise ModelError(
+                f"--codex-device={requested}: no CUDA GPU is available ({why}, torch "
+                f"{torch.__version__}); use --codex-device=cpu or --codex-device=auto"
+            )
         index = int(requested.partition(":")[2] or 0)
         count = torch.cuda.device_count()
         if index >= count:
-            raise ModelError(f"--codex-device={requested}: this machine has {count} GPU(s); give "
-                             f"cuda:0..cuda:{count - 1}")
+            raise ModelError(
+                f"--codex-device={requested}: this machine has {count} GPU(s); give cuda:0..cuda:{count - 1}"
+            )
     return requested
 
 
@@ -116,8 +129,10 @@ def probe_dtype(device: str, dtype: str) -> None:
             raise RuntimeError("the GPU has no bfloat16 support")
     except (RuntimeError, TypeError, AssertionError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"--codex-dtype={dtype}: the device {device} cannot compute in {dtype} ({first}); "
-                         "use --codex-dtype=float32 or --codex-dtype=auto") from None
+        raise ModelError(
+            f"--codex-dtype={dtype}: the device {device} cannot compute in {dtype} ({first}); "
+            "use --codex-dtype=float32 or --codex-dtype=auto"
+        ) from None
 
 
 def resolve_dtype(requested: str, device: str) -> str:
@@ -189,9 +204,11 @@ def convert_gguf(path: str, sha256: str, cache_dir: str) -> str:
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot read GGUF file {path} with transformers ({first}); transformers reads the "
-                         "GGUF architectures listed in its documentation ('GGUF and interaction with "
-                         "Transformers'); convert the model or use --model=hf:<dir>") from None
+        raise ModelError(
+            f"cannot read GGUF file {path} with transformers ({first}); transformers reads the "
+            "GGUF architectures listed in its documentation ('GGUF and interaction with "
+            "Transformers'); convert the model or use --model=hf:<dir>"
+        ) from None
     config = model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
@@ -241,9 +258,11 @@ class HFGenerator(Generator):
                 fp["hub_id"] = src.target
                 fp["revision"] = os.path.basename(hub_snapshot(src, download=False))
             else:
-                fp["files"] = {name: self._sha(os.path.join(src.target, name))
-                               for name in sorted(os.listdir(src.target))
-                               if _WEIGHT_FILES.match(name) and os.path.isfile(os.path.join(src.target, name))}
+                fp["files"] = {
+                    name: self._sha(os.path.join(src.target, name))
+                    for name in sorted(os.listdir(src.target))
+                    if _WEIGHT_FILES.match(name) and os.path.isfile(os.path.join(src.target, name))
+                }
             o = self.options
             fp.update(device=o.device, dtype=o.dtype, prompt_style=o.prompt_style, chat_version=styles.CHAT_VERSION)
             self._fingerprint = fp
@@ -279,10 +298,16 @@ class HFGenerator(Generator):
         self.chat_template_sha256 = hashlib.sha256(template.encode()).hexdigest() if template else None
         self.style = styles.resolve_style(self.options.prompt_style, bool(template))
         if self.style == styles.CHAT and not template:
-            raise ModelError(f"--codex-prompt-style=chat: {self.source.option} has no chat template; "
-                             "use --codex-prompt-style=completion (or auto)")
-        return {"device": self.device, "dtype": self.dtype, "prompt_style": self.style,
-                "chat_template_sha256": self.chat_template_sha256 if self.style == styles.CHAT else None}
+            raise ModelError(
+                f"--codex-prompt-style=chat: {self.source.option} has no chat template; "
+                "use --codex-prompt-style=completion (or auto)"
+            )
+        return {
+            "device": self.device,
+            "dtype": self.dtype,
+            "prompt_style": self.style,
+            "chat_template_sha256": self.chat_template_sha256 if self.style == styles.CHAT else None,
+        }
 
     @property
     def batch_size(self) -> int:
@@ -320,8 +345,13 @@ class HFGenerator(Generator):
         return lambda pairs: causal_lm_loglikelihoods(self, pairs)
 
     def describe(self) -> dict:
-        out = {"backend": "transformers", "source": self.source.kind, "weights": self.source.target,
-               "batch_size": self.batch_size, "engine": ENGINE}
+        out = {
+            "backend": "transformers",
+            "source": self.source.kind,
+            "weights": self.source.target,
+            "batch_size": self.batch_size,
+            "engine": ENGINE,
+        }
         if self.source.kind == "gguf":
             out["gguf_sha256"] = self.fingerprint()["gguf_sha256"]
             out["converted_dir"] = self.path
@@ -337,8 +367,9 @@ class HFGenerator(Generator):
     def render(self, prompt: str) -> list[int]:
         """The token ids the model reads for a problem prompt, in this generator's style."""
         if self.style == styles.CHAT:
-            text = self.tokenizer.apply_chat_template(styles.chat_messages(prompt), tokenize=False,
-                                                      add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                styles.chat_messages(prompt), tokenize=False, add_generation_prompt=True
+            )
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self.tokenizer(prompt)["input_ids"]
 
@@ -355,13 +386,21 @@ class HFGenerator(Generator):
         from pytest_codex.models.decoding import Decoder  # lazy: imports torch
 
         self.load()
-        return Decoder(self.model, self.tokenizer, device=self.model.device, batch_size=batch_size or self.batch_size,
-                       eos_ids=self._eos_ids(), stop_rule=styles.stop_rule(self.style, params.stop),
-                       temperature=params.temperature, top_p=params.top_p,
-                       max_positions=getattr(self.model.config, "max_position_embeddings", None))
+        return Decoder(
+            self.model,
+            self.tokenizer,
+            device=self.model.device,
+            batch_size=batch_size or self.batch_size,
+            eos_ids=self._eos_ids(),
+            stop_rule=styles.stop_rule(self.style, params.stop),
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_positions=getattr(self.model.config, "max_position_embeddings", None),
+        )
 
-    def iter_generate(self, prompts: Sequence[str], params: GenParams, first_index: int = 0
-                      ) -> Iterator[tuple[int, list[Completion]]]:
+    def iter_generate(
+        self, prompts: Sequence[str], params: GenParams, first_index: int = 0
+    ) -> Iterator[tuple[int, list[Completion]]]:
         """Yield ``(prompt index, completions)`` as samples finish (greedy: one decode, n copies)."""
         from pytest_codex.models.decoding import Job  # lazy: imports torch
 
@@ -370,15 +409,26 @@ class HFGenerator(Generator):
         jobs = []
         for key, prompt in enumerate(prompts):
             indices = wanted[:1] if greedy else list(wanted)
-            jobs.append(Job(key=key, input_ids=self.render(prompt), indices=indices,
-                            seeds={i: derive_seed(params.seed, prompt, i) for i in indices},
-                            max_new_tokens=params.max_new_tokens))
+            jobs.append(
+                Job(
+                    key=key,
+                    input_ids=self.render(prompt),
+                    indices=indices,
+                    seeds={i: derive_seed(params.seed, prompt, i) for i in indices},
+                    max_new_tokens=params.max_new_tokens,
+                )
+            )
         for fin in self.decoder(params).run(jobs):
             prompt = prompts[fin.key]
             text = styles.extract_completion(prompt, fin.text) if self.style == styles.CHAT else fin.text
-            comp = Completion(text=text, index=fin.index, raw=fin.raw if fin.raw != text else None,
-                              sum_logprob=fin.sum_logprob, num_tokens=fin.num_tokens,
-                              mean_logprob=fin.sum_logprob / fin.num_tokens if fin.num_tokens else None)
+            comp = Completion(
+                text=text,
+                index=fin.index,
+                raw=fin.raw if fin.raw != text else None,
+                sum_logprob=fin.sum_logprob,
+                num_tokens=fin.num_tokens,
+                mean_logprob=fin.sum_logprob / fin.num_tokens if fin.num_tokens else None,
+            )
             if greedy:
                 yield fin.key, [Completion(**{**comp.__dict__, "index": i}) for i in wanted]
             else:
@@ -407,8 +457,8 @@ def causal_lm_loglikelihoods(generator: HFGenerator, pairs: Sequence[tuple[str, 
         for context, continuation in pairs:
             ctx = tok(context)["input_ids"]
             cont = tok(continuation, add_special_tokens=False)["input_ids"][: limit - 1]
-            ctx = ctx[max(0, len(ctx) + len(cont) - limit):] or [tok.eos_token_id or 0]
+            ctx = ctx[max(0, len(ctx) + len(cont) - limit) :] or [tok.eos_token_id or 0]
             ids = torch.tensor([ctx + cont], device=model.device)
-            logprobs = torch.log_softmax(model(ids).logits[0, len(ctx) - 1:-1].float(), dim=-1)
-            out.append(float(logprobs.gather(1, ids[0, len(ctx):, None]).sum()))
+            logprobs = torch.log_softmax(model(ids).logits[0, len(ctx) - 1 : -1].float(), dim=-1)
+            out.append(float(logprobs.gather(1, ids[0, len(ctx) :, None]).sum()))
     return out

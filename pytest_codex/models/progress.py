@@ -17,8 +17,14 @@ def fmt_seconds(s: float) -> str:
 
 
 class Progress:
-    def __init__(self, label: str, total: int, write: Callable[[str, bool], None],
-                 interval: float = 10.0, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        write: Callable[[str, bool], None],
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.label, self.total, self._write, self.interval, self._clock = label, total, write, interval, clock
         self.done = 0
         self.tokens = 0

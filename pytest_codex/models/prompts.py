@@ -23,8 +23,10 @@ from collections.abc import Sequence
 
 COMPLETION, CHAT = "completion", "chat"
 STYLES = (COMPLETION, CHAT)
-INSTRUCTION = ("Complete the following Python function. Reply with the whole function, "
-               "its signature included, in one ```python code block.")
+INSTRUCTION = (
+    "Complete the following Python function. Reply with the whole function, "
+    "its signature included, in one ```python code block."
+)
 CHAT_VERSION = 1  # bump when the message or the extraction changes (it is part of the store key)
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*$", re.M)
@@ -92,7 +94,7 @@ def fenced_blocks(reply: str) -> list[tuple[str, str]]:
     for i in range(0, len(fences), 2):
         opening = fences[i]
         end = fences[i + 1].start() if i + 1 < len(fences) else len(reply)
-        blocks.append((opening.group(1).lower(), reply[opening.end() + 1: end]))
+        blocks.append((opening.group(1).lower(), reply[opening.end() + 1 : end]))
     return blocks
 
 
@@ -120,7 +122,7 @@ def _reindent(lines: list[str], width: int, indent: str) -> str:
             continue
         lead = len(line) - len(line.lstrip(" \t"))
         head = line[:lead].replace("\t", "    ")
-        out.append(indent + head[min(width, len(head)):] + line[lead:])
+        out.append(indent + head[min(width, len(head)) :] + line[lead:])
     return "\n".join(out)
 
 
@@ -130,26 +132,33 @@ def _col(line: str, col_offset: int) -> int:
 
 def _node_lines(lines: list[str], node: ast.stmt) -> str:
     start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(lines[start - 1: node.end_lineno])
+    return "\n".join(lines[start - 1 : node.end_lineno])
 
 
 def _from_ast(prompt: str, code: str, tree: ast.Module, entry_point: str | None, indent: str) -> str:
     lines = code.splitlines()
-    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-               and n.name == entry_point), None)
+    fn = next(
+        (n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == entry_point), None
+    )
     if fn is None:  # no such function: the code is the body
         width = min((_col(lines[n.lineno - 1], n.col_offset) for n in tree.body), default=0)
         return _reindent(lines, width, indent) + "\n"
     body = fn.body
-    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    if (
+        len(body) > 1
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         body = body[1:]  # the prompt has the docstring already
     first = body[0]
     if first.lineno == fn.lineno:  # def f(x): return x
-        text_lines = [lines[first.lineno - 1][first.col_offset:]] + lines[first.lineno: fn.end_lineno]
+        text_lines = [lines[first.lineno - 1][first.col_offset :]] + lines[first.lineno : fn.end_lineno]
         out = indent + text_lines[0].strip() + ("\n" + _reindent(text_lines[1:], 0, indent) if text_lines[1:] else "")
     else:
-        out = _reindent(lines[first.lineno - 1: fn.end_lineno], _col(lines[first.lineno - 1], first.col_offset), indent)
+        out = _reindent(
+            lines[first.lineno - 1 : fn.end_lineno], _col(lines[first.lineno - 1], first.col_offset), indent
+        )
     defined = set(_TOP_NAME.findall(prompt))
     extras = []
     for node in tree.body:

@@ -58,5 +58,9 @@ class SamplesModel(ModelSource):
         return [Completion(text=t, index=i) for i, t in enumerate(texts)]
 
     def manifest(self) -> dict:
-        return {"name": self.spec.raw, "kind": "samples", "path": os.path.abspath(self.path),
-                "fingerprint": f"sha256:{self.sha256}"}
+        return {
+            "name": self.spec.raw,
+            "kind": "samples",
+            "path": os.path.abspath(self.path),
+            "fingerprint": f"sha256:{self.sha256}",
+        }

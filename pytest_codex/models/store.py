@@ -91,8 +91,10 @@ class CompletionStore:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if app_id != APPLICATION_ID and (app_id != 0 or tables):
-            raise StoreError(f"{self.path} is not a pytest-codex completion store (another program's SQLite file, "
-                             f"tables: {', '.join(sorted(tables)) or 'none'}); {FIX}")
+            raise StoreError(
+                f"{self.path} is not a pytest-codex completion store (another program's SQLite file, "
+                f"tables: {', '.join(sorted(tables)) or 'none'}); {FIX}"
+            )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         if not tables:
@@ -101,14 +103,17 @@ class CompletionStore:
                 for stmt in _TABLES.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
-                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                               [("application", APPLICATION), ("schema", str(SCHEMA))])
+                db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("application", APPLICATION), ("schema", str(SCHEMA))]
+                )
         meta = dict(db.execute("SELECT key, value FROM meta")) if "meta" in tables or not tables else {}
         if meta.get("application") != APPLICATION:
             raise StoreError(f"{self.path} is not a pytest-codex completion store (no application record); {FIX}")
         if meta.get("schema") != str(SCHEMA):
-            raise StoreError(f"completion store {self.path} has schema {meta.get('schema')!r}, this pytest-codex "
-                             f"reads schema {SCHEMA}; {FIX}")
+            raise StoreError(
+                f"completion store {self.path} has schema {meta.get('schema')!r}, this pytest-codex "
+                f"reads schema {SCHEMA}; {FIX}"
+            )
         if check:
             result = db.execute("PRAGMA quick_check").fetchone()[0]
             if result != "ok":
@@ -136,7 +141,9 @@ class CompletionStore:
         key = (model_key, digest(prompt), params_key)
         rows = self._query(
             "SELECT sample_index, text, raw, sum_logprob, mean_logprob, num_tokens, checksum FROM samples "
-            "WHERE model_key=? AND prompt_key=? AND params_key=?", key)
+            "WHERE model_key=? AND prompt_key=? AND params_key=?",
+            key,
+        )
         out = {}
         for row in rows:
             c = self._checked(key, row, FIX)
@@ -145,8 +152,10 @@ class CompletionStore:
 
     def verify_all(self, fix: str = FIX) -> None:
         """Check every stored sample against its checksum (``fix`` ends the error message)."""
-        rows = self._query("SELECT model_key, prompt_key, params_key, sample_index, text, raw, sum_logprob, "
-                           "mean_logprob, num_tokens, checksum FROM samples")
+        rows = self._query(
+            "SELECT model_key, prompt_key, params_key, sample_index, text, raw, sum_logprob, "
+            "mean_logprob, num_tokens, checksum FROM samples"
+        )
         for row in rows:
             self._checked(row[:3], row[3:], fix)
 
@@ -154,17 +163,39 @@ class CompletionStore:
         index, text, raw, slp, mlp, ntok, checksum = row
         c = Completion(text=text, index=index, raw=raw, sum_logprob=slp, mean_logprob=mlp, num_tokens=ntok)
         if _checksum(tuple(key), c) != checksum:
-            raise StoreError(f"completion store {self.path}: sample {index} of a stored prompt does not match "
-                             f"its checksum (the file was modified or damaged); {fix}")
+            raise StoreError(
+                f"completion store {self.path}: sample {index} of a stored prompt does not match "
+                f"its checksum (the file was modified or damaged); {fix}"
+            )
         return c
 
-    def put(self, model_key: str, prompt: str, params_key: str, completions: Iterable[Completion],
-            task_id: str | None = None, info: dict | None = None) -> None:
+    def put(
+        self,
+        model_key: str,
+        prompt: str,
+        params_key: str,
+        completions: Iterable[Completion],
+        task_id: str | None = None,
+        info: dict | None = None,
+    ) -> None:
         """Store finished samples in one transaction (replacing those with the same index)."""
         key = (model_key, digest(prompt), params_key)
         info_json = json.dumps({**(info or {}), "time": time.time()}, sort_keys=True)
-        rows = [(*key, c.index, task_id, c.text, c.raw, c.sum_logprob, c.mean_logprob, c.num_tokens,
-                 info_json, _checksum(key, c)) for c in completions]
+        rows = [
+            (
+                *key,
+                c.index,
+                task_id,
+                c.text,
+                c.raw,
+                c.sum_logprob,
+                c.mean_logprob,
+                c.num_tokens,
+                info_json,
+                _checksum(key, c),
+            )
+            for c in completions
+        ]
         try:
             with self._tx():
                 self._db.executemany("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
@@ -179,8 +210,9 @@ class CompletionStore:
     # -- what a request resolved to (written by the generating process, read by workers) ------
     def put_resolution(self, request_key: str, value: dict) -> None:
         with self._tx():
-            self._db.execute("INSERT OR REPLACE INTO resolutions VALUES (?, ?)",
-                             (request_key, json.dumps(value, sort_keys=True)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO resolutions VALUES (?, ?)", (request_key, json.dumps(value, sort_keys=True))
+            )
 
     def get_resolution(self, request_key: str) -> dict | None:
         rows = self._query("SELECT value FROM resolutions WHERE request_key=?", (request_key,))
@@ -190,14 +222,16 @@ class CompletionStore:
     def file_sha256(self, path: str) -> str:
         path = os.path.realpath(path)
         st = os.stat(path)
-        rows = self._query("SELECT sha256 FROM file_hashes WHERE path=? AND size=? AND mtime_ns=?",
-                           (path, st.st_size, st.st_mtime_ns))
+        rows = self._query(
+            "SELECT sha256 FROM file_hashes WHERE path=? AND size=? AND mtime_ns=?", (path, st.st_size, st.st_mtime_ns)
+        )
         if rows:
             return rows[0][0]
         sha = sha256_file(path)
         with self._tx():
-            self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
-                             (path, st.st_size, st.st_mtime_ns, sha))
+            self._db.execute(
+                "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", (path, st.st_size, st.st_mtime_ns, sha)
+            )
         return sha
 
     def close(self) -> None:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 from pytest_codex.models.store import FILENAME, CompletionStore
 
-_COLUMNS = ("model_key, prompt_key, params_key, sample_index, task_id, text, raw, sum_logprob, "
-            "mean_logprob, num_tokens, info, checksum")
+_COLUMNS = (
+    "model_key, prompt_key, params_key, sample_index, task_id, text, raw, sum_logprob, "
+    "mean_logprob, num_tokens, info, checksum"
+)
 
 
 @dataclass
@@ -49,15 +51,20 @@ def merge(dest: str, sources: list[str]) -> MergeStats:
             db.execute("ATTACH DATABASE ? AS src", (store_path(source),))
             try:
                 db.execute("BEGIN IMMEDIATE")
-                same_key = ("FROM src.samples s JOIN main.samples m USING "
-                            "(model_key, prompt_key, params_key, sample_index)")
-                stats.conflicts += db.execute(f"SELECT COUNT(*) {same_key} WHERE s.checksum != m.checksum").fetchone()[0]
+                same_key = (
+                    "FROM src.samples s JOIN main.samples m USING (model_key, prompt_key, params_key, sample_index)"
+                )
+                stats.conflicts += db.execute(f"SELECT COUNT(*) {same_key} WHERE s.checksum != m.checksum").fetchone()[
+                    0
+                ]
                 stats.already += db.execute(f"SELECT COUNT(*) {same_key} WHERE s.checksum = m.checksum").fetchone()[0]
-                stats.added += db.execute(f"INSERT OR IGNORE INTO main.samples ({_COLUMNS}) "
-                                          f"SELECT {_COLUMNS} FROM src.samples").rowcount
+                stats.added += db.execute(
+                    f"INSERT OR IGNORE INTO main.samples ({_COLUMNS}) SELECT {_COLUMNS} FROM src.samples"
+                ).rowcount
                 stats.resolution_conflicts += db.execute(
                     "SELECT COUNT(*) FROM src.resolutions s JOIN main.resolutions m USING (request_key) "
-                    "WHERE s.value != m.value").fetchone()[0]
+                    "WHERE s.value != m.value"
+                ).fetchone()[0]
                 db.execute("INSERT OR IGNORE INTO main.resolutions SELECT * FROM src.resolutions")
                 db.execute("INSERT OR IGNORE INTO main.file_hashes SELECT * FROM src.file_hashes")
                 db.execute("COMMIT")

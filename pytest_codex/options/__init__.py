@@ -24,14 +24,30 @@ from pytest_codex.options.server import ServerOptions
 
 DEFAULT_KS = (1, 10, 100)
 
-MODEL = Option("--model", "model to benchmark (repeatable): reference, samples:FILE.jsonl, smollm2, hf:ID_OR_DIR, "
-               "gguf:FILE, llamacpp:FILE, openai:MODEL@URL (docs/models.md)", kind="list", metavar="NAME",
-               aliases=("--codex-model",))
-SUITE = Option("--codex-suite", "problem set: 'humaneval', a generated suite ('chains'), or a JSONL(.gz) file with "
-               "task_id, prompt, canonical_solution, test, entry_point per line", Text("humaneval"), "humaneval",
-               "SUITE")
-K = Option("--codex-k", "ks for pass@k", IntList(1, "1,10,100"), DEFAULT_KS, "K[,K...]",
-           shown_default="those of 1,10,100 that the sample count allows")
+MODEL = Option(
+    "--model",
+    "model to benchmark (repeatable): reference, samples:FILE.jsonl, smollm2, hf:ID_OR_DIR, "
+    "gguf:FILE, llamacpp:FILE, openai:MODEL@URL (docs/models.md)",
+    kind="list",
+    metavar="NAME",
+    aliases=("--codex-model",),
+)
+SUITE = Option(
+    "--codex-suite",
+    "problem set: 'humaneval', a generated suite ('chains'), or a JSONL(.gz) file with "
+    "task_id, prompt, canonical_solution, test, entry_point per line",
+    Text("humaneval"),
+    "humaneval",
+    "SUITE",
+)
+K = Option(
+    "--codex-k",
+    "ks for pass@k",
+    IntList(1, "1,10,100"),
+    DEFAULT_KS,
+    "K[,K...]",
+    shown_default="those of 1,10,100 that the sample count allows",
+)
 
 GROUPS: tuple[tuple[str, str, tuple[Option, ...]], ...] = (
     ("codex-models", "pytest-codex: models and suite", (MODEL, SUITE, K)),
@@ -76,12 +92,18 @@ class CodexOptions:
         root = config.rootpath
         box = SandboxOptions.from_values(values)
         options = cls(
-            models=values.get(MODEL), suite=values.get(SUITE), ks=values.get(K), ks_explicit=values.given(K),
+            models=values.get(MODEL),
+            suite=values.get(SUITE),
+            ks=values.get(K),
+            ks_explicit=values.given(K),
             timeout=box.timeout if box.timeout is not None else box.time_floor,
-            report=values.get(report.REPORT), samples_out=values.get(report.SAMPLES_OUT),
+            report=values.get(report.REPORT),
+            samples_out=values.get(report.SAMPLES_OUT),
             fail_under=values.get(report.FAIL_UNDER),
-            experiments=ExperimentOptions.from_values(values, root), server=ServerOptions.from_values(values),
-            reports=ReportOptions.from_values(values, root), sandbox=box,
+            experiments=ExperimentOptions.from_values(values, root),
+            server=ServerOptions.from_values(values),
+            reports=ReportOptions.from_values(values, root),
+            sandbox=box,
             generation=GenerationOptions.from_values(values, root),
         )
         for option in all_options():  # every value read once, so every source is known

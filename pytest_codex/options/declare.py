@@ -62,20 +62,28 @@ class Option:
 
     def register(self, group: pytest.OptionGroup, parser: pytest.Parser) -> None:
         shown = self.shown_default if self.shown_default is not None else self.default
-        help_text = f"{self.help} (default: {shown}; ini: {self.ini})" if self.kind == "value" \
+        help_text = (
+            f"{self.help} (default: {shown}; ini: {self.ini})"
+            if self.kind == "value"
             else f"{self.help} (ini: {self.ini})"
+        )
         flags = (self.flag, *self.aliases)
         if self.kind == "flag":
             group.addoption(*flags, dest=self.dest, action="store_true", default=None, help=help_text)
             parser.addini(self.ini, self.help, type="bool", default=None)
         elif self.kind == "list":
-            group.addoption(*flags, dest=self.dest, action="append", default=None, metavar=self.metavar,
-                            help=help_text)
+            group.addoption(*flags, dest=self.dest, action="append", default=None, metavar=self.metavar, help=help_text)
             parser.addini(self.ini, self.help, type="linelist", default=None)
         else:
             assert self.validator is not None
-            group.addoption(*flags, dest=self.dest, default=None, metavar=self.metavar,
-                            type=ArgType(self.flag, self.validator), help=help_text)
+            group.addoption(
+                *flags,
+                dest=self.dest,
+                default=None,
+                metavar=self.metavar,
+                type=ArgType(self.flag, self.validator),
+                help=help_text,
+            )
             parser.addini(self.ini, self.help, type="string", default=None)
 
 

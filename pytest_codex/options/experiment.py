@@ -25,30 +25,81 @@ class ChainConfig:
     drawn: int = 10  # hypothesis-drawn test strings per problem
 
 
-CHAIN_LENGTHS = Option("--codex-chain-lengths", f"--codex-suite=chains: chain lengths, e.g. 1-7 or 1,2,4 "
-                       f"(each 1..{MAX_LENGTH})", IntRanges(1, MAX_LENGTH), ChainConfig.lengths, "LENGTHS",
-                       shown_default="1-7")
-CHAIN_SEED = Option("--codex-chain-seed", "--codex-suite=chains: seed of the generated problems and test strings",
-                    Integer(0, "0"), 0, "INT")
-CHAIN_PER_LENGTH = Option("--codex-chain-per-length", "--codex-suite=chains: problems per chain length",
-                          Integer(1, "10"), 10, "N")
-PLUS = Option("--codex-plus", "also run extra tests generated with hypothesis (HumanEval+-style); a 'plus' "
-              "pass@k column beside the base one", kind="flag")
+CHAIN_LENGTHS = Option(
+    "--codex-chain-lengths",
+    f"--codex-suite=chains: chain lengths, e.g. 1-7 or 1,2,4 (each 1..{MAX_LENGTH})",
+    IntRanges(1, MAX_LENGTH),
+    ChainConfig.lengths,
+    "LENGTHS",
+    shown_default="1-7",
+)
+CHAIN_SEED = Option(
+    "--codex-chain-seed",
+    "--codex-suite=chains: seed of the generated problems and test strings",
+    Integer(0, "0"),
+    0,
+    "INT",
+)
+CHAIN_PER_LENGTH = Option(
+    "--codex-chain-per-length", "--codex-suite=chains: problems per chain length", Integer(1, "10"), 10, "N"
+)
+PLUS = Option(
+    "--codex-plus",
+    "also run extra tests generated with hypothesis (HumanEval+-style); a 'plus' pass@k column beside the base one",
+    kind="flag",
+)
 PLUS_SEED = Option("--codex-plus-seed", "--codex-plus: seed of the generated inputs", Integer(0, "0"), 0, "INT")
-PLUS_INPUTS = Option("--codex-plus-inputs", "--codex-plus: inputs drawn per problem before dropping those the "
-                     "canonical solution rejects", Integer(1, "30"), 30, "N")
-RECIPE = Option("--codex-recipe", "sampling recipe: 'codex' = n 200 (override with --codex-n), T 0.2 and 0.8, "
-                "top_p 0.95, the paper's stop sequences; each k at its best temperature",
-                Choice(RECIPES, what="recipe"), None, "NAME", shown_default="none")
-TEMPERATURES = Option("--codex-temperatures", "temperature sweep: one run of each model per temperature, e.g. "
-                      "0.2,0.4,0.6,0.8", Temperatures(), None, "T[,T...]", shown_default="none")
-BACKTRANSLATE = Option("--codex-backtranslate", "ranking table: add back-translation (log-likelihood of the "
-                       "docstring given the code; needs a model that can score text)", kind="flag")
-PLOTS = Option("--codex-plots", "directory for the experiments' SVG plots ('none' = no plots)", Text("none"),
-               None, "DIR", shown_default=".codex/plots under the rootdir")
+PLUS_INPUTS = Option(
+    "--codex-plus-inputs",
+    "--codex-plus: inputs drawn per problem before dropping those the canonical solution rejects",
+    Integer(1, "30"),
+    30,
+    "N",
+)
+RECIPE = Option(
+    "--codex-recipe",
+    "sampling recipe: 'codex' = n 200 (override with --codex-n), T 0.2 and 0.8, "
+    "top_p 0.95, the paper's stop sequences; each k at its best temperature",
+    Choice(RECIPES, what="recipe"),
+    None,
+    "NAME",
+    shown_default="none",
+)
+TEMPERATURES = Option(
+    "--codex-temperatures",
+    "temperature sweep: one run of each model per temperature, e.g. 0.2,0.4,0.6,0.8",
+    Temperatures(),
+    None,
+    "T[,T...]",
+    shown_default="none",
+)
+BACKTRANSLATE = Option(
+    "--codex-backtranslate",
+    "ranking table: add back-translation (log-likelihood of the "
+    "docstring given the code; needs a model that can score text)",
+    kind="flag",
+)
+PLOTS = Option(
+    "--codex-plots",
+    "directory for the experiments' SVG plots ('none' = no plots)",
+    Text("none"),
+    None,
+    "DIR",
+    shown_default=".codex/plots under the rootdir",
+)
 
-OPTIONS = (CHAIN_LENGTHS, CHAIN_SEED, CHAIN_PER_LENGTH, PLUS, PLUS_SEED, PLUS_INPUTS, RECIPE, TEMPERATURES,
-           BACKTRANSLATE, PLOTS)
+OPTIONS = (
+    CHAIN_LENGTHS,
+    CHAIN_SEED,
+    CHAIN_PER_LENGTH,
+    PLUS,
+    PLUS_SEED,
+    PLUS_INPUTS,
+    RECIPE,
+    TEMPERATURES,
+    BACKTRANSLATE,
+    PLOTS,
+)
 
 
 @dataclass(frozen=True)
@@ -68,19 +119,27 @@ class ExperimentOptions:
     def from_values(cls, values: Values, rootpath: Path) -> ExperimentOptions:
         recipe, temps = values.get(RECIPE), values.get(TEMPERATURES)
         if recipe is not None and temps is not None:
-            raise usage_error(TEMPERATURES.flag, ",".join(f"{t:g}" for t in temps),
-                              f"cannot be combined with --codex-recipe={recipe} (the recipe sets the temperatures)",
-                              "give one of the two")
+            raise usage_error(
+                TEMPERATURES.flag,
+                ",".join(f"{t:g}" for t in temps),
+                f"cannot be combined with --codex-recipe={recipe} (the recipe sets the temperatures)",
+                "give one of the two",
+            )
         _refuse_overridden(values, recipe, temps)
         plots = values.get(PLOTS)
         codex_dir = rootpath / ".codex"
         if plots is None:
             plots = str(codex_dir / "plots")
         return cls(
-            chains=ChainConfig(lengths=values.get(CHAIN_LENGTHS), seed=values.get(CHAIN_SEED),
-                               per_length=values.get(CHAIN_PER_LENGTH)),
-            plus=values.get(PLUS), plus_seed=values.get(PLUS_SEED), plus_inputs=values.get(PLUS_INPUTS),
-            recipe=recipe, temperatures=temps, backtranslate=values.get(BACKTRANSLATE),
+            chains=ChainConfig(
+                lengths=values.get(CHAIN_LENGTHS), seed=values.get(CHAIN_SEED), per_length=values.get(CHAIN_PER_LENGTH)
+            ),
+            plus=values.get(PLUS),
+            plus_seed=values.get(PLUS_SEED),
+            plus_inputs=values.get(PLUS_INPUTS),
+            recipe=recipe,
+            temperatures=temps,
+            backtranslate=values.get(BACKTRANSLATE),
             plot_dir=None if plots in ("", "none") else os.path.abspath(os.path.expanduser(plots)),
             plus_dir=str(codex_dir / "plus"),
             n_explicit=values.given(N),

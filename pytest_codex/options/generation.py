@@ -21,31 +21,66 @@ PROMPT_STYLES = ("auto", "completion", "chat")
 DEFAULT_CACHE_DIR = os.path.join(".codex", "cache")
 
 N = Option("--codex-n", "samples per problem (--codex-recipe=codex: 200)", Integer(1, "10"), 1, "N")
-TEMPERATURE = Option("--codex-temperature", "sampling temperature; 0 = greedy", Number(0.0, 100.0, "0.8"),
-                     0.0, "T")
-TOP_P = Option("--codex-top-p", "nucleus sampling: keep the smallest set of tokens with probability >= P",
-               Number(0.0, 1.0, "0.95", lo_open=True), 1.0, "P")
+TEMPERATURE = Option("--codex-temperature", "sampling temperature; 0 = greedy", Number(0.0, 100.0, "0.8"), 0.0, "T")
+TOP_P = Option(
+    "--codex-top-p",
+    "nucleus sampling: keep the smallest set of tokens with probability >= P",
+    Number(0.0, 1.0, "0.95", lo_open=True),
+    1.0,
+    "P",
+)
 MAX_NEW_TOKENS = Option("--codex-max-new-tokens", "most tokens generated per sample", Integer(1, "512"), 512, "N")
-SEED = Option("--codex-seed", "sampling seed; each sample's seed derives from (seed, prompt, sample index)",
-              Integer(0, "0"), 0, "INT")
-BATCH_SIZE = Option("--codex-batch-size", "rows decoded together by the transformers backend; auto = 32 on "
-                    "CPU, 64 on a GPU", OrAuto(Integer(1, "32")), "auto", "N")
-DEVICE = Option("--codex-device", f"device of the transformers backend: {DEVICES}; auto = the GPU if there is one",
-                Pattern(r"auto|cpu|cuda|cuda:\d+", "unknown device", f"give one of {DEVICES}", lower=True),
-                "auto", "DEVICE")
-DTYPE = Option("--codex-dtype", "weights dtype of the transformers backend: " + ", ".join(DTYPES)
-               + "; auto = bfloat16 where the device computes it natively, else float32",
-               Choice(DTYPES), "auto", "DTYPE")
-PROMPT_STYLE = Option("--codex-prompt-style", "completion (the prompt as is, for base models), chat (chat "
-                      "template, code extracted from the reply) or auto (chat when the tokenizer has a chat template)",
-                      Choice(PROMPT_STYLES), "auto", "STYLE")
-CACHE_DIR = Option("--codex-cache-dir", "completion store and converted models", Text(".codex/cache"), None, "DIR",
-                   shown_default=f"{DEFAULT_CACHE_DIR} under the rootdir")
-REGENERATE = Option("--codex-regenerate", "generate every selected sample again (replacing what the store has)",
-                    kind="flag")
+SEED = Option(
+    "--codex-seed",
+    "sampling seed; each sample's seed derives from (seed, prompt, sample index)",
+    Integer(0, "0"),
+    0,
+    "INT",
+)
+BATCH_SIZE = Option(
+    "--codex-batch-size",
+    "rows decoded together by the transformers backend; auto = 32 on CPU, 64 on a GPU",
+    OrAuto(Integer(1, "32")),
+    "auto",
+    "N",
+)
+DEVICE = Option(
+    "--codex-device",
+    f"device of the transformers backend: {DEVICES}; auto = the GPU if there is one",
+    Pattern(r"auto|cpu|cuda|cuda:\d+", "unknown device", f"give one of {DEVICES}", lower=True),
+    "auto",
+    "DEVICE",
+)
+DTYPE = Option(
+    "--codex-dtype",
+    "weights dtype of the transformers backend: "
+    + ", ".join(DTYPES)
+    + "; auto = bfloat16 where the device computes it natively, else float32",
+    Choice(DTYPES),
+    "auto",
+    "DTYPE",
+)
+PROMPT_STYLE = Option(
+    "--codex-prompt-style",
+    "completion (the prompt as is, for base models), chat (chat "
+    "template, code extracted from the reply) or auto (chat when the tokenizer has a chat template)",
+    Choice(PROMPT_STYLES),
+    "auto",
+    "STYLE",
+)
+CACHE_DIR = Option(
+    "--codex-cache-dir",
+    "completion store and converted models",
+    Text(".codex/cache"),
+    None,
+    "DIR",
+    shown_default=f"{DEFAULT_CACHE_DIR} under the rootdir",
+)
+REGENERATE = Option(
+    "--codex-regenerate", "generate every selected sample again (replacing what the store has)", kind="flag"
+)
 
-OPTIONS = (N, TEMPERATURE, TOP_P, MAX_NEW_TOKENS, SEED, BATCH_SIZE, DEVICE, DTYPE, PROMPT_STYLE, CACHE_DIR,
-           REGENERATE)
+OPTIONS = (N, TEMPERATURE, TOP_P, MAX_NEW_TOKENS, SEED, BATCH_SIZE, DEVICE, DTYPE, PROMPT_STYLE, CACHE_DIR, REGENERATE)
 
 
 @dataclass(frozen=True)
@@ -64,20 +99,34 @@ class GenerationOptions:
 
     def params(self) -> GenParams:
         """The sampling parameters (the Codex stop sequences by default)."""
-        return GenParams(n=self.n, temperature=self.temperature, top_p=self.top_p,
-                         max_new_tokens=self.max_new_tokens, seed=self.seed)
+        return GenParams(
+            n=self.n, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens, seed=self.seed
+        )
 
     @classmethod
     def from_values(cls, values: Values, rootpath: Path) -> GenerationOptions:
         cache_dir = values.get(CACHE_DIR)
-        cache_dir = str(rootpath / DEFAULT_CACHE_DIR) if cache_dir is None else \
-            os.path.abspath(os.path.expanduser(cache_dir))
+        cache_dir = (
+            str(rootpath / DEFAULT_CACHE_DIR) if cache_dir is None else os.path.abspath(os.path.expanduser(cache_dir))
+        )
         if os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
-            raise usage_error(CACHE_DIR.flag, cache_dir, "exists and is not a directory",
-                              "give a directory (it is created if missing)")
+            raise usage_error(
+                CACHE_DIR.flag,
+                cache_dir,
+                "exists and is not a directory",
+                "give a directory (it is created if missing)",
+            )
         batch = values.get(BATCH_SIZE)
-        return cls(n=values.get(N), temperature=values.get(TEMPERATURE), top_p=values.get(TOP_P),
-                   max_new_tokens=values.get(MAX_NEW_TOKENS), seed=values.get(SEED),
-                   batch_size=None if batch == "auto" else int(batch), device=values.get(DEVICE),
-                   dtype=values.get(DTYPE), prompt_style=values.get(PROMPT_STYLE), cache_dir=cache_dir,
-                   regenerate=values.get(REGENERATE))
+        return cls(
+            n=values.get(N),
+            temperature=values.get(TEMPERATURE),
+            top_p=values.get(TOP_P),
+            max_new_tokens=values.get(MAX_NEW_TOKENS),
+            seed=values.get(SEED),
+            batch_size=None if batch == "auto" else int(batch),
+            device=values.get(DEVICE),
+            dtype=values.get(DTYPE),
+            prompt_style=values.get(PROMPT_STYLE),
+            cache_dir=cache_dir,
+            regenerate=values.get(REGENERATE),
+        )

@@ -57,8 +57,11 @@ class Number:
 
     def why(self) -> str:
         if self.hi == math.inf:
-            return "must be a positive, finite number" if self.lo == 0 and self.lo_open else \
-                f"must be a number >= {self.lo:g}"
+            return (
+                "must be a positive, finite number"
+                if self.lo == 0 and self.lo_open
+                else f"must be a number >= {self.lo:g}"
+            )
         if not self.lo_open:
             return f"must be between {self.lo:g} and {self.hi:g}"
         return f"must be in ({self.lo:g}, {self.hi:g}]"
@@ -81,8 +84,11 @@ class Choice:
     def __call__(self, text: str) -> str:
         v = str(text).strip().lower()
         if v not in self.choices:
-            shown = " or ".join(f"{{option}}={c}" for c in self.choices) if len(self.choices) <= 3 \
+            shown = (
+                " or ".join(f"{{option}}={c}" for c in self.choices)
+                if len(self.choices) <= 3
                 else "one of " + ", ".join(self.choices)
+            )
             raise Invalid(f"unknown {self.what}", f"give {shown}")
         return v
 

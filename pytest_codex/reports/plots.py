@@ -47,8 +47,14 @@ def curves(entries: Sequence[tuple[ModelResult, float | None]], bar_ks: Sequence
         counts = [(p.n, p.c) for p in r.problems]
         label = r.label + (f" (T={t:g})" if len(temps) > 1 and t is not None else "")
         intervals = pass_at_k_intervals(r.problems, [k for k in bar_ks if k <= top])
-        out.append(Curve(label, ks, [mean_pass_at_k(counts, k) for k in ks],
-                         {k: ci for k, ci in intervals.items() if ci is not None}))
+        out.append(
+            Curve(
+                label,
+                ks,
+                [mean_pass_at_k(counts, k) for k in ks],
+                {k: ci for k, ci in intervals.items() if ci is not None},
+            )
+        )
     if not out:
         raise PlotError("no model attempted any problem; nothing to plot")
     return out
@@ -69,5 +75,7 @@ def draw(cs: Sequence[Curve], paths: Sequence[str], title: str) -> list[str]:
     series = {c.label: list(zip(map(float, c.ks), c.values)) for c in cs}
     bars = {c.label: {float(k): ci for k, ci in c.bars.items()} for c in cs}
     log_x = max(len(c.ks) for c in cs) > 10
-    return [line_chart(path, title, "k (samples)", "pass@k", series, log_x=log_x, y_range=(0.0, 1.0), bars=bars)
-            for path in paths]
+    return [
+        line_chart(path, title, "k (samples)", "pass@k", series, log_x=log_x, y_range=(0.0, 1.0), bars=bars)
+        for path in paths
+    ]

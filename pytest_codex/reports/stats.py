@@ -86,8 +86,9 @@ def _percentiles(replicates, point: float, level: float) -> tuple[float, float]:
     return min(float(lo), point), max(float(hi), point)
 
 
-def bootstrap_intervals(columns: Sequence[Sequence[float]], *, level: float = LEVEL,
-                        resamples: int = RESAMPLES) -> list[tuple[float, float]]:
+def bootstrap_intervals(
+    columns: Sequence[Sequence[float]], *, level: float = LEVEL, resamples: int = RESAMPLES
+) -> list[tuple[float, float]]:
     """95% intervals of the mean of each column (equal-length sequences, one per statistic)."""
     if not columns:
         return []
@@ -123,7 +124,7 @@ def permutation_p_value(diffs: Sequence[float]) -> float:
         return 1.0
     observed = abs(d.sum()) * (1 - 1e-12)
     if d.size <= EXACT_MAX:
-        patterns = np.arange(2 ** d.size)[:, None] >> np.arange(d.size) & 1
+        patterns = np.arange(2**d.size)[:, None] >> np.arange(d.size) & 1
         sums = np.abs((1 - 2 * patterns) @ d)
         return float((sums >= observed).mean())
     rng = _rng(len(diffs), salt=1)
@@ -166,5 +167,14 @@ def paired_difference(a: Sequence[float], b: Sequence[float], k: int, *, level: 
         raise ValueError("paired values must be non-empty and of equal length")
     diffs = [y - x for x, y in zip(a, b)]
     low, high = bootstrap_interval(diffs, level=level)
-    return PairedDiff(k=k, problems=len(a), a=mean(a), b=mean(b), diff=mean(diffs), low=low, high=high,
-                      p_value=permutation_p_value(diffs), differing=sum(d != 0 for d in diffs))
+    return PairedDiff(
+        k=k,
+        problems=len(a),
+        a=mean(a),
+        b=mean(b),
+        diff=mean(diffs),
+        low=low,
+        high=high,
+        p_value=permutation_p_value(diffs),
+        differing=sum(d != 0 for d in diffs),
+    )

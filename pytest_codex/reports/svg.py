@@ -24,8 +24,9 @@ Point = tuple[float, float | None]  # a missing value (None) is not drawn
 
 def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     if log:
-        return [10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-                if lo <= 10.0 ** e <= hi] or [lo, hi]
+        return [
+            10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) if lo <= 10.0**e <= hi
+        ] or [lo, hi]
     if hi == lo:
         return [lo]
     step = 10 ** math.floor(math.log10((hi - lo) / 4))
@@ -49,11 +50,18 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def line_chart(path: str, title: str, x_label: str, y_label: str,
-               series: Mapping[str, Sequence[Point]], *, log_x: bool = False,
-               y_range: tuple[float, float] | None = None,
-               marks: Sequence[tuple[str, Point]] = (),
-               bars: Mapping[str, Mapping[float, tuple[float, float]]] | None = None) -> str:
+def line_chart(
+    path: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    series: Mapping[str, Sequence[Point]],
+    *,
+    log_x: bool = False,
+    y_range: tuple[float, float] | None = None,
+    marks: Sequence[tuple[str, Point]] = (),
+    bars: Mapping[str, Mapping[float, tuple[float, float]]] | None = None,
+) -> str:
     """Write the chart to ``path`` (directories created); return the path."""
     drawn = {name: [(x, y) for x, y in pts if y is not None] for name, pts in series.items()}
     points = [p for pts in drawn.values() for p in pts]
@@ -73,23 +81,31 @@ def line_chart(path: str, title: str, x_label: str, y_label: str,
     def sy(y: float) -> float:
         return TOP + (1 - (y - y_lo) / (y_hi - y_lo)) * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           'font-family="sans-serif" font-size="12">',
-           f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>',
-           f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>',
+    ]
     x_ticks = _ticks(x_lo, x_hi, log_x)
     if all(float(x).is_integer() for x in xs):  # counts and lengths: no ticks between them
         x_ticks = [t for t in x_ticks if float(t).is_integer()]
     for t in x_ticks:
-        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP + ph}" x2="{sx(t):.1f}" y2="{TOP + ph + 5}" stroke="#333"/>'
-                   f'<text x="{sx(t):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{_fmt(t)}</text>')
+        out.append(
+            f'<line x1="{sx(t):.1f}" y1="{TOP + ph}" x2="{sx(t):.1f}" y2="{TOP + ph + 5}" stroke="#333"/>'
+            f'<text x="{sx(t):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{_fmt(t)}</text>'
+        )
     for t in _ticks(y_lo, y_hi, False):
-        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{LEFT + pw}" y2="{sy(t):.1f}" stroke="#ddd"/>'
-                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+        out.append(
+            f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{LEFT + pw}" y2="{sy(t):.1f}" stroke="#ddd"/>'
+            f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>'
+        )
     out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 14}" text-anchor="middle">{escape(x_label)}</text>')
-    out.append(f'<text x="16" y="{TOP + ph / 2:.1f}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {TOP + ph / 2:.1f})">{escape(y_label)}</text>')
+    out.append(
+        f'<text x="16" y="{TOP + ph / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {TOP + ph / 2:.1f})">{escape(y_label)}</text>'
+    )
     colour = {}
     for i, (name, pts) in enumerate(drawn.items()):
         c = colour[name] = COLORS[i % len(COLORS)]
@@ -98,16 +114,22 @@ def line_chart(path: str, title: str, x_label: str, y_label: str,
             out.append(f'<polyline points="{coords}" fill="none" stroke="{c}" stroke-width="2"/>')
         out += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{c}"/>' for x, y in pts]
         for x, (lo, hi) in sorted((bars or {}).get(name, {}).items()):
-            out.append(f'<path d="M{sx(x) - 4:.1f},{sy(lo):.1f}h8M{sx(x):.1f},{sy(lo):.1f}V{sy(hi):.1f}'
-                       f'M{sx(x) - 4:.1f},{sy(hi):.1f}h8" stroke="{c}" fill="none"/>')
+            out.append(
+                f'<path d="M{sx(x) - 4:.1f},{sy(lo):.1f}h8M{sx(x):.1f},{sy(lo):.1f}V{sy(hi):.1f}'
+                f'M{sx(x) - 4:.1f},{sy(hi):.1f}h8" stroke="{c}" fill="none"/>'
+            )
         ly = TOP + 10 + i * 18
-        out.append(f'<line x1="{LEFT + pw + 12}" y1="{ly}" x2="{LEFT + pw + 32}" y2="{ly}" stroke="{c}" stroke-width="2"/>'
-                   f'<text x="{LEFT + pw + 38}" y="{ly + 4}">{escape(name)}</text>')
+        out.append(
+            f'<line x1="{LEFT + pw + 12}" y1="{ly}" x2="{LEFT + pw + 32}" y2="{ly}" stroke="{c}" stroke-width="2"/>'
+            f'<text x="{LEFT + pw + 38}" y="{ly + 4}">{escape(name)}</text>'
+        )
     for name, (x, y) in marks:
         if y is None:
             continue
-        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="none" '
-                   f'stroke="{colour.get(name, "#000")}" stroke-width="2"/>')
+        out.append(
+            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="none" '
+            f'stroke="{colour.get(name, "#000")}" stroke-width="2"/>'
+        )
     out.append("</svg>")
     atomic_write(path, "\n".join(out) + "\n")
     return path

@@ -52,8 +52,9 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequ
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
@@ -117,8 +118,18 @@ def comparison_rows(pairings: Sequence) -> tuple[list[str], list[list[str]], lis
 
 
 def _diff_cells(name: str, base_name: str, d: PairedDiff) -> list[str]:
-    return [name, base_name, str(d.problems), f"pass@{d.k}", fmt_rate(d.b), fmt_rate(d.a), fmt_signed(d.diff),
-            fmt_interval((d.low, d.high), signed=True), fmt_p(d.p_value), d.verdict]
+    return [
+        name,
+        base_name,
+        str(d.problems),
+        f"pass@{d.k}",
+        fmt_rate(d.b),
+        fmt_rate(d.a),
+        fmt_signed(d.diff),
+        fmt_interval((d.low, d.high), signed=True),
+        fmt_p(d.p_value),
+        d.verdict,
+    ]
 
 
 COMPARISON_LEGEND = [
@@ -151,12 +162,21 @@ def scope_line(results: Sequence[ModelResult], suite_name: str) -> str:
 
 
 def method_line() -> str:
-    return (f"pass@k: the unbiased estimator of the Codex paper, averaged over problems. {CI_HEADER}: "
-            f"{METHOD['interval']} ({METHOD['resamples']:,} resamples, seed {METHOD['seed']}).")
+    return (
+        f"pass@k: the unbiased estimator of the Codex paper, averaged over problems. {CI_HEADER}: "
+        f"{METHOD['interval']} ({METHOD['resamples']:,} resamples, seed {METHOD['seed']})."
+    )
 
 
-def markdown_document(title: str, results: Sequence[ModelResult], ks: Sequence[int], scope: str,
-                      pairings: Sequence = (), compared: Sequence = (), compared_title: str = "") -> str:
+def markdown_document(
+    title: str,
+    results: Sequence[ModelResult],
+    ks: Sequence[int],
+    scope: str,
+    pairings: Sequence = (),
+    compared: Sequence = (),
+    compared_title: str = "",
+) -> str:
     """A markdown report: the pass@k table, paired differences within the run, and the
     comparison with another run (each section only when there is something in it)."""
     out = [f"## {title}", "", scope, ""] + render_markdown(results, ks) + ["", method_line()]

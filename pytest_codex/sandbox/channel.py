@@ -51,11 +51,11 @@ class Channel:
             self.output_bytes += len(chunk)
             self._out += chunk
             if len(self._out) > 2 * self.cap:
-                del self._out[:-self.cap]
+                del self._out[: -self.cap]
 
     def output(self) -> str:
         self._drain_output()
-        text = bytes(self._out[-self.cap:]).decode("utf-8", "replace")
+        text = bytes(self._out[-self.cap :]).decode("utf-8", "replace")
         if self.output_bytes > self.cap:
             text = f"[{self.output_bytes - self.cap} earlier bytes not kept]\n" + text
         return text
@@ -83,7 +83,7 @@ class Channel:
         data = memoryview(wire.frame_text(text))
         while data:
             try:
-                data = data[self.sock.send(data):]
+                data = data[self.sock.send(data) :]
                 continue
             except BlockingIOError:
                 pass
@@ -100,7 +100,7 @@ class Channel:
                     raise wire.WireError(f"message of {size} bytes exceeds the {FRAME_LIMIT}-byte limit")
                 end = wire.HEADER.size + size
                 if len(self._buf) >= end:
-                    body = bytes(self._buf[wire.HEADER.size:end])
+                    body = bytes(self._buf[wire.HEADER.size : end])
                     del self._buf[:end]
                     return wire.loads(body)
             try:

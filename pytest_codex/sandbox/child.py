@@ -41,7 +41,7 @@ def _send(obj) -> None:
             pass
     data = memoryview(wire.frame(obj))
     while data:
-        data = data[os.write(CTL_FD, data):]
+        data = data[os.write(CTL_FD, data) :]
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:

@@ -31,8 +31,10 @@ TMPFS_BYTES = 64 << 20
 START_TIMEOUT = 60.0
 SERVER_TIMEOUT = 60.0
 NO_REPLAY: list[str] = []
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from pytest_codex.sandbox.server import main; del sys.path[0]; main(sys.argv[2:])")
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from pytest_codex.sandbox.server import main; del sys.path[0]; main(sys.argv[2:])"
+)
 
 
 def worker_cpu(workerinput: dict | None) -> int | None:
@@ -67,16 +69,24 @@ def _signal_name(num: int) -> str:
 class SandboxExecutor:
     name = "sandbox"
 
-    def __init__(self, mode: str = "auto", *, disable: tuple[str, ...] = (),
-                 limits: isolation.Limits | None = None, cpu: int | None = None) -> None:
+    def __init__(
+        self,
+        mode: str = "auto",
+        *,
+        disable: tuple[str, ...] = (),
+        limits: isolation.Limits | None = None,
+        cpu: int | None = None,
+    ) -> None:
         """``cpu``: pin the calling thread, the fork server and every sample to that CPU
         (restored by ``close``).  A sample costs many wake-ups between the trusted thread and
         its child; on one core each is ~10 us, across cores ~100 us on a VM."""
         if mode not in ("auto", "strict"):
             raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
         if not sys.platform.startswith("linux"):
-            raise SandboxUnavailable(f"the sandbox needs Linux (fork, namespaces, Landlock, seccomp); this is "
-                                     f"{sys.platform}: run pytest-codex on Linux, e.g. in a container or VM")
+            raise SandboxUnavailable(
+                f"the sandbox needs Linux (fork, namespaces, Landlock, seccomp); this is "
+                f"{sys.platform}: run pytest-codex on Linux, e.g. in a container or VM"
+            )
         self._unpin: set[int] | None = None
         if cpu is not None:
             self._unpin = os.sched_getaffinity(0)
@@ -88,15 +98,35 @@ class SandboxExecutor:
         os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/work
         self._log = tempfile.TemporaryFile()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {"root": self._root, "uid_base": UID_BASE, "tmpfs_bytes": TMPFS_BYTES, "disable": list(disable),
-                  "limits": self.limits.to_json()}
+        config = {
+            "root": self._root,
+            "uid_base": UID_BASE,
+            "tmpfs_bytes": TMPFS_BYTES,
+            "disable": list(disable),
+            "limits": self.limits.to_json(),
+        }
         package_parent = str(Path(__file__).resolve().parents[2])
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-X", "utf8", "-c", _BOOT, package_parent,
-                 str(theirs.fileno()), json.dumps(config)],
-                pass_fds=[theirs.fileno()], env={**isolation.SAFE_ENV, "LD_BIND_NOW": "1"}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=self._log, cwd="/")
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    "-X",
+                    "utf8",
+                    "-c",
+                    _BOOT,
+                    package_parent,
+                    str(theirs.fileno()),
+                    json.dumps(config),
+                ],
+                pass_fds=[theirs.fileno()],
+                env={**isolation.SAFE_ENV, "LD_BIND_NOW": "1"},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+                cwd="/",
+            )
         finally:
             theirs.close()
         self._sock: socket.socket | None = mine
@@ -112,9 +142,11 @@ class SandboxExecutor:
         if mode == "strict" and missing:
             self.close()
             why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
-            raise SandboxUnavailable(f"--codex-sandbox=strict: isolation layers missing: {why}; "
-                                     "run as root on Linux with namespaces, Landlock and seccomp, "
-                                     "or use --codex-sandbox=auto")
+            raise SandboxUnavailable(
+                f"--codex-sandbox=strict: isolation layers missing: {why}; "
+                "run as root on Linux with namespaces, Landlock and seccomp, "
+                "or use --codex-sandbox=auto"
+            )
 
     def _recv(self):
         assert self._sock is not None  # not closed
@@ -132,10 +164,15 @@ class SandboxExecutor:
         return f"server log: {text}" if text else "no server log"
 
     def describe(self) -> dict:
-        return {"executor": self.name, "mode": self.mode, "layers": dict(self.info["layers"]),
-                "missing": {k: v for k, v in self.info["missing"].items() if not self.info["layers"].get(k)},
-                "landlock_abi": self.info["landlock_abi"],
-                "limits": self.limits.to_json(), "output_cap": OUTPUT_CAP}
+        return {
+            "executor": self.name,
+            "mode": self.mode,
+            "layers": dict(self.info["layers"]),
+            "missing": {k: v for k, v in self.info["missing"].items() if not self.info["layers"].get(k)},
+            "landlock_abi": self.info["landlock_abi"],
+            "limits": self.limits.to_json(),
+            "output_cap": OUTPUT_CAP,
+        }
 
     def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
         replay = self._replays.get(problem)
@@ -154,8 +191,9 @@ class SandboxExecutor:
         out_r, out_w = os.pipe()
         try:
             assert self._sock is not None  # not closed
-            socket.send_fds(self._sock, [json.dumps(["run", math.ceil(time_limit) + 1]).encode()],
-                            [theirs.fileno(), out_w])
+            socket.send_fds(
+                self._sock, [json.dumps(["run", math.ceil(time_limit) + 1]).encode()], [theirs.fileno(), out_w]
+            )
         except OSError as exc:
             mine.close()
             os.close(out_r)
@@ -203,8 +241,9 @@ class SandboxExecutor:
                 detail = f"{detail}: it closed its connection"
         elif verdict == Verdict.TIMEOUT:
             detail = f"{detail} ({time_limit:g} s)"
-        return SampleResult(verdict, error_type=error_type, detail=detail, duration=duration, output=output,
-                            time_limit=time_limit)
+        return SampleResult(
+            verdict, error_type=error_type, detail=detail, duration=duration, output=output, time_limit=time_limit
+        )
 
     def close(self) -> None:
         unpin = getattr(self, "_unpin", None)

@@ -20,16 +20,16 @@ from pytest_codex.sandbox import linux
 
 # Layer names, in the order they are shown.  Every one is required by --codex-sandbox=strict.
 LAYERS = (
-    "session",            # own session and process group (setsid)
-    "pid_namespace",      # own PID namespace; the server is its init and kills all after each sample
-    "unprivileged_uid",   # a per-worker uid, so RLIMIT_NPROC counts and root powers are gone
+    "session",  # own session and process group (setsid)
+    "pid_namespace",  # own PID namespace; the server is its init and kills all after each sample
+    "unprivileged_uid",  # a per-worker uid, so RLIMIT_NPROC counts and root powers are gone
     "network_namespace",  # no interface but a downed loopback
-    "seccomp",            # socket() of every family and dangerous syscalls refused
-    "landlock",           # writes only in the sample's temp dir; reads only the standard library
-    "rlimits",            # address space, CPU time, file size, open files, processes, no core
-    "private_tmpfs",      # the temp dir is a size-capped tmpfs in a private mount namespace
-    "ipc_namespace",      # no SysV IPC shared with anything else
-    "parent_death",       # PR_SET_PDEATHSIG: the sample dies with the server
+    "seccomp",  # socket() of every family and dangerous syscalls refused
+    "landlock",  # writes only in the sample's temp dir; reads only the standard library
+    "rlimits",  # address space, CPU time, file size, open files, processes, no core
+    "private_tmpfs",  # the temp dir is a size-capped tmpfs in a private mount namespace
+    "ipc_namespace",  # no SysV IPC shared with anything else
+    "parent_death",  # PR_SET_PDEATHSIG: the sample dies with the server
 )
 
 SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
@@ -40,8 +40,9 @@ class Limits:
     """rlimits of a sample (plain class: no dataclasses import in the fork server).  The CPU
     time limit is per sample: the time limit rounded up, plus one second."""
 
-    def __init__(self, address_space: int = 512 << 20, file_size: int = 16 << 20, open_files: int = 64,
-                 processes: int = 8) -> None:
+    def __init__(
+        self, address_space: int = 512 << 20, file_size: int = 16 << 20, open_files: int = 64, processes: int = 8
+    ) -> None:
         # There is no memory cgroup: a sample's memory is bounded by processes x address_space.
         self.address_space, self.file_size = address_space, file_size
         self.open_files, self.processes = open_files, processes
@@ -54,10 +55,10 @@ class Plan:
     """What the server applies to each child (built once, read-only afterwards)."""
 
     def __init__(self, layers: dict) -> None:
-        self.layers: dict = dict(layers)          # name -> bool
-        self.missing: dict = {}                   # name -> why
+        self.layers: dict = dict(layers)  # name -> bool
+        self.missing: dict = {}  # name -> why
         self.workdir = ""
-        self.libdir: str | None = None            # the standard library as the child sees it
+        self.libdir: str | None = None  # the standard library as the child sees it
         self.uid: int | None = None
         self.ruleset_fd: int | None = None
         self.landlock_abi = 0
@@ -84,10 +85,15 @@ def _try(plan: Plan, name: str, fn, *args) -> bool:
 
 # --- server side --------------------------------------------------------------------
 
+
 def unshare_namespaces(plan: Plan, wanted: set[str]) -> None:
     """In the supervisor, before it forks the server: the namespaces the server lives in."""
-    for name, flag in (("network_namespace", linux.CLONE_NEWNET), ("ipc_namespace", linux.CLONE_NEWIPC),
-                       ("private_tmpfs", linux.CLONE_NEWNS), ("pid_namespace", linux.CLONE_NEWPID)):
+    for name, flag in (
+        ("network_namespace", linux.CLONE_NEWNET),
+        ("ipc_namespace", linux.CLONE_NEWIPC),
+        ("private_tmpfs", linux.CLONE_NEWNS),
+        ("pid_namespace", linux.CLONE_NEWPID),
+    ):
         if name in wanted:
             _try(plan, name, linux.unshare, flag)
         else:
@@ -100,13 +106,19 @@ def prepare_filesystem(plan: Plan, root: str, stdlib: str, tmpfs_bytes: int) -> 
     if plan.on("private_tmpfs"):
         try:
             linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-            linux.mount("codex-sandbox", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
-                        f"size={tmpfs_bytes},nr_inodes=4096,mode=0755")
+            linux.mount(
+                "codex-sandbox",
+                root,
+                "tmpfs",
+                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                f"size={tmpfs_bytes},nr_inodes=4096,mode=0755",
+            )
             lib = os.path.join(root, "lib")
             os.mkdir(lib)
             linux.mount(stdlib, lib, None, linux.MS_BIND | linux.MS_REC)
-            linux.mount(None, lib, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
-                        | linux.MS_NOSUID | linux.MS_NODEV)
+            linux.mount(
+                None, lib, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+            )
             plan.libdir = lib
         except OSError as exc:
             plan.drop("private_tmpfs", f"mount: {exc.strerror} (errno {exc.errno})")
@@ -120,7 +132,7 @@ def remap_stdlib(stdlib: str, libdir: str) -> None:
     """Point imports at the stdlib's bind mount (the real path may sit under a 0700 /root)."""
     if libdir == stdlib:
         return
-    swap = lambda p: libdir + p[len(stdlib):] if p == stdlib or p.startswith(stdlib + os.sep) else p  # noqa: E731
+    swap = lambda p: libdir + p[len(stdlib) :] if p == stdlib or p.startswith(stdlib + os.sep) else p  # noqa: E731
     sys.path[:] = [swap(p) for p in sys.path]
     sys.path_importer_cache.clear()
     for mod in list(sys.modules.values()):
@@ -136,8 +148,11 @@ def choose_uid(plan: Plan, uid: int, wanted: bool) -> None:
     elif os.geteuid() != 0:
         plan.drop("unprivileged_uid", "the sandbox is not running as root, so it cannot switch uid")
     elif not _reachable_by_others(plan.libdir):
-        plan.drop("unprivileged_uid", f"another uid cannot reach the standard library at {plan.libdir} "
-                                      "(and there is no mount namespace to bind-mount it elsewhere)")
+        plan.drop(
+            "unprivileged_uid",
+            f"another uid cannot reach the standard library at {plan.libdir} "
+            "(and there is no mount namespace to bind-mount it elsewhere)",
+        )
     else:
         plan.uid = uid
         os.chown(plan.workdir, uid, uid)
@@ -204,10 +219,15 @@ def build_landlock_rules(fd: int, plan: Plan, abi: int, read_dirs: list[str], fs
 # is born with them.  Per child there remain only its session, its fds, its uid and the
 # parent-death signal.
 
+
 def _rlimits(plan: Plan, limits: Limits) -> None:
     """Every limit but CPU time, which depends on the sample (see ``attach``)."""
-    values = [(resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
-              (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)]
+    values = [
+        (resource.RLIMIT_AS, limits.address_space),
+        (resource.RLIMIT_FSIZE, limits.file_size),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_CORE, 0),
+    ]
     if plan.on("unprivileged_uid"):  # RLIMIT_NPROC counts every process of the (real) uid
         values.append((resource.RLIMIT_NPROC, limits.processes))
     for res, value in values:
@@ -279,6 +299,7 @@ def confine_server(plan: Plan, limits: Limits) -> None:
 
 # --- child side ---------------------------------------------------------------------
 
+
 def enter(plan: Plan, handoff_fd: int) -> None:
     """In a child forked ahead of its sample (a spare): own session; stdin, stdout and
     stderr /dev/null until ``attach``; fd 3 the hand-off socket; every other fd closed."""
@@ -299,9 +320,12 @@ def attach(plan: Plan) -> None:
     handoff = _socket.socket(fileno=CTL_FD)
     msg, ancdata, _, _ = handoff.recvmsg(64, _socket.CMSG_LEN(2 * 4))
     handoff.detach()
-    fds = [int.from_bytes(data[i:i + 4], sys.byteorder, signed=True)
-           for level, kind, data in ancdata if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
-           for i in range(0, len(data) - len(data) % 4, 4)]
+    fds = [
+        int.from_bytes(data[i : i + 4], sys.byteorder, signed=True)
+        for level, kind, data in ancdata
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+        for i in range(0, len(data) - len(data) % 4, 4)
+    ]
     if len(fds) != 2 or not msg:
         raise OSError("no sample was handed over")
     ctl, out = fds

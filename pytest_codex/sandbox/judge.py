@@ -178,8 +178,9 @@ def _write_back(args: tuple, after) -> None:
 def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]) -> Judgement:
     """The verdict for one sample; raises ``Diverged`` when the replay did not match."""
     try:
-        channel.send_text(wire.dumps(["load", problem.program(completion), problem.entry_point])[:-1]
-                          + ",[" + ",".join(replay) + "]]")
+        channel.send_text(
+            wire.dumps(["load", problem.program(completion), problem.entry_point])[:-1] + ",[" + ",".join(replay) + "]]"
+        )
         reply = channel.recv()
     except SampleTimeout:
         return Judgement(Verdict.TIMEOUT, detail="the completion did not finish loading within the time limit")
@@ -243,8 +244,7 @@ def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> 
     message = str(exc)[:500]
     if from_candidate:
         where = getattr(exc, "codex_call", proxy.last_call)
-        detail = (f"{where} raised {from_candidate}: {message}" if from_candidate != "UnsupportedResultType"
-                  else message)
+        detail = f"{where} raised {from_candidate}: {message}" if from_candidate != "UnsupportedResultType" else message
         return Judgement(Verdict.ERROR, from_candidate, detail)
     line = _test_line(problem, exc)
     parts = []

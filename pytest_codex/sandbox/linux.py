@@ -25,8 +25,9 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-NAMESPACE_FLAGS = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC
-                   | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
+NAMESPACE_FLAGS = (
+    CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+)
 
 # prctl
 PR_SET_PDEATHSIG = 1
@@ -74,6 +75,7 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 
 # --- Landlock -------------------------------------------------------------------------
 
+
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version, or 0 where Landlock is unavailable."""
     nrs = _SYS_LANDLOCK.get(MACHINE)
@@ -108,8 +110,15 @@ def landlock_allow_path(ruleset_fd: int, path: str, access: int) -> None:
     fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
         attr = ctypes.create_string_buffer(struct.pack("=Qi", access, fd), 12)
-        _check(_libc.syscall(_SYS_LANDLOCK[MACHINE][1], ctypes.c_int(ruleset_fd),
-                             ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), attr, ctypes.c_uint32(0)))
+        _check(
+            _libc.syscall(
+                _SYS_LANDLOCK[MACHINE][1],
+                ctypes.c_int(ruleset_fd),
+                ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
+                attr,
+                ctypes.c_uint32(0),
+            )
+        )
     finally:
         os.close(fd)
 
@@ -128,23 +137,60 @@ _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
 # family (TCP, UDP, UNIX, netlink, raw); clone() with a namespace flag and clone3() (glibc
 # then falls back to clone) are refused so a sample cannot build namespaces of its own.
 _DENIED = {
-    "socket": (41, 198), "ptrace": (101, 117), "mount": (165, 40), "umount2": (166, 39),
-    "unshare": (272, 97), "setns": (308, 268), "pivot_root": (155, 41), "chroot": (161, 51),
-    "swapon": (167, 224), "swapoff": (168, 225), "reboot": (169, 142),
-    "sethostname": (170, 161), "setdomainname": (171, 162), "init_module": (175, 105),
-    "delete_module": (176, 106), "finit_module": (313, 273), "kexec_load": (246, 104),
-    "kexec_file_load": (320, 294), "bpf": (321, 280), "perf_event_open": (298, 241),
-    "userfaultfd": (323, 282), "keyctl": (250, 219), "add_key": (248, 217),
-    "request_key": (249, 218), "io_uring_setup": (425, 425), "io_uring_enter": (426, 426),
-    "io_uring_register": (427, 427), "process_vm_readv": (310, 270),
-    "process_vm_writev": (311, 271), "open_by_handle_at": (304, 265),
-    "name_to_handle_at": (303, 264), "fanotify_init": (300, 262), "acct": (163, 89),
-    "quotactl": (179, 60), "shmget": (29, 194), "shmat": (30, 196), "shmctl": (31, 195),
-    "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191), "msgget": (68, 186),
-    "msgsnd": (69, 189), "msgrcv": (70, 188), "msgctl": (71, 187), "mq_open": (240, 180),
-    "pidfd_getfd": (438, 438), "open_tree": (428, 428), "move_mount": (429, 429),
-    "fsopen": (430, 430), "fsmount": (432, 432), "fspick": (433, 433),
-    "mount_setattr": (442, 442), "settimeofday": (164, 170), "clock_settime": (227, 112),
+    "socket": (41, 198),
+    "ptrace": (101, 117),
+    "mount": (165, 40),
+    "umount2": (166, 39),
+    "unshare": (272, 97),
+    "setns": (308, 268),
+    "pivot_root": (155, 41),
+    "chroot": (161, 51),
+    "swapon": (167, 224),
+    "swapoff": (168, 225),
+    "reboot": (169, 142),
+    "sethostname": (170, 161),
+    "setdomainname": (171, 162),
+    "init_module": (175, 105),
+    "delete_module": (176, 106),
+    "finit_module": (313, 273),
+    "kexec_load": (246, 104),
+    "kexec_file_load": (320, 294),
+    "bpf": (321, 280),
+    "perf_event_open": (298, 241),
+    "userfaultfd": (323, 282),
+    "keyctl": (250, 219),
+    "add_key": (248, 217),
+    "request_key": (249, 218),
+    "io_uring_setup": (425, 425),
+    "io_uring_enter": (426, 426),
+    "io_uring_register": (427, 427),
+    "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271),
+    "open_by_handle_at": (304, 265),
+    "name_to_handle_at": (303, 264),
+    "fanotify_init": (300, 262),
+    "acct": (163, 89),
+    "quotactl": (179, 60),
+    "shmget": (29, 194),
+    "shmat": (30, 196),
+    "shmctl": (31, 195),
+    "semget": (64, 190),
+    "semop": (65, 193),
+    "semctl": (66, 191),
+    "msgget": (68, 186),
+    "msgsnd": (69, 189),
+    "msgrcv": (70, 188),
+    "msgctl": (71, 187),
+    "mq_open": (240, 180),
+    "pidfd_getfd": (438, 438),
+    "open_tree": (428, 428),
+    "move_mount": (429, 429),
+    "fsopen": (430, 430),
+    "fsmount": (432, 432),
+    "fspick": (433, 433),
+    "mount_setattr": (442, 442),
+    "settimeofday": (164, 170),
+    "clock_settime": (227, 112),
     "adjtimex": (159, 171),
 }
 _CLONE = (56, 220)
@@ -170,16 +216,16 @@ def seccomp_program(errno_: int = 1) -> bytes | None:
         i = emit(code, k)
         label_jumps.append((i, jt, jf))
 
-    emit(_LD_W_ABS, 4)                                  # seccomp_data.arch
+    emit(_LD_W_ABS, 4)  # seccomp_data.arch
     jump(_JEQ_K, arch, None, "KILL")
-    emit(_LD_W_ABS, 0)                                  # seccomp_data.nr
+    emit(_LD_W_ABS, 0)  # seccomp_data.nr
     if MACHINE == "x86_64":
-        jump(_JGE_K, 0x40000000, "KILL", None)          # the x32 ABI
+        jump(_JGE_K, 0x40000000, "KILL", None)  # the x32 ABI
     for nr in denied:
         jump(_JEQ_K, nr, "DENY", None)
     jump(_JEQ_K, _CLONE3[col], "NOSYS", None)
     jump(_JEQ_K, _CLONE[col], None, "ALLOW")
-    emit(_LD_W_ABS, 16)                                 # clone: low half of args[0], the flags
+    emit(_LD_W_ABS, 16)  # clone: low half of args[0], the flags
     jump(_JSET_K, NAMESPACE_FLAGS, "DENY", "ALLOW")
     labels = {"ALLOW": emit(_RET_K, RET_ALLOW)}
     labels["DENY"] = emit(_RET_K, RET_ERRNO | errno_)

@@ -91,9 +91,13 @@ class Server:
         for name, why in self._probe().items():
             plan.drop(name, why)
         isolation.confine_server(plan, self.limits)
-        self.hello = {"layers": {name: plan.on(name) for name in isolation.LAYERS}, "missing": plan.missing,
-                      "uid": plan.uid if plan.on("unprivileged_uid") else None,
-                      "landlock_abi": plan.landlock_abi, "python": sys.version.split()[0]}
+        self.hello = {
+            "layers": {name: plan.on(name) for name in isolation.LAYERS},
+            "missing": plan.missing,
+            "uid": plan.uid if plan.on("unprivileged_uid") else None,
+            "landlock_abi": plan.landlock_abi,
+            "python": sys.version.split()[0],
+        }
 
     def _probe(self) -> dict:
         """Try every per-child layer once in a throw-away child."""
@@ -168,8 +172,10 @@ class Server:
         if spare is not None:
             pid, handoff = spare
             try:
-                handoff.sendmsg([str(cpu_seconds).encode()],
-                                [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [ctl_fd, out_fd]))])
+                handoff.sendmsg(
+                    [str(cpu_seconds).encode()],
+                    [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [ctl_fd, out_fd]))],
+                )
             except OSError:
                 pass  # it died: the sample sees its connection close, the status tells why
             handoff.close()
@@ -218,7 +224,7 @@ def _recv_fds(sock) -> tuple[bytes, list[int]]:
     msg, ancdata, _, _ = sock.recvmsg(65536, _socket.CMSG_LEN(4 * fds.itemsize))
     for level, kind, data in ancdata:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
     return msg, list(fds)
 
 

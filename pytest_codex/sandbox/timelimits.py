@@ -22,8 +22,9 @@ CALIBRATION_RUNS = 2
 
 
 class TimeLimits:
-    def __init__(self, *, floor: float, factor: float, override: float | None,
-                 cache_dir: Path | None, suite_sha256: str) -> None:
+    def __init__(
+        self, *, floor: float, factor: float, override: float | None, cache_dir: Path | None, suite_sha256: str
+    ) -> None:
         self.floor, self.factor, self.override = floor, factor, override
         self.cache_path = cache_dir / CACHE_NAME if cache_dir is not None else None
         self.key = f"{suite_sha256}|python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -33,8 +34,12 @@ class TimeLimits:
     def describe(self) -> dict:
         if self.override is not None:
             return {"policy": "fixed", "seconds": self.override}
-        return {"policy": "floor + factor * canonical runtime", "floor_s": self.floor, "factor": self.factor,
-                "cache": str(self.cache_path) if self.cache_path else None}
+        return {
+            "policy": "floor + factor * canonical runtime",
+            "floor_s": self.floor,
+            "factor": self.factor,
+            "cache": str(self.cache_path) if self.cache_path else None,
+        }
 
     def limit(self, problem: Problem, executor) -> float:
         """The time limit for one sample of ``problem`` (measuring the canonical solution once)."""

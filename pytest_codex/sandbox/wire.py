@@ -57,8 +57,10 @@ def _enc(x, depth: int):
         return ["b", x.hex()]
     if t is complex:
         return ["c", x.real, x.imag]
-    raise Unencodable(f"values of type {t.__module__}.{t.__qualname__} cannot be returned "
-                      f"(only exact None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
+    raise Unencodable(
+        f"values of type {t.__module__}.{t.__qualname__} cannot be returned "
+        f"(only exact None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)"
+    )
 
 
 def pack(x):

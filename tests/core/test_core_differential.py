@@ -30,16 +30,26 @@ def our_class(verdict: str) -> str:
     return verdict if verdict in ("passed", "timeout") else "failed"
 
 
-MUTATIONS = [(" + 1", " + 2"), (" < ", " <= "), (" > ", " >= "), (" == ", " != "), ("[::-1]", ""),
-             (" and ", " or "), ("True", "False"), ("return ", "return not ")]
+MUTATIONS = [
+    (" + 1", " + 2"),
+    (" < ", " <= "),
+    (" > ", " >= "),
+    (" == ", " != "),
+    ("[::-1]", ""),
+    (" and ", " or "),
+    ("True", "False"),
+    ("return ", "return not "),
+]
 
 
 def variants(problem):
     """The canonical solution plus wrong (or equivalent) variants of it."""
-    out = [("canonical", problem.canonical_solution),
-           ("return None", "    return None\n"),
-           ("raise", "    raise ValueError('no')\n"),
-           ("syntax", "    return (\n")]
+    out = [
+        ("canonical", problem.canonical_solution),
+        ("return None", "    return None\n"),
+        ("raise", "    raise ValueError('no')\n"),
+        ("syntax", "    return (\n"),
+    ]
     for old, new in MUTATIONS:
         if old in problem.canonical_solution:
             out.append((f"{old!r}->{new!r}", problem.canonical_solution.replace(old, new, 1)))
@@ -70,10 +80,13 @@ def test_every_problem_and_variant_gets_human_evals_verdict(executor):
     assert sum(1 for (_, n, _), r in zip(jobs, theirs) if n == "canonical" and r == "passed") == 164
 
 
-@pytest.mark.parametrize("completion,expected", [
-    ("    while True:\n        pass\n", "timeout"),
-    ("    import time\n    time.sleep(30)\n", "timeout"),
-])
+@pytest.mark.parametrize(
+    "completion,expected",
+    [
+        ("    while True:\n        pass\n", "timeout"),
+        ("    import time\n    time.sleep(30)\n", "timeout"),
+    ],
+)
 def test_timeouts_agree(executor, completion, expected):
     problem = SUITE.by_id()["HumanEval/0"]
     he = check_correctness(problem.__dict__, completion, 1.0)["result"]

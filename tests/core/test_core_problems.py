@@ -9,8 +9,13 @@ import pytest
 from pytest_codex.core.errors import ProblemFileError
 from pytest_codex.core.problems import humaneval_path, load_suite
 
-GOOD = {"task_id": "t/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n",
-        "test": "def check(candidate):\n    assert candidate() == 1\n", "entry_point": "f"}
+GOOD = {
+    "task_id": "t/0",
+    "prompt": "def f():\n",
+    "canonical_solution": "    return 1\n",
+    "test": "def check(candidate):\n    assert candidate() == 1\n",
+    "entry_point": "f",
+}
 
 
 def test_humaneval_has_164_problems_and_records_sha256():
@@ -32,14 +37,20 @@ def test_user_file_plain_and_gzip(tmp_path):
     assert a.problems[0].program("    return 1\n") == "def f():\n    return 1\n"
 
 
-@pytest.mark.parametrize("line,message", [
-    ("{not json", "line 2: not valid JSON"),
-    ("[1, 2]", "line 2: expected a JSON object"),
-    (json.dumps({k: v for k, v in GOOD.items() if k != "test"} | {"task_id": "t/1"}), "line 2: missing field 'test'"),
-    (json.dumps(GOOD | {"task_id": "t/1", "prompt": 3}), "line 2: field 'prompt' must be a string"),
-    (json.dumps(GOOD), "line 2: duplicate task_id 't/0'"),
-    (json.dumps(GOOD | {"task_id": "t/1", "entry_point": "not valid"}), "line 2: field 'entry_point'"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("{not json", "line 2: not valid JSON"),
+        ("[1, 2]", "line 2: expected a JSON object"),
+        (
+            json.dumps({k: v for k, v in GOOD.items() if k != "test"} | {"task_id": "t/1"}),
+            "line 2: missing field 'test'",
+        ),
+        (json.dumps(GOOD | {"task_id": "t/1", "prompt": 3}), "line 2: field 'prompt' must be a string"),
+        (json.dumps(GOOD), "line 2: duplicate task_id 't/0'"),
+        (json.dumps(GOOD | {"task_id": "t/1", "entry_point": "not valid"}), "line 2: field 'entry_point'"),
+    ],
+)
 def test_bad_lines_name_the_line_and_field(tmp_path, line, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(GOOD) + "\n" + line + "\n")

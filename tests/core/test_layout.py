@@ -16,8 +16,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pytest_codex"
-RANK = {"": 0, "core": 0, "options": 1, "sandbox": 2, "models": 2, "reports": 2, "experiments": 3,
-        "session": 4, "plugin": 5, "cli": 5, "__main__": 6}
+RANK = {
+    "": 0,
+    "core": 0,
+    "options": 1,
+    "sandbox": 2,
+    "models": 2,
+    "reports": 2,
+    "experiments": 3,
+    "session": 4,
+    "plugin": 5,
+    "cli": 5,
+    "__main__": 6,
+}
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -32,8 +43,9 @@ def _layer(module: str) -> str:
 
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imports(root: Path) -> dict[str, list[tuple[str, int, bool]]]:
@@ -54,8 +66,9 @@ def imports(root: Path) -> dict[str, list[tuple[str, int, bool]]]:
                     if base.split(".")[0] == root.name:
                         for alias in child.names:  # `from pkg import submodule` names a module
                             sub = f"{base}.{alias.name}"
-                            is_module = (root.parent / sub.replace(".", "/")).with_suffix(".py").exists() or \
-                                (root.parent / sub.replace(".", "/")).is_dir()
+                            is_module = (root.parent / sub.replace(".", "/")).with_suffix(".py").exists() or (
+                                root.parent / sub.replace(".", "/")
+                            ).is_dir()
                             found.append((sub if is_module else base, child.lineno, top))
                 elif isinstance(child, ast.Import):
                     found.extend((a.name, child.lineno, top) for a in child.names if a.name.split(".")[0] == root.name)
@@ -82,7 +95,7 @@ def violations(root: Path) -> list[str]:
         state[m] = 1
         for t in sorted(edges[m]):
             if state.get(t) == 1:
-                bad.append("import cycle: " + " -> ".join(path[path.index(t):] + [t]) if t in path else t)
+                bad.append("import cycle: " + " -> ".join(path[path.index(t) :] + [t]) if t in path else t)
             elif t not in state:
                 walk(t, path + [t])
         state[m] = 2
@@ -114,7 +127,7 @@ def test_imports_inside_functions_say_why():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for child in ast.walk(node):
                     if isinstance(child, (ast.Import, ast.ImportFrom)):
-                        text = "\n".join(lines[child.lineno - 1:child.end_lineno])
+                        text = "\n".join(lines[child.lineno - 1 : child.end_lineno])
                         if "# lazy:" not in text:
                             unexplained.append(f"{path.relative_to(PACKAGE.parent)}:{child.lineno}: {text.strip()}")
     assert unexplained == []

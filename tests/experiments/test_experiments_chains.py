@@ -47,10 +47,17 @@ def test_same_seed_same_suite_other_seed_other_problems():
 
 
 def test_the_suite_is_the_same_in_another_process():
-    code = ("from pytest_codex.options.experiment import ChainConfig; from pytest_codex.experiments.chains import suite_for; "
-            "print(suite_for(ChainConfig(seed=5, per_length=2, lengths=(1, 4, 7))).sha256)")
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"}).stdout.strip()
+    code = (
+        "from pytest_codex.options.experiment import ChainConfig; from pytest_codex.experiments.chains import suite_for; "
+        "print(suite_for(ChainConfig(seed=5, per_length=2, lengths=(1, 4, 7))).sha256)"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"},
+    ).stdout.strip()
     assert other == suite_for(ChainConfig(seed=5, per_length=2, lengths=(1, 4, 7))).sha256
 
 
@@ -81,13 +88,24 @@ def test_apply_chain_is_the_blocks_in_order(order, s):
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_every_canonical_chain_passes_and_the_table_shows_each_length(project, workers, tmp_path):
     report = tmp_path / "r.json"
-    result = project.runpytest_subprocess("--model=reference", "--codex-suite=chains", "--codex-chain-per-length=3",
-                                          "--codex-chain-seed=11", "-n", workers, f"--codex-report={report}",
-                                          f"--codex-plots={tmp_path / 'plots'}")
+    result = project.runpytest_subprocess(
+        "--model=reference",
+        "--codex-suite=chains",
+        "--codex-chain-per-length=3",
+        "--codex-chain-seed=11",
+        "-n",
+        workers,
+        f"--codex-report={report}",
+        f"--codex-plots={tmp_path / 'plots'}",
+    )
     result.assert_outcomes(passed=21)
-    result.stdout.fnmatch_lines(["*pytest-codex: chained operations (seed 11, 3 per length)*",
-                                 "model * L1 * L7*fall/step",
-                                 "reference * 1.0 (3) * 1.0 (3) *1.00x"])
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-codex: chained operations (seed 11, 3 per length)*",
+            "model * L1 * L7*fall/step",
+            "reference * 1.0 (3) * 1.0 (3) *1.00x",
+        ]
+    )
     doc = json.loads(report.read_text())
     assert doc["runs"][0]["manifest"]["dataset"]["name"] == "chains"
     rec = doc["experiments"]["chains"]["models"]["reference"]
@@ -100,27 +118,36 @@ def test_every_canonical_chain_passes_and_the_table_shows_each_length(project, w
 def test_wrong_answers_fail_and_the_rate_falls_with_length(project, tmp_path):
     # a "model" that knows only the first operation of each chain: right at length 1 only
     suite = suite_for(ChainConfig(lengths=(1, 2), per_length=3, seed=0))
+
     def first_op(code: str) -> str:
         lines = code.splitlines(keepends=True)
         upto = next(i for i, line in enumerate(lines) if line.startswith("    s = "))
-        return "".join(lines[:upto + 1]) + "    return s\n"
+        return "".join(lines[: upto + 1]) + "    return s\n"
 
     first_op = {p.task_id: first_op(p.canonical_solution) for p in suite.problems}
     samples = tmp_path / "s.jsonl"
     samples.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in first_op.items()))
-    result = project.runpytest_subprocess(f"--model=samples:{samples}", "--codex-suite=chains",
-                                          "--codex-chain-lengths=1,2", "--codex-chain-per-length=3", "--codex-plots=none")
+    result = project.runpytest_subprocess(
+        f"--model=samples:{samples}",
+        "--codex-suite=chains",
+        "--codex-chain-lengths=1,2",
+        "--codex-chain-per-length=3",
+        "--codex-plots=none",
+    )
     result.assert_outcomes(passed=3, failed=3)
     result.stdout.fnmatch_lines(["samples:s * 1.0 (3) * 0.0 (3) *—"])
     assert "plot:" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--codex-chain-lengths=0-3"], "--codex-chain-lengths='0-3': '0-3' is outside 1..13 or reversed"),
-    (["--codex-chain-lengths=x"], "--codex-chain-lengths='x': 'x' is not a length or a range"),
-    (["--codex-chain-seed=-1"], "--codex-chain-seed='-1': must be at least 0"),
-    (["--codex-chain-per-length=zero"], "--codex-chain-per-length='zero': not an integer"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--codex-chain-lengths=0-3"], "--codex-chain-lengths='0-3': '0-3' is outside 1..13 or reversed"),
+        (["--codex-chain-lengths=x"], "--codex-chain-lengths='x': 'x' is not a length or a range"),
+        (["--codex-chain-seed=-1"], "--codex-chain-seed='-1': must be at least 0"),
+        (["--codex-chain-per-length=zero"], "--codex-chain-per-length='zero': not an integer"),
+    ],
+)
 def test_bad_chain_options_are_one_line_usage_errors(project, args, message):
     result = project.runpytest_subprocess("--model=reference", "--codex-suite=chains", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -32,8 +32,9 @@ def test_canonical_solutions_pass_every_generated_test_and_a_rerun_reuses_them(p
     """The property over all 164 problems (under xdist: the controller draws, workers read
     the store); then a single-process rerun of a few problems uses the stored tests."""
     first, second = tmp_path / "first.json", tmp_path / "second.json"
-    result = project.runpytest_subprocess("--model=reference", "--codex-plus", "--codex-plus-inputs=10", "-n", "2",
-                                          f"--codex-report={first}")
+    result = project.runpytest_subprocess(
+        "--model=reference", "--codex-plus", "--codex-plus-inputs=10", "-n", "2", f"--codex-report={first}"
+    )
     result.assert_outcomes(passed=164)
     run = json.loads(first.read_text())["runs"][0]
     verdicts = {s["plus_verdict"] for p in run["problems"] for s in p["samples"]}
@@ -47,8 +48,14 @@ def test_canonical_solutions_pass_every_generated_test_and_a_rerun_reuses_them(p
     before = store.read_bytes()
     result.stdout.fnmatch_lines(["*base vs plus tests*", "reference * 164 * 1.0 -> 1.0 * 0"])
 
-    again = project.runpytest_subprocess("--model=reference", "--codex-plus", "--codex-plus-inputs=10",
-                                         "-k", "HumanEval/32] or HumanEval/144]", f"--codex-report={second}")
+    again = project.runpytest_subprocess(
+        "--model=reference",
+        "--codex-plus",
+        "--codex-plus-inputs=10",
+        "-k",
+        "HumanEval/32] or HumanEval/144]",
+        f"--codex-report={second}",
+    )
     again.assert_outcomes(passed=2, deselected=162)
     assert store.read_bytes() == before
     reused = plus_of(second)["tests_by_problem"]
@@ -62,8 +69,16 @@ def test_planted_wrong_completions_pass_base_and_fail_plus(project, tmp_path, wo
     samples.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in PLANTED.items()))
     report = tmp_path / "r.json"
     select = " or ".join(f"{t}]" for t in PLANTED)
-    result = project.runpytest_subprocess(f"--model=samples:{samples}", "--model=reference", "--codex-plus",
-                                          "-n", workers, "-k", select, f"--codex-report={report}")
+    result = project.runpytest_subprocess(
+        f"--model=samples:{samples}",
+        "--model=reference",
+        "--codex-plus",
+        "-n",
+        workers,
+        "-k",
+        select,
+        f"--codex-report={report}",
+    )
     result.assert_outcomes(passed=6)  # base tests: all pass
     planted = next(r for r in json.loads(report.read_text())["runs"] if r["label"] == "samples:planted")
     for p in planted["problems"]:
@@ -133,13 +148,15 @@ def test_every_problem_gets_a_strategy_of_its_arity():
 
 
 def test_oracle_keeps_outputs_and_drops_what_the_canonical_rejects():
-    program = ("import os, time\n"
-               "def f(x):\n"
-               "    if x == 1:\n        raise ValueError('no')\n"
-               "    if x == 2:\n        time.sleep(30)\n"
-               "    if x == 3:\n        os._exit(1)\n"
-               "    if x == 4:\n        return object()\n"
-               "    return [x, x / 2]\n")
+    program = (
+        "import os, time\n"
+        "def f(x):\n"
+        "    if x == 1:\n        raise ValueError('no')\n"
+        "    if x == 2:\n        time.sleep(30)\n"
+        "    if x == 3:\n        os._exit(1)\n"
+        "    if x == 4:\n        return object()\n"
+        "    return [x, x / 2]\n"
+    )
     oracle = Oracle(per_input_limit=0.5)
     try:
         res = oracle.run(OracleJob("t", program, "f", [repr((x,)) for x in range(7)]))
@@ -147,8 +164,12 @@ def test_oracle_keeps_outputs_and_drops_what_the_canonical_rejects():
     finally:
         oracle.close()
     assert res.outputs == {0: "[0, 0.0]", 5: "[5, 2.5]", 6: "[6, 3.0]"}
-    assert res.dropped == {"raised ValueError": 1, "timeout": 1, "died or hung": 1,
-                           "unrepresentable or relation failed": 1}
+    assert res.dropped == {
+        "raised ValueError": 1,
+        "timeout": 1,
+        "died or hung": 1,
+        "unrepresentable or relation failed": 1,
+    }
     assert again.outputs == {0: "'cba'"}  # the restarted child goes on with the next job
 
 

@@ -19,7 +19,7 @@ from pytest_codex.experiments.ranking import curve, docstring_and_code, pick_bes
 # (best mean log-prob, worst sum); samples 1-3 are wrong, long and less confident per token
 # (but with a higher sum).  So: mean log-prob always picks the right one once it is drawn,
 # sum log-prob never does, random picks it 1 time in 4, the oracle as soon as it is drawn.
-CONFTEST = '''
+CONFTEST = """
 from pytest_codex.models import NAMES
 from pytest_codex.core.generation import Completion, ModelSource
 
@@ -43,7 +43,7 @@ class HandMade(ModelSource):
         return {"name": "handmade", "kind": "test"}
 
 NAMES["handmade"] = "conftest:HandMade"
-'''
+"""
 
 
 @pytest.fixture
@@ -74,17 +74,32 @@ def test_exact_expectation_equals_enumerating_the_subsets(samples, data):
 def test_known_answers():
     passed, scores = [True, False, False, False], [0.9, 0.1, 0.2, 0.3]
     assert [pick_best_expectation(passed, scores, m) for m in (1, 2, 3, 4)] == [
-        Fraction(1, 4), Fraction(1, 2), Fraction(3, 4), Fraction(1)]
+        Fraction(1, 4),
+        Fraction(1, 2),
+        Fraction(3, 4),
+        Fraction(1),
+    ]
     assert [pick_best_expectation(passed, [-s for s in scores], m) for m in (1, 2, 4)] == [
-        Fraction(1, 4), Fraction(0), Fraction(0)]
+        Fraction(1, 4),
+        Fraction(0),
+        Fraction(0),
+    ]
     assert pick_best_expectation(passed, [1.0] * 4, 3) == Fraction(1, 4)  # all tied: random
 
 
 def test_curves_and_a_heuristic_without_scores():
-    problems = [ProblemPayload.from_json({"task_id": f"t/{i}", "samples": [
+    problems = [
+        ProblemPayload.from_json(
+            {
+                "task_id": f"t/{i}",
+                "samples": [
                     {"index": 0, "verdict": first, "mean_logprob": -0.1},
-                    {"index": 1, "verdict": "failed", "mean_logprob": -2.0}]})
-                for i, first in enumerate(("passed", "failed"))]
+                    {"index": 1, "verdict": "failed", "mean_logprob": -2.0},
+                ],
+            }
+        )
+        for i, first in enumerate(("passed", "failed"))
+    ]
     assert curve("mean_logprob", problems, [1, 2]) == {1: 0.25, 2: 0.5}
     assert curve("random", problems, [1, 2]) == {1: 0.25, 2: 0.25}
     assert curve("oracle", problems, [1, 2]) == {1: 0.25, 2: 0.5}
@@ -102,20 +117,30 @@ def test_backtranslation_splits_docstring_from_code():
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_ranking_table_with_hand_made_log_probs(project, tmp_path, workers):
     report = tmp_path / "r.json"
-    result = project.runpytest_subprocess("--model=handmade", "-n", workers, "-k", "HumanEval/0] or HumanEval/2] or HumanEval/7]",
-                                          f"--codex-report={report}", f"--codex-plots={tmp_path}", "--codex-backtranslate")
+    result = project.runpytest_subprocess(
+        "--model=handmade",
+        "-n",
+        workers,
+        "-k",
+        "HumanEval/0] or HumanEval/2] or HumanEval/7]",
+        f"--codex-report={report}",
+        f"--codex-plots={tmp_path}",
+        "--codex-backtranslate",
+    )
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines([
-        "*ranking heuristics*",
-        "handmade: pass rate of the sample each heuristic picks from m drawn (n = 4)",
-        "heuristic * m=1 * m=2 * m=4",
-        "random (pass@1) * 0.25 * 0.25 * 0.25",
-        "highest mean log-prob * 0.25 * 0.5 * 1.0",
-        "highest sum log-prob * 0.25 * 0.0 * 0.0",
-        "oracle (pass@m) * 0.25 * 0.5 * 1.0",
-        "not available: back-translation*",
-        "back-translation: handmade cannot score text*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ranking heuristics*",
+            "handmade: pass rate of the sample each heuristic picks from m drawn (n = 4)",
+            "heuristic * m=1 * m=2 * m=4",
+            "random (pass@1) * 0.25 * 0.25 * 0.25",
+            "highest mean log-prob * 0.25 * 0.5 * 1.0",
+            "highest sum log-prob * 0.25 * 0.0 * 0.0",
+            "oracle (pass@m) * 0.25 * 0.5 * 1.0",
+            "not available: back-translation*",
+            "back-translation: handmade cannot score text*",
+        ]
+    )
     rec = json.loads(report.read_text())["experiments"]["ranking"]
     curves = rec["models"]["handmade"]["curves"]
     assert curves["mean_logprob"] == {"1": 0.25, "2": 0.5, "3": 0.75, "4": 1.0}

@@ -38,12 +38,39 @@ def stop_rule(stops):
     return prompts.stop_rule(prompts.COMPLETION, stops)
 
 
-def decode(model, tok, *, batch_size=4, temperature=0.0, top_p=1.0, n=1, stops=("\n\n",), max_new=24,
-           prompts=PROMPTS, reverse=False):
-    dec = Decoder(model, tok, device="cpu", batch_size=batch_size, eos_ids=[tok.eos_token_id],
-                  stop_rule=stop_rule(stops), temperature=temperature, top_p=top_p)
-    jobs = [Job(key=i, input_ids=tok(p)["input_ids"], indices=list(range(n)),
-                seeds={j: 7919 * i + j for j in range(n)}, max_new_tokens=max_new) for i, p in enumerate(prompts)]
+def decode(
+    model,
+    tok,
+    *,
+    batch_size=4,
+    temperature=0.0,
+    top_p=1.0,
+    n=1,
+    stops=("\n\n",),
+    max_new=24,
+    prompts=PROMPTS,
+    reverse=False,
+):
+    dec = Decoder(
+        model,
+        tok,
+        device="cpu",
+        batch_size=batch_size,
+        eos_ids=[tok.eos_token_id],
+        stop_rule=stop_rule(stops),
+        temperature=temperature,
+        top_p=top_p,
+    )
+    jobs = [
+        Job(
+            key=i,
+            input_ids=tok(p)["input_ids"],
+            indices=list(range(n)),
+            seeds={j: 7919 * i + j for j in range(n)},
+            max_new_tokens=max_new,
+        )
+        for i, p in enumerate(prompts)
+    ]
     out = {(f.key, f.index): f for f in dec.run(jobs[::-1] if reverse else jobs)}
     assert len(out) == len(prompts) * n
     return dec, out
@@ -54,10 +81,11 @@ def test_greedy_matches_transformers_generate_one_prompt_at_a_time(tiny):
     _, out = decode(model, tok, batch_size=4, stops=("\x00never",), max_new=20)
     for (key, _), fin in out.items():
         ids = tok(PROMPTS[key], return_tensors="pt")["input_ids"]
-        ref = model.generate(ids, max_new_tokens=20, do_sample=False, eos_token_id=tok.eos_token_id,
-                             pad_token_id=tok.eos_token_id)[0, ids.shape[1]:].tolist()
+        ref = model.generate(
+            ids, max_new_tokens=20, do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id
+        )[0, ids.shape[1] :].tolist()
         ref = [t for t in ref if t != tok.eos_token_id]
-        assert fin.token_ids == ref[:len(fin.token_ids)] and len(fin.token_ids) == len(ref)
+        assert fin.token_ids == ref[: len(fin.token_ids)] and len(fin.token_ids) == len(ref)
 
 
 def test_samples_do_not_depend_on_batch_size_or_order(tiny):
@@ -89,10 +117,10 @@ def test_stops_cut_exactly_and_log_probabilities_cover_the_kept_tokens(tiny):
         # the kept tokens decode to the kept text (and not much more), with the prompt's last token as anchor
         prompt_ids = tok(PROMPTS[key])["input_ids"]
         anchor = tok.decode(prompt_ids[-1:], skip_special_tokens=True)
-        kept_text = tok.decode(prompt_ids[-1:] + fin.token_ids, skip_special_tokens=True)[len(anchor):]
+        kept_text = tok.decode(prompt_ids[-1:] + fin.token_ids, skip_special_tokens=True)[len(anchor) :]
         assert kept_text.startswith(fin.text)
         if fin.token_ids:
-            shorter = tok.decode(prompt_ids[-1:] + fin.token_ids[:-1], skip_special_tokens=True)[len(anchor):]
+            shorter = tok.decode(prompt_ids[-1:] + fin.token_ids[:-1], skip_special_tokens=True)[len(anchor) :]
             assert len(shorter) < len(fin.text) or not fin.text
         # log-probabilities recomputed in one forward pass over prompt + kept tokens
         ids = torch.tensor([prompt_ids + fin.token_ids])
@@ -127,7 +155,7 @@ def test_leading_spaces_survive_a_tokenizer_that_drops_them(tmp_path_factory):
     for (key, _), fin in out.items():
         prompt_ids = tok(prompts[key])["input_ids"]
         whole = tok.decode(prompt_ids + fin.token_ids, skip_special_tokens=True)
-        truth = whole[len(tok.decode(prompt_ids, skip_special_tokens=True)):]
+        truth = whole[len(tok.decode(prompt_ids, skip_special_tokens=True)) :]
         assert fin.text == truth
         pitfalls += truth.startswith(" ") and not tok.decode(fin.token_ids).startswith(" ")
     assert pitfalls > 0  # the pitfall really occurred in this test
@@ -137,9 +165,16 @@ def test_token_budget_and_context_length(tiny):
     model, tok = tiny
     _, out = decode(model, tok, stops=("\x00never",), max_new=5)
     assert all(f.generated <= 5 for f in out.values())
-    dec = Decoder(model, tok, device="cpu", batch_size=2, eos_ids=[tok.eos_token_id],
-                  stop_rule=stop_rule(("\x00never",)), temperature=0.0, top_p=1.0, max_positions=len(
-                      tok(PROMPTS[0])["input_ids"]) + 3)
-    (fin,) = dec.run([Job(key=0, input_ids=tok(PROMPTS[0])["input_ids"], indices=[0], seeds={0: 1},
-                          max_new_tokens=50)])
+    dec = Decoder(
+        model,
+        tok,
+        device="cpu",
+        batch_size=2,
+        eos_ids=[tok.eos_token_id],
+        stop_rule=stop_rule(("\x00never",)),
+        temperature=0.0,
+        top_p=1.0,
+        max_positions=len(tok(PROMPTS[0])["input_ids"]) + 3,
+    )
+    (fin,) = dec.run([Job(key=0, input_ids=tok(PROMPTS[0])["input_ids"], indices=[0], seeds={0: 1}, max_new_tokens=50)])
     assert fin.generated <= 3 and fin.reason == "length"

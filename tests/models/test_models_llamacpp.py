@@ -55,8 +55,14 @@ def test_llamacpp_end_to_end_store_and_samples(pytester: pytest.Pytester, monkey
     by_id = load_suite("humaneval").by_id()
     suite = pytester.path / "suite.jsonl"
     suite.write_text("".join(json.dumps(by_id[t].__dict__) + "\n" for t in TASKS))
-    common = ["-p", "no:cacheprovider", f"--model=llamacpp:{gguf_file}", f"--codex-suite={suite}",
-              f"--codex-cache-dir={pytester.path / 'cache'}", "--codex-max-new-tokens=96"]
+    common = [
+        "-p",
+        "no:cacheprovider",
+        f"--model=llamacpp:{gguf_file}",
+        f"--codex-suite={suite}",
+        f"--codex-cache-dir={pytester.path / 'cache'}",
+        "--codex-max-new-tokens=96",
+    ]
 
     def run(name: str, *extra: str) -> dict:
         result = pytester.runpytest_subprocess(*common, *extra, f"--codex-report={pytester.path / name}")
@@ -72,8 +78,13 @@ def test_llamacpp_end_to_end_store_and_samples(pytester: pytest.Pytester, monkey
     assert any("```" in s.get("raw", "") for s in samples)
     assert all(s["num_tokens"] > 0 and s["sum_logprob"] < 0 for s in samples)
 
-    sampled = run("sampled.json", "--codex-prompt-style=completion", "--codex-n=4", "--codex-temperature=0.8",
-                  "--codex-batch-size=5")
+    sampled = run(
+        "sampled.json",
+        "--codex-prompt-style=completion",
+        "--codex-n=4",
+        "--codex-temperature=0.8",
+        "--codex-batch-size=5",
+    )
     assert sampled["manifest"]["model"]["store"] == {**sampled["manifest"]["model"]["store"], "generated": 12}
     stop = sampled["params"]["stop"]
     for p in sampled["problems"]:
@@ -81,7 +92,12 @@ def test_llamacpp_end_to_end_store_and_samples(pytester: pytest.Pytester, monkey
             assert not any(x in s["completion"] for x in stop)  # cut at the first stop sequence
             raw = s.get("raw", s["completion"])
             assert raw.startswith(s["completion"])
-    again = run("again.json", "--codex-prompt-style=completion", "--codex-n=4", "--codex-temperature=0.8",
-                "--codex-batch-size=5")
+    again = run(
+        "again.json",
+        "--codex-prompt-style=completion",
+        "--codex-n=4",
+        "--codex-temperature=0.8",
+        "--codex-batch-size=5",
+    )
     assert again["manifest"]["model"]["store"]["from_store"] == 12
     assert generated(again) == generated(sampled)

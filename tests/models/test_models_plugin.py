@@ -25,7 +25,7 @@ PROBLEMS = load_suite("humaneval").problems
 
 # Counts model loads in every process of an inner run (xdist workers included) and notes
 # whether torch was ever imported there.
-COUNTING_CONFTEST = '''
+COUNTING_CONFTEST = """
 import os, sys
 from pytest_codex.models import hf
 
@@ -43,7 +43,7 @@ def pytest_sessionfinish(session):
     role = "worker" if hasattr(session.config, "workerinput") else "main"
     with open(os.environ["CODEX_TEST_LOADS"] + ".torch", "a") as fh:
         fh.write(f"{role} {os.getpid()} {'torch' in sys.modules}\\n")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +66,16 @@ def suite(pytester: pytest.Pytester, count: int) -> str:
 
 
 def args(pytester, model: str, count: int = 3, *extra: str) -> list[str]:
-    return ["-p", "no:cacheprovider", f"--model={model}", f"--codex-suite={suite(pytester, count)}",
-            f"--codex-cache-dir={pytester.path / 'cache'}", "--codex-max-new-tokens=12", "--codex-dtype=float32",
-            *extra]
+    return [
+        "-p",
+        "no:cacheprovider",
+        f"--model={model}",
+        f"--codex-suite={suite(pytester, count)}",
+        f"--codex-cache-dir={pytester.path / 'cache'}",
+        "--codex-max-new-tokens=12",
+        "--codex-dtype=float32",
+        *extra,
+    ]
 
 
 def loads(pytester) -> list[str]:
@@ -85,8 +92,16 @@ def report(pytester, name: str = "r.json") -> dict:
 
 
 def test_generates_once_then_reads_the_store(project, tiny_dir):
-    first = project.runpytest_subprocess(*args(project, f"hf:{tiny_dir}", 3, "--codex-n=2", "--codex-temperature=0.8",
-                                               f"--codex-report={project.path / 'r.json'}"))
+    first = project.runpytest_subprocess(
+        *args(
+            project,
+            f"hf:{tiny_dir}",
+            3,
+            "--codex-n=2",
+            "--codex-temperature=0.8",
+            f"--codex-report={project.path / 'r.json'}",
+        )
+    )
     assert first.ret in (0, 1)
     assert "6 generated, 0 from store" in time_line(first, "hf:tiny")
     assert len(loads(project)) == 1
@@ -100,11 +115,22 @@ def test_generates_once_then_reads_the_store(project, tiny_dir):
     assert params["dtype"] == "float32" and params["device"] == "cpu" and params["batch_size"] == 32
     model = run["manifest"]["model"]
     assert set(model["fingerprint"]["files"]) >= {"config.json", "model.safetensors", "tokenizer.json"}
-    assert model["store"] == {"path": str(project.path / "cache" / "completions.sqlite"), "generated": 6,
-                              "from_store": 0}
+    assert model["store"] == {
+        "path": str(project.path / "cache" / "completions.sqlite"),
+        "generated": 6,
+        "from_store": 0,
+    }
     # the same run again: everything from the store, and the model is not even loaded
-    again = project.runpytest_subprocess(*args(project, f"hf:{tiny_dir}", 3, "--codex-n=2", "--codex-temperature=0.8",
-                                               f"--codex-report={project.path / 'r2.json'}"))
+    again = project.runpytest_subprocess(
+        *args(
+            project,
+            f"hf:{tiny_dir}",
+            3,
+            "--codex-n=2",
+            "--codex-temperature=0.8",
+            f"--codex-report={project.path / 'r2.json'}",
+        )
+    )
     assert "0 generated, 6 from store" in time_line(again, "hf:tiny")
     assert len(loads(project)) == 1
     assert _same_samples(report(project, "r2.json"), run)
@@ -112,8 +138,17 @@ def test_generates_once_then_reads_the_store(project, tiny_dir):
     more = project.runpytest_subprocess(*args(project, f"hf:{tiny_dir}", 3, "--codex-n=3", "--codex-temperature=0.8"))
     assert "3 generated, 6 from store" in time_line(more, "hf:tiny")
     # --codex-regenerate replaces them, with the same seeds: the same completions
-    regen = project.runpytest_subprocess(*args(project, f"hf:{tiny_dir}", 3, "--codex-n=2", "--codex-temperature=0.8",
-                                               "--codex-regenerate", f"--codex-report={project.path / 'r3.json'}"))
+    regen = project.runpytest_subprocess(
+        *args(
+            project,
+            f"hf:{tiny_dir}",
+            3,
+            "--codex-n=2",
+            "--codex-temperature=0.8",
+            "--codex-regenerate",
+            f"--codex-report={project.path / 'r3.json'}",
+        )
+    )
     assert "6 generated, 0 from store" in time_line(regen, "hf:tiny")
     assert _same_samples(report(project, "r3.json"), run)
 
@@ -121,30 +156,54 @@ def test_generates_once_then_reads_the_store(project, tiny_dir):
 def _same_samples(a: dict, b: dict) -> bool:
     def texts(run):
         return [[(s["index"], s["completion"], s.get("num_tokens")) for s in p["samples"]] for p in run["problems"]]
+
     return texts(a) == texts(b)
 
 
 def test_a_seed_changes_samples_but_not_greedy_ones(project, tiny_dir):
     out = {}
-    for name, extra in {"s0": ("--codex-temperature=1.0",), "s1": ("--codex-temperature=1.0", "--codex-seed=1"),
-                        "g0": (), "g1": ("--codex-seed=1",)}.items():
-        project.runpytest_subprocess(*args(project, f"hf:{tiny_dir}", 4, *extra,
-                                           f"--codex-report={project.path / name}.json"))
+    for name, extra in {
+        "s0": ("--codex-temperature=1.0",),
+        "s1": ("--codex-temperature=1.0", "--codex-seed=1"),
+        "g0": (),
+        "g1": ("--codex-seed=1",),
+    }.items():
+        project.runpytest_subprocess(
+            *args(project, f"hf:{tiny_dir}", 4, *extra, f"--codex-report={project.path / name}.json")
+        )
         out[name] = report(project, f"{name}.json")
     assert not _same_samples(out["s0"], out["s1"])
     assert _same_samples(out["g0"], out["g1"])
 
 
 def test_xdist_loads_the_model_once_and_workers_never_import_torch(project, tiny_dir):
-    single = project.runpytest_subprocess(*args(project, f"hf:{tiny_dir}", 4, "--codex-temperature=0.5", "--codex-n=2",
-                                                f"--codex-cache-dir={project.path / 'c1'}",
-                                                f"--codex-report={project.path / 'single.json'}"))
+    single = project.runpytest_subprocess(
+        *args(
+            project,
+            f"hf:{tiny_dir}",
+            4,
+            "--codex-temperature=0.5",
+            "--codex-n=2",
+            f"--codex-cache-dir={project.path / 'c1'}",
+            f"--codex-report={project.path / 'single.json'}",
+        )
+    )
     assert single.ret in (0, 1)
     (project.path / "loads.txt").unlink()
     (project.path / "loads.txt.torch").unlink()
-    dist = project.runpytest_subprocess(*args(project, f"hf:{tiny_dir}", 4, "--codex-temperature=0.5", "--codex-n=2",
-                                              f"--codex-cache-dir={project.path / 'c2'}", "-n", "2",
-                                              f"--codex-report={project.path / 'dist.json'}"))
+    dist = project.runpytest_subprocess(
+        *args(
+            project,
+            f"hf:{tiny_dir}",
+            4,
+            "--codex-temperature=0.5",
+            "--codex-n=2",
+            f"--codex-cache-dir={project.path / 'c2'}",
+            "-n",
+            "2",
+            f"--codex-report={project.path / 'dist.json'}",
+        )
+    )
     assert dist.ret in (0, 1)
     assert "8 generated, 0 from store" in time_line(dist, "hf:tiny")
     (loader,) = loads(project)  # one load in the whole run ...
@@ -160,11 +219,23 @@ def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir
     """Kill a real pytest run with SIGKILL in the middle of generation; the rerun generates
     only the missing samples, and the results equal an uninterrupted run's."""
     count, n = 6, 4
-    common = args(project, f"hf:{tiny_dir}", count, f"--codex-n={n}", "--codex-temperature=0.9",
-                  "--codex-batch-size=1", "--codex-max-new-tokens=64")
+    common = args(
+        project,
+        f"hf:{tiny_dir}",
+        count,
+        f"--codex-n={n}",
+        "--codex-temperature=0.9",
+        "--codex-batch-size=1",
+        "--codex-max-new-tokens=64",
+    )
     store = project.path / "cache" / "completions.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", *common], cwd=project.path, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *common],
+        cwd=project.path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 240
         stored = 0
@@ -189,8 +260,9 @@ def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir
     assert 3 <= kept < count * n
     resumed = project.runpytest_subprocess(*common, f"--codex-report={project.path / 'resumed.json'}")
     assert f"{count * n - kept} generated, {kept} from store" in time_line(resumed, "hf:tiny")
-    fresh = project.runpytest_subprocess(*common, f"--codex-cache-dir={project.path / 'fresh'}",
-                                         f"--codex-report={project.path / 'fresh.json'}")
+    fresh = project.runpytest_subprocess(
+        *common, f"--codex-cache-dir={project.path / 'fresh'}", f"--codex-report={project.path / 'fresh.json'}"
+    )
     assert f"{count * n} generated, 0 from store" in time_line(fresh, "hf:tiny")
     assert _same_samples(report(project, "resumed.json"), report(project, "fresh.json"))
 
@@ -206,7 +278,9 @@ def test_progress_line_and_quiet(project, tiny_dir):
 
 def test_chat_style_keeps_the_reply_and_records_the_template(project, tmp_path_factory):
     chat_dir = tiny_model(tmp_path_factory, chat=True)
-    result = project.runpytest_subprocess(*args(project, f"hf:{chat_dir}", 2, f"--codex-report={project.path / 'r.json'}"))
+    result = project.runpytest_subprocess(
+        *args(project, f"hf:{chat_dir}", 2, f"--codex-report={project.path / 'r.json'}")
+    )
     assert result.ret in (0, 1)
     run = report(project)
     assert run["params"]["prompt_style"] == "chat" and run["params"]["stop"] == []
@@ -214,8 +288,11 @@ def test_chat_style_keeps_the_reply_and_records_the_template(project, tmp_path_f
     for problem in run["problems"]:
         for s in problem["samples"]:
             assert "raw" in s or s["completion"] == ""
-    forced = project.runpytest_subprocess(*args(project, f"hf:{chat_dir}", 2, "--codex-prompt-style=completion",
-                                                f"--codex-report={project.path / 'c.json'}"))
+    forced = project.runpytest_subprocess(
+        *args(
+            project, f"hf:{chat_dir}", 2, "--codex-prompt-style=completion", f"--codex-report={project.path / 'c.json'}"
+        )
+    )
     assert "2 generated, 0 from store" in time_line(forced, "hf:tiny")  # another style, other samples
     assert report(project, "c.json")["params"]["prompt_style"] == "completion"
 
@@ -269,8 +346,11 @@ def test_a_dtype_the_device_cannot_run():
         probe_dtype("cpu", dtype)  # torch computes all three on a CPU
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    with pytest.raises(ModelError, match=r"--codex-dtype=bfloat16: the device cuda cannot compute in bfloat16.*"
-                                         r"--codex-dtype=float32"):
+    with pytest.raises(
+        ModelError,
+        match=r"--codex-dtype=bfloat16: the device cuda cannot compute in bfloat16.*"
+        r"--codex-dtype=float32",
+    ):
         probe_dtype("cuda", "bfloat16")
 
 
@@ -285,15 +365,18 @@ def test_damaged_store_and_chat_style_without_template(project, tiny_dir):
     assert "has no chat template" in line and "--codex-prompt-style=completion" in line
 
 
-@pytest.mark.parametrize("option,value,message", [
-    ("--codex-n", "0", "must be at least 1"),
-    ("--codex-temperature", "-1", "must be between 0 and 100"),
-    ("--codex-top-p", "0", "must be in (0, 1]"),
-    ("--codex-max-new-tokens", "x", "not an integer"),
-    ("--codex-batch-size", "0", "must be at least 1"),
-    ("--codex-dtype", "int8", "unknown value"),
-    ("--codex-prompt-style", "fim", "unknown value"),
-])
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("--codex-n", "0", "must be at least 1"),
+        ("--codex-temperature", "-1", "must be between 0 and 100"),
+        ("--codex-top-p", "0", "must be in (0, 1]"),
+        ("--codex-max-new-tokens", "x", "not an integer"),
+        ("--codex-batch-size", "0", "must be at least 1"),
+        ("--codex-dtype", "int8", "unknown value"),
+        ("--codex-prompt-style", "fim", "unknown value"),
+    ],
+)
 def test_bad_generation_options(project, option, value, message):
     line = usage_error(project.runpytest("--model=reference", f"{option}={value}"))
     assert f"{option}={value!r}" in line and message in line

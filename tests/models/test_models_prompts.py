@@ -30,7 +30,7 @@ def test_find_stop_cuts_at_the_earliest_stop(text, start):
         assert not any(s in text[start:] for s in STOPS)
     else:
         assert cut >= start and any(text.startswith(s, cut) for s in STOPS)
-        assert not any(s in text[start:cut + len(s) - 1] for s in STOPS)
+        assert not any(s in text[start : cut + len(s) - 1] for s in STOPS)
 
 
 def test_closed_fence_end():
@@ -79,10 +79,16 @@ def test_every_canonical_solution_survives_a_chat_reply_round_trip():
                 failures.append([item["task_id"], r.stderr[-200:]])
         print(json.dumps(failures))
     """)
-    items = [{"task_id": p.task_id, "program": p.prompt + completions[p.task_id] + "\n\n" + p.test
-              + f"\ncheck({p.entry_point})\n"} for p in PROBLEMS]
-    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(items), capture_output=True,
-                          text=True, timeout=600)
+    items = [
+        {
+            "task_id": p.task_id,
+            "program": p.prompt + completions[p.task_id] + "\n\n" + p.test + f"\ncheck({p.entry_point})\n",
+        }
+        for p in PROBLEMS
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(items), capture_output=True, text=True, timeout=600
+    )
     assert json.loads(proc.stdout) == []
 
 
@@ -97,10 +103,12 @@ def test_other_indentation_is_re_indented(indent):
 
 def test_helpers_and_imports_beside_the_function_are_kept():
     p = next(p for p in PROBLEMS if p.task_id == "HumanEval/0")
-    reply = ("```python\nimport itertools\n\ndef close(a, b, t):\n    return abs(a - b) < t\n\n"
-             "def has_close_elements(numbers, threshold):\n"
-             "    return any(close(a, b, threshold) for a, b in itertools.combinations(numbers, 2))\n\n"
-             "print(has_close_elements([1.0, 2.0], 0.5))\n```")
+    reply = (
+        "```python\nimport itertools\n\ndef close(a, b, t):\n    return abs(a - b) < t\n\n"
+        "def has_close_elements(numbers, threshold):\n"
+        "    return any(close(a, b, threshold) for a, b in itertools.combinations(numbers, 2))\n\n"
+        "print(has_close_elements([1.0, 2.0], 0.5))\n```"
+    )
     completion = prompts.extract_completion(p.prompt, reply)
     assert "print(" not in completion  # top-level statements of the reply are not part of the program
     ok, err = _passes(p, completion)
@@ -110,7 +118,9 @@ def test_helpers_and_imports_beside_the_function_are_kept():
 def test_one_line_function_and_unfenced_reply():
     p = next(p for p in PROBLEMS if p.task_id == "HumanEval/23")  # strlen
     assert _passes(p, prompts.extract_completion(p.prompt, "```python\ndef strlen(string): return len(string)\n```"))[0]
-    assert _passes(p, prompts.extract_completion(p.prompt, "def strlen(string: str) -> int:\n    return len(string)\n"))[0]
+    assert _passes(
+        p, prompts.extract_completion(p.prompt, "def strlen(string: str) -> int:\n    return len(string)\n")
+    )[0]
 
 
 def test_code_that_does_not_parse_still_yields_the_function_body():
@@ -129,7 +139,9 @@ def test_the_block_defining_the_entry_point_is_chosen():
 @given(prose=st.text(alphabet="abc .,\n", max_size=40), indent=st.sampled_from(["  ", "    ", "\t"]))
 def test_extraction_property_body_is_indented_like_the_prompt(prose, indent):
     p = PROBLEMS[2]  # truncate_number
-    reply = f"{prose}\n```python\ndef truncate_number(number):\n{indent}x = number % 1.0\n{indent}return x\n```\n{prose}"
+    reply = (
+        f"{prose}\n```python\ndef truncate_number(number):\n{indent}x = number % 1.0\n{indent}return x\n```\n{prose}"
+    )
     completion = prompts.extract_completion(p.prompt, reply)
     assert completion == "    x = number % 1.0\n    return x\n"
     compile(p.prompt + completion, "<program>", "exec")

@@ -38,8 +38,14 @@ def test_smollm2_end_to_end_offline_and_reproducible(pytester: pytest.Pytester, 
     by_id = load_suite("humaneval").by_id()
     suite = pytester.path / "suite.jsonl"
     suite.write_text("".join(json.dumps(by_id[t].__dict__) + "\n" for t in TASKS))
-    common = ["-p", "no:cacheprovider", "--model=smollm2", f"--codex-suite={suite}",
-              f"--codex-cache-dir={pytester.path / 'cache'}", "--codex-max-new-tokens=160"]
+    common = [
+        "-p",
+        "no:cacheprovider",
+        "--model=smollm2",
+        f"--codex-suite={suite}",
+        f"--codex-cache-dir={pytester.path / 'cache'}",
+        "--codex-max-new-tokens=160",
+    ]
 
     def run(name: str, *extra: str) -> dict:
         result = pytester.runpytest_subprocess(*common, *extra, f"--codex-report={pytester.path / name}")
@@ -59,6 +65,7 @@ def test_smollm2_end_to_end_offline_and_reproducible(pytester: pytest.Pytester, 
         assert s["completion"].startswith("    ") or s["verdict"] == "syntax_error"
 
     again = run("again.json", "--codex-regenerate")
+
     def generated(run_: dict) -> list:
         return [[(s["completion"], s.get("raw"), s["num_tokens"]) for s in p["samples"]] for p in run_["problems"]]
 

@@ -35,8 +35,14 @@ def test_samples_round_trip_and_key_parts(tmp_path):
 
 
 @settings(max_examples=40, deadline=None)
-@given(text=st.text(), raw=st.none() | st.text(), lp=st.floats(allow_nan=False, allow_infinity=False, width=64),
-       ntok=st.integers(0, 10_000), index=st.integers(0, 10_000), prompt=st.text())
+@given(
+    text=st.text(),
+    raw=st.none() | st.text(),
+    lp=st.floats(allow_nan=False, allow_infinity=False, width=64),
+    ntok=st.integers(0, 10_000),
+    index=st.integers(0, 10_000),
+    prompt=st.text(),
+)
 def test_any_sample_survives_the_store_unchanged(tmp_path_factory, text, raw, lp, ntok, index, prompt):
     store = CompletionStore.in_dir(str(tmp_path_factory.mktemp("s")))
     c = Completion(text, index, raw=raw, sum_logprob=lp, mean_logprob=lp / max(ntok, 1), num_tokens=ntok)
@@ -104,7 +110,7 @@ def test_damaged_pages_are_found_by_the_check(tmp_path):
     path = tmp_path / FILENAME
     data = bytearray(path.read_bytes())
     for i in range(4096 + 100, len(data), 4096):  # scribble over every page after the header's
-        data[i:i + 64] = b"\xff" * 64
+        data[i : i + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="damaged"):
         s = CompletionStore.in_dir(str(tmp_path), check=True)

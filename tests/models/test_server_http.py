@@ -44,9 +44,14 @@ class Scripted:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                outer.requests.append({"method": self.command, "path": self.path,
-                                       "auth": self.headers.get("Authorization"),
-                                       "json": json.loads(body) if body else None})
+                outer.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "auth": self.headers.get("Authorization"),
+                        "json": json.loads(body) if body else None,
+                    }
+                )
                 if outer.responder is not None:
                     answer = json.dumps(outer.responder(outer.requests[-1]["json"])).encode()
                     status, ctype, payload, headers = 200, "application/json", answer, {}
@@ -71,8 +76,11 @@ class Scripted:
         self.thread.start()
 
     def add(self, status: int, body, ctype: str = "application/json", **headers) -> None:
-        payload = json.dumps(body).encode() if not isinstance(body, (bytes, str)) else (
-            body.encode() if isinstance(body, str) else body)
+        payload = (
+            json.dumps(body).encode()
+            if not isinstance(body, (bytes, str))
+            else (body.encode() if isinstance(body, str) else body)
+        )
         self.answers.append((status, ctype, payload, headers))
 
     def close(self) -> None:
@@ -160,6 +168,7 @@ def test_server_message_is_always_one_bounded_line(text):
 
 # -- the generator's request scheduling, against a scripted server that counts overlap ----------
 
+
 class Counting:
     """Answers a completion request after ``delay`` seconds, recording the requests in flight."""
 
@@ -213,16 +222,22 @@ def test_an_answer_without_choices_is_an_error(scripted):
 def test_models_list_without_the_model_names_what_it_serves(scripted):
     scripted.add(200, {"object": "list", "data": [{"id": "llama-3"}, {"id": "qwen"}]})
     gen = OpenAIGenerator("gpt-x", scripted.url, policy=FAST)
-    with pytest.raises(ServerRefused, match=r"does not serve model 'gpt-x'; it serves 'llama-3', 'qwen': "
-                                            r"use e\.g\. --model=openai:llama-3@http"):
+    with pytest.raises(
+        ServerRefused,
+        match=r"does not serve model 'gpt-x'; it serves 'llama-3', 'qwen': "
+        r"use e\.g\. --model=openai:llama-3@http",
+    ):
         gen.check_server()
 
 
 def test_a_web_page_instead_of_the_api_is_a_one_line_model_error(scripted):
     scripted.add(200, "<html><body><h1>Welcome to nginx!</h1></body></html>", ctype="text/html")
     gen = OpenAIGenerator("m", scripted.url, policy=FAST)
-    with pytest.raises(ModelError, match=rf"^--model=openai:m@{scripted.url}: {scripted.url}/models answered an "
-                                         r"HTML page, not JSON: .*usually ending in /v1\)$"):
+    with pytest.raises(
+        ModelError,
+        match=rf"^--model=openai:m@{scripted.url}: {scripted.url}/models answered an "
+        r"HTML page, not JSON: .*usually ending in /v1\)$",
+    ):
         gen.load()
 
 
@@ -246,6 +261,7 @@ def test_a_refusal_that_is_not_about_stops_or_logprobs_is_not_retried(scripted):
 
 # -- the chat endpoint, streamed ---------------------------------------------------------------
 
+
 def sse(*chunks: dict, done: bool = True) -> str:
     return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + ("data: [DONE]\n\n" if done else "")
 
@@ -259,10 +275,18 @@ CHAT_PROMPT = 'def f(x):\n    """Double x."""\n'
 
 
 def test_a_streamed_chat_answer_ends_where_the_code_block_closes(scripted):
-    scripted.add(200, sse({"choices": [{"index": 0, "delta": {"role": "assistant"}}]},
-                          delta("```python\ndef f(x):\n", -0.5), delta("    return 2 * x\n", -0.25),
-                          delta("```\n", -0.125), delta("This doubles x.", -3.0), delta("", None, "length")),
-                 ctype="text/event-stream")
+    scripted.add(
+        200,
+        sse(
+            {"choices": [{"index": 0, "delta": {"role": "assistant"}}]},
+            delta("```python\ndef f(x):\n", -0.5),
+            delta("    return 2 * x\n", -0.25),
+            delta("```\n", -0.125),
+            delta("This doubles x.", -3.0),
+            delta("", None, "length"),
+        ),
+        ctype="text/event-stream",
+    )
     gen = OpenAIGenerator("m", scripted.url, endpoint="chat", policy=FAST)
     ((c,),) = gen.generate([CHAT_PROMPT], GenParams(n=1, temperature=0.0, max_new_tokens=50))
     body = scripted.requests[0]["json"]
@@ -280,8 +304,9 @@ def test_a_stream_that_ends_unfinished_is_refused_not_kept(scripted):
 
 
 def test_an_error_in_the_stream_is_retried(scripted):
-    scripted.add(200, sse(delta("```py"), {"error": {"message": "engine overloaded"}}, done=False),
-                 ctype="text/event-stream")
+    scripted.add(
+        200, sse(delta("```py"), {"error": {"message": "engine overloaded"}}, done=False), ctype="text/event-stream"
+    )
     scripted.add(200, sse(delta("```python\n    return x + x\n```\n", -1.0, "stop")), ctype="text/event-stream")
     gen = OpenAIGenerator("m", scripted.url, endpoint="chat", policy=FAST)
     ((c,),) = gen.generate([CHAT_PROMPT], GenParams())
@@ -289,8 +314,14 @@ def test_an_error_in_the_stream_is_retried(scripted):
 
 
 def test_a_server_that_does_not_stream_is_read_whole(scripted):
-    scripted.add(200, {"choices": [{"index": 0, "message": {"content": "```python\n    return x * 2\n```"},
-                                    "finish_reason": "stop"}]})
+    scripted.add(
+        200,
+        {
+            "choices": [
+                {"index": 0, "message": {"content": "```python\n    return x * 2\n```"}, "finish_reason": "stop"}
+            ]
+        },
+    )
     gen = OpenAIGenerator("m", scripted.url, endpoint="chat", policy=FAST)
     ((c,),) = gen.generate([CHAT_PROMPT], GenParams())
     assert c.text == "    return x * 2\n" and c.sum_logprob is None

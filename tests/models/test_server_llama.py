@@ -47,11 +47,11 @@ def test_completions_with_log_probabilities_and_greedy_repeatability(llama):
 
 def test_stop_sequences_stop_the_server_and_cut_the_text(llama):
     g = gen(llama)
-    (full,), = g.generate(PROMPTS[:1], GREEDY)
+    ((full,),) = g.generate(PROMPTS[:1], GREEDY)
     stop = full.text[6:9]  # something the model is known to write next
     assert stop and full.text.find(stop) > 0
-    (cut,), = g.generate(PROMPTS[:1], GenParams(n=1, temperature=0.0, max_new_tokens=16, stop=(stop,)))
-    assert cut.text == full.text[:full.text.find(stop)]
+    ((cut,),) = g.generate(PROMPTS[:1], GenParams(n=1, temperature=0.0, max_new_tokens=16, stop=(stop,)))
+    assert cut.text == full.text[: full.text.find(stop)]
     assert cut.num_tokens < full.num_tokens  # the server stopped early, not just our cut
     assert cut.sum_logprob > full.sum_logprob
 
@@ -62,8 +62,11 @@ def test_sampling_seeds_are_per_sample_so_a_resumed_run_gets_the_same_samples(ll
     (row,) = g.generate(PROMPTS[:1], params)
     assert [c.index for c in row] == [0, 1, 2]
     assert len({c.text for c in row}) > 1  # real sampling
-    resumed = [c for _, comps in g.iter_generate(PROMPTS[:1], GenParams(**{**params.__dict__, "n": 2}),
-                                                  first_index=1) for c in comps]
+    resumed = [
+        c
+        for _, comps in g.iter_generate(PROMPTS[:1], GenParams(**{**params.__dict__, "n": 2}), first_index=1)
+        for c in comps
+    ]
     assert sorted((c.index, c.text) for c in resumed) == [(c.index, c.text) for c in row[1:]]
 
 
@@ -79,14 +82,20 @@ def test_chat_endpoint_streams_concurrently_and_stops_at_the_closed_code_block(l
 
 def test_a_server_that_ignores_n_is_named(llama):
     g = gen(llama, samples_per_request=2)
-    with pytest.raises(ModelError, match=r"asked for n=2 samples, the server returned 1: it ignores 'n'.*"
-                                            r"--codex-samples-per-request=1"):
+    with pytest.raises(
+        ModelError,
+        match=r"asked for n=2 samples, the server returned 1: it ignores 'n'.*"
+        r"--codex-samples-per-request=1",
+    ):
         g.generate(PROMPTS[:1], GenParams(n=2, temperature=0.8, max_new_tokens=4))
 
 
 def test_wrong_model_name_and_wrong_port(llama):
-    with pytest.raises(ServerRefused, match=rf"does not serve model 'gpt-4'; it serves 'smollm2': use e\.g\. "
-                                            rf"--model=openai:smollm2@{llama.base_url}$"):
+    with pytest.raises(
+        ServerRefused,
+        match=rf"does not serve model 'gpt-4'; it serves 'smollm2': use e\.g\. "
+        rf"--model=openai:smollm2@{llama.base_url}$",
+    ):
         OpenAIGenerator("gpt-4", llama.base_url, policy=FAST).check_server()
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(ServerUnavailable, match=r"cannot reach .*/v1/models: .*refused.*\(after 3 attempts\)"):
@@ -95,11 +104,14 @@ def test_wrong_model_name_and_wrong_port(llama):
 
 def test_a_server_without_log_probabilities(llama_without_logprobs):
     g = gen(llama_without_logprobs)
-    (c,), = g.generate(PROMPTS[:1], GREEDY)
+    ((c,),) = g.generate(PROMPTS[:1], GREEDY)
     assert c.text and c.sum_logprob is None and g.logprobs_supported is False
     strict = gen(llama_without_logprobs, need_logprobs=True)
-    with pytest.raises(ModelError, match=r"gives no log-probabilities \(logprobs is not supported .*\); "
-                                         r"ranking by log-probability needs them: .*--logits_all true"):
+    with pytest.raises(
+        ModelError,
+        match=r"gives no log-probabilities \(logprobs is not supported .*\); "
+        r"ranking by log-probability needs them: .*--logits_all true",
+    ):
         strict.generate(PROMPTS[:1], GREEDY)
 
 
@@ -108,8 +120,11 @@ def test_a_server_that_dies_mid_run_keeps_what_finished():
     got = []
     try:
         g = gen(server, concurrency=1)
-        with pytest.raises(ServerFailed, match=r"cannot reach .*/v1/completions.*\(after 3 attempts\); what "
-                                              r"finished is kept in the completion store"):
+        with pytest.raises(
+            ServerFailed,
+            match=r"cannot reach .*/v1/completions.*\(after 3 attempts\); what "
+            r"finished is kept in the completion store",
+        ):
             for i, _comps in g.iter_generate(PROMPTS * 2, GenParams(n=1, max_new_tokens=4)):
                 got.append(i)
                 server.kill()

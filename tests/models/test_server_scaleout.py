@@ -12,8 +12,12 @@ SELECT = "HumanEval/0] or HumanEval/1] or HumanEval/2] or HumanEval/3]"
 
 
 def _samples(path: Path) -> Path:
-    rows = [("HumanEval/0", "    return False\n"), ("HumanEval/1", "    return []\n"),
-            ("HumanEval/2", "    return number % 1.0\n"), ("HumanEval/2", "    return 0.5\n")]
+    rows = [
+        ("HumanEval/0", "    return False\n"),
+        ("HumanEval/1", "    return []\n"),
+        ("HumanEval/2", "    return number % 1.0\n"),
+        ("HumanEval/2", "    return 0.5\n"),
+    ]
     path.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in rows))
     return path
 
@@ -21,9 +25,13 @@ def _samples(path: Path) -> Path:
 def _runs(report: Path) -> list[dict]:
     def strip(x):
         if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items()
-                    if k not in ("duration", "exec_seconds", "command", "seconds", "execution")}
+            return {
+                k: strip(v)
+                for k, v in x.items()
+                if k not in ("duration", "exec_seconds", "command", "seconds", "execution")
+            }
         return [strip(v) for v in x] if isinstance(x, list) else x
+
     return strip(json.loads(report.read_text())["runs"])
 
 
@@ -31,8 +39,9 @@ def test_tx_popen_nodes_execute_and_the_controller_reports(project, tmp_path):
     samples = _samples(tmp_path / "s.jsonl")
     common = ["--model=reference", f"--model=samples:{samples}", "-k", SELECT, "-v"]
     single = project.runpytest_subprocess(*common, f"--codex-report={tmp_path / 'single.json'}")
-    spread = project.runpytest_subprocess(*common, "--tx", "2*popen", "--dist=load",
-                                          f"--codex-report={tmp_path / 'tx.json'}")
+    spread = project.runpytest_subprocess(
+        *common, "--tx", "2*popen", "--dist=load", f"--codex-report={tmp_path / 'tx.json'}"
+    )
     # reference passes 4; samples: 0 and 1 fail, 2 passes (1 of 2 samples), 3 not attempted
     for result, report in ((single, "single.json"), (spread, "tx.json")):
         result.assert_outcomes(passed=5, failed=2, skipped=1)

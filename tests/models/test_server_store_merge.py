@@ -17,8 +17,13 @@ def make(path, rows, resolution=None) -> str:
     """A real store with ``rows`` = [(model_key, prompt, index, text)]."""
     store = CompletionStore.in_dir(str(path))
     for model_key, prompt, index, text in rows:
-        store.put(model_key, prompt, "params", [Completion(text=text, index=index, sum_logprob=-1.5, num_tokens=3)],
-                  task_id="T/0")
+        store.put(
+            model_key,
+            prompt,
+            "params",
+            [Completion(text=text, index=index, sum_logprob=-1.5, num_tokens=3)],
+            task_id="T/0",
+        )
     if resolution:
         store.put_resolution(*resolution)
     store.close()
@@ -27,8 +32,11 @@ def make(path, rows, resolution=None) -> str:
 
 def test_merge_adds_missing_samples_keeps_existing_and_counts_conflicts(tmp_path):
     a = make(tmp_path / "a", [("m", "p1", 0, "x"), ("m", "p1", 1, "y")], ("req", {"model_key": "m"}))
-    b = make(tmp_path / "b", [("m", "p1", 1, "y"), ("m", "p1", 2, "z"), ("m", "p2", 0, "w"), ("m", "p1", 0, "DIFF")],
-             ("req", {"model_key": "m"}))
+    b = make(
+        tmp_path / "b",
+        [("m", "p1", 1, "y"), ("m", "p1", 2, "z"), ("m", "p2", 0, "w"), ("m", "p1", 0, "DIFF")],
+        ("req", {"model_key": "m"}),
+    )
     stats = merge(a, [b])
     assert (stats.added, stats.already, stats.conflicts, stats.resolution_conflicts) == (2, 1, 1, 0)
     merged = CompletionStore.in_dir(a)
@@ -53,8 +61,7 @@ def test_a_tampered_source_adds_nothing(tmp_path):
     a = make(tmp_path / "a", [("m", "p1", 0, "x")])
     b = make(tmp_path / "b", [("m", "p2", 0, "y"), ("m", "p3", 0, "z")])
     db = sqlite3.connect(str(tmp_path / "b" / "completions.sqlite"))
-    db.execute("UPDATE samples SET text = 'return True' WHERE sample_index = 0 AND task_id = 'T/0' "
-               "AND text = 'z'")
+    db.execute("UPDATE samples SET text = 'return True' WHERE sample_index = 0 AND task_id = 'T/0' AND text = 'z'")
     db.commit()
     db.close()
     with pytest.raises(StoreError, match="does not match its checksum .*nothing was merged from it"):

@@ -14,8 +14,13 @@ SUITE_TEST = SUITE_FILE
 
 def _problem(i: int, name: str, body: str, args: str, cases: list[tuple[str, str]]) -> dict:
     asserts = "".join(f"    assert candidate({a}) == {r}\n" for a, r in cases)
-    return {"task_id": f"toy/{i}", "prompt": f"def {name}({args}):\n", "canonical_solution": body,
-            "test": "def check(candidate):\n" + asserts, "entry_point": name}
+    return {
+        "task_id": f"toy/{i}",
+        "prompt": f"def {name}({args}):\n",
+        "canonical_solution": body,
+        "test": "def check(candidate):\n" + asserts,
+        "entry_point": name,
+    }
 
 
 TOY_PROBLEMS = [
@@ -40,8 +45,11 @@ def write_suite(directory: Path, problems=TOY_PROBLEMS, name: str = "toy.jsonl")
 
 def write_samples(path: Path, correct: dict[int, list[bool]], problems=TOY_PROBLEMS) -> Path:
     """A samples file: for problem i, one sample per flag (canonical solution if True)."""
-    records = [{"task_id": problems[i]["task_id"], "completion": problems[i]["canonical_solution"] if ok else WRONG}
-               for i, flags in correct.items() for ok in flags]
+    records = [
+        {"task_id": problems[i]["task_id"], "completion": problems[i]["canonical_solution"] if ok else WRONG}
+        for i, flags in correct.items()
+        for ok in flags
+    ]
     return write_jsonl(path, records)
 
 
@@ -50,23 +58,51 @@ def run_pytest(directory: Path, *args: str, timeout: float = 300) -> subprocess.
     test_file = directory / "test_humaneval.py"
     if not test_file.exists():
         test_file.write_text(SUITE_TEST)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(test_file), *args],
-                          cwd=directory, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(test_file), *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest_codex", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_codex", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 # https://shields.io/badges/endpoint-badge: the properties an endpoint response may have.
 SHIELDS_ENDPOINT = {
-    "schemaVersion": int, "label": str, "message": str, "color": str, "labelColor": str, "isError": bool,
-    "namedLogo": str, "logoSvg": str, "logoColor": str, "logoWidth": (int, float), "style": str,
+    "schemaVersion": int,
+    "label": str,
+    "message": str,
+    "color": str,
+    "labelColor": str,
+    "isError": bool,
+    "namedLogo": str,
+    "logoSvg": str,
+    "logoColor": str,
+    "logoWidth": (int, float),
+    "style": str,
     "cacheSeconds": int,
 }
-SHIELDS_COLORS = {"brightgreen", "green", "yellowgreen", "yellow", "orange", "red", "blue", "lightgrey",
-                  "success", "important", "critical", "informational", "inactive"}
+SHIELDS_COLORS = {
+    "brightgreen",
+    "green",
+    "yellowgreen",
+    "yellow",
+    "orange",
+    "red",
+    "blue",
+    "lightgrey",
+    "success",
+    "important",
+    "critical",
+    "informational",
+    "inactive",
+}
 
 
 def assert_shields_endpoint(doc: dict) -> None:
@@ -74,7 +110,9 @@ def assert_shields_endpoint(doc: dict) -> None:
     for key in ("schemaVersion", "label", "message"):
         assert key in doc, f"{key} is required"
     for key, value in doc.items():
-        assert isinstance(value, SHIELDS_ENDPOINT[key]) and not (SHIELDS_ENDPOINT[key] is int and isinstance(value, bool))
+        assert isinstance(value, SHIELDS_ENDPOINT[key]) and not (
+            SHIELDS_ENDPOINT[key] is int and isinstance(value, bool)
+        )
     assert doc["schemaVersion"] == 1
     assert doc["message"] != ""
     assert doc.get("color") in SHIELDS_COLORS

@@ -28,23 +28,43 @@ def test_endpoint_documents_follow_the_shields_schema(value, label):
     assert doc["message"] in texts and _xml_safe(label) in texts
 
 
-@pytest.mark.parametrize("value,color", [
-    (None, "lightgrey"), (0.0, "red"), (0.099, "red"), (0.1, "orange"), (0.25, "yellow"),
-    (0.4, "yellowgreen"), (0.6, "green"), (0.8, "brightgreen"), (1.0, "brightgreen"),
-])
+@pytest.mark.parametrize(
+    "value,color",
+    [
+        (None, "lightgrey"),
+        (0.0, "red"),
+        (0.099, "red"),
+        (0.1, "orange"),
+        (0.25, "yellow"),
+        (0.4, "yellowgreen"),
+        (0.6, "green"),
+        (0.8, "brightgreen"),
+        (1.0, "brightgreen"),
+    ],
+)
 def test_color_thresholds(value, color):
     assert color_for(value) == color
 
 
 def test_badges_for_each_model_are_written(tmp_path):
     payload = ProblemPayload("", "HumanEval/0", n=4, c=1)
-    results = [build_model_result("hf:SmolLM2-135M", "hf:HuggingFaceTB/SmolLM2-135M", [payload], 164, (1,)),
-               build_model_result("reference", "reference", [ProblemPayload("", "HumanEval/0", n=1, c=1)], 164, (1,))]
+    results = [
+        build_model_result("hf:SmolLM2-135M", "hf:HuggingFaceTB/SmolLM2-135M", [payload], 164, (1,)),
+        build_model_result("reference", "reference", [ProblemPayload("", "HumanEval/0", n=1, c=1)], 164, (1,)),
+    ]
     paths = write_badges(str(tmp_path / "badges"), badge_documents(results, "humaneval"))
     assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
-        "hf-SmolLM2-135M.json", "hf-SmolLM2-135M.svg", "reference.json", "reference.svg"]
+        "hf-SmolLM2-135M.json",
+        "hf-SmolLM2-135M.svg",
+        "reference.json",
+        "reference.svg",
+    ]
     doc = json.loads((tmp_path / "badges" / "hf-SmolLM2-135M.json").read_text())
-    assert doc == {"schemaVersion": 1, "label": "HumanEval pass@1 hf:SmolLM2-135M", "message": "25.0%",
-                   "color": "yellow"}
+    assert doc == {
+        "schemaVersion": 1,
+        "label": "HumanEval pass@1 hf:SmolLM2-135M",
+        "message": "25.0%",
+        "color": "yellow",
+    }
     root = ElementTree.parse(tmp_path / "badges" / "reference.svg").getroot()
     assert "HumanEval pass@1 reference: 100.0%" in root.get("aria-label")

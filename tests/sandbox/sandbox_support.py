@@ -15,7 +15,7 @@ ADD = Problem(
     prompt="def add(a, b):\n",
     canonical_solution="    return a + b\n",
     test="def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
-         "    assert candidate(10, 20) == 30\n",
+    "    assert candidate(10, 20) == 30\n",
     entry_point="add",
 )
 CORRECT = "    return a + b\n"
@@ -55,8 +55,12 @@ class Canary:
         out = {}
         for p in sorted(self.path.rglob("*")):
             st = p.lstat()
-            out[str(p.relative_to(self.path))] = (stat.S_IMODE(st.st_mode), st.st_size, st.st_mtime_ns,
-                                                  p.read_bytes() if p.is_file() else None)
+            out[str(p.relative_to(self.path))] = (
+                stat.S_IMODE(st.st_mode),
+                st.st_size,
+                st.st_mtime_ns,
+                p.read_bytes() if p.is_file() else None,
+            )
         return out
 
     def unchanged(self) -> bool:

@@ -55,10 +55,12 @@ def test_strict_refuses_a_missing_layer_and_auto_names_it():
 
 @needs_root
 def test_the_sample_runs_unprivileged_in_its_own_namespaces(executor):
-    body = ("    import os\n    print(os.getuid(), os.getgid(), os.getgroups(), os.getpid() < 100,\n"
-            "          os.getsid(0) == os.getpid(), os.getpgid(0) == os.getpid(), os.getcwd())\n"
-            "    try:\n        os.kill(PYTEST, 0)\n        print('sees pytest')\n"
-            "    except ProcessLookupError:\n        print('pytest invisible')\n    return a + b\n")
+    body = (
+        "    import os\n    print(os.getuid(), os.getgid(), os.getgroups(), os.getpid() < 100,\n"
+        "          os.getsid(0) == os.getpid(), os.getpgid(0) == os.getpid(), os.getcwd())\n"
+        "    try:\n        os.kill(PYTEST, 0)\n        print('sees pytest')\n"
+        "    except ProcessLookupError:\n        print('pytest invisible')\n    return a + b\n"
+    )
     r = executor.run(ADD, body.replace("PYTEST", str(os.getpid())), 3.0)
     assert r.passed, r
     uid, gid, groups, small_pid, session, group, cwd = r.output.splitlines()[0].split(" ", 6)
@@ -71,11 +73,13 @@ def test_the_environment_is_scrubbed(monkeypatch):
     monkeypatch.setenv("CODEX_TEST_API_KEY", "sk-very-secret")
     ex = SandboxExecutor()
     try:
-        body = ("    import os\n    print(sorted(os.environ.items()))\n"
-                "    for path in ('/proc/self/environ', '/proc/1/environ', f'/proc/{os.getppid()}/environ'):\n"
-                "        try:\n            print(open(path, 'rb').read())\n"
-                "        except OSError as exc:\n            print('denied', type(exc).__name__)\n"
-                "    return a + b\n")
+        body = (
+            "    import os\n    print(sorted(os.environ.items()))\n"
+            "    for path in ('/proc/self/environ', '/proc/1/environ', f'/proc/{os.getppid()}/environ'):\n"
+            "        try:\n            print(open(path, 'rb').read())\n"
+            "        except OSError as exc:\n            print('denied', type(exc).__name__)\n"
+            "    return a + b\n"
+        )
         r = ex.run(ADD, body, 3.0)
         assert r.passed and "sk-very-secret" not in r.output
         assert r.output.splitlines()[0] == repr(sorted(isolation.SAFE_ENV.items()))
@@ -111,8 +115,10 @@ def test_seccomp_and_the_network_namespace_are_what_stop_exfiltration():
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(5)
     port = listener.getsockname()[1]
-    body = (f"    import socket\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'x')\n"
-            "    return a + b\n")
+    body = (
+        f"    import socket\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'x')\n"
+        "    return a + b\n"
+    )
     try:
         only_netns = SandboxExecutor(disable=("seccomp", "landlock"))
         try:
@@ -138,9 +144,11 @@ def test_seccomp_and_the_network_namespace_are_what_stop_exfiltration():
 
 @needs_root
 def test_rlimit_nproc_counts_for_the_unprivileged_uid(executor):
-    body = ("    import os\n    n = 0\n    try:\n        while True:\n            if os.fork() == 0:\n"
-            "                import time\n                time.sleep(30)\n            n += 1\n"
-            "    except OSError:\n        print('stopped at', n)\n    return a + b\n")
+    body = (
+        "    import os\n    n = 0\n    try:\n        while True:\n            if os.fork() == 0:\n"
+        "                import time\n                time.sleep(30)\n            n += 1\n"
+        "    except OSError:\n        print('stopped at', n)\n    return a + b\n"
+    )
     r = executor.run(ADD, body, 5.0)
     assert r.passed and int(r.output.split()[2]) < executor.limits.processes
     assert processes_of(executor.info["uid"]) == []
@@ -173,8 +181,10 @@ def test_the_server_dies_with_the_trusted_process(tmp_path):
     import subprocess
     import sys
 
-    script = ("import sys, time\nfrom pytest_codex.sandbox.executor import SandboxExecutor\n"
-              "ex = SandboxExecutor()\nprint(ex._proc.pid, ex.info['uid'], flush=True)\ntime.sleep(60)\n")
+    script = (
+        "import sys, time\nfrom pytest_codex.sandbox.executor import SandboxExecutor\n"
+        "ex = SandboxExecutor()\nprint(ex._proc.pid, ex.info['uid'], flush=True)\ntime.sleep(60)\n"
+    )
     owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     supervisor, uid = owner.stdout.readline().split()
     owner.kill()

@@ -38,17 +38,21 @@ def test_header_names_the_isolation_layers(project):
 
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_strict_mode_runs_where_every_layer_exists(project, workers):
-    result = project.runpytest_subprocess("--model=reference", "--codex-sandbox=strict", "-n", workers,
-                                          "-k", "HumanEval/0] or HumanEval/1]")
+    result = project.runpytest_subprocess(
+        "--model=reference", "--codex-sandbox=strict", "-n", workers, "-k", "HumanEval/0] or HumanEval/1]"
+    )
     result.assert_outcomes(passed=2)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--codex-sandbox=paranoid"], "--codex-sandbox='paranoid': unknown mode; give --codex-sandbox=auto or"),
-    (["--codex-time-floor=0"], "--codex-time-floor='0': must be a positive, finite number"),
-    (["--codex-time-factor=-1"], "--codex-time-factor='-1': must be a number >= 0"),
-    (["--codex-time-factor=lots"], "--codex-time-factor='lots': not a number"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--codex-sandbox=paranoid"], "--codex-sandbox='paranoid': unknown mode; give --codex-sandbox=auto or"),
+        (["--codex-time-floor=0"], "--codex-time-floor='0': must be a positive, finite number"),
+        (["--codex-time-factor=-1"], "--codex-time-factor='-1': must be a number >= 0"),
+        (["--codex-time-factor=lots"], "--codex-time-factor='lots': not a number"),
+    ],
+)
 def test_bad_sandbox_options_are_usage_errors(project, args, message):
     result = project.runpytest_subprocess("--model=reference", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -60,31 +64,53 @@ def test_hostile_samples_fail_identically_with_and_without_xdist(project, tmp_pa
     got = {}
     for workers in ("0", "2"):
         report = tmp_path / f"r{workers}.json"
-        project.runpytest_subprocess(f"--model=samples:{samples}", "-n", workers, "--codex-timeout=1",
-                                     "-k", "HumanEval/0] or HumanEval/2]", f"--codex-report={report}")
+        project.runpytest_subprocess(
+            f"--model=samples:{samples}",
+            "-n",
+            workers,
+            "--codex-timeout=1",
+            "-k",
+            "HumanEval/0] or HumanEval/2]",
+            f"--codex-report={report}",
+        )
         got[workers] = verdicts(report)
     assert got["0"] == got["2"]
     assert got["0"] == {
-        "HumanEval/0": [("crashed", None), ("error", "UnsupportedResultType"), ("crashed", None),
-                        ("timeout", None), ("failed", "AssertionError")],
+        "HumanEval/0": [
+            ("crashed", None),
+            ("error", "UnsupportedResultType"),
+            ("crashed", None),
+            ("timeout", None),
+            ("failed", "AssertionError"),
+        ],
         "HumanEval/2": [("crashed", None), ("error", "PermissionError"), ("passed", None)],
     }
 
 
 def test_time_limits_are_scaled_recorded_and_overridable(project, tmp_path):
     report = tmp_path / "r.json"
-    project.runpytest_subprocess("--model=reference", "-k", "HumanEval/0] or HumanEval/1]",
-                                 "--codex-time-floor=1.5", "--codex-time-factor=4", f"--codex-report={report}")
+    project.runpytest_subprocess(
+        "--model=reference",
+        "-k",
+        "HumanEval/0] or HumanEval/1]",
+        "--codex-time-floor=1.5",
+        "--codex-time-factor=4",
+        f"--codex-report={report}",
+    )
     run = json.loads(report.read_text())["runs"][0]
     assert run["manifest"]["execution"]["time_limits"] == {
-        "policy": "floor + factor * canonical runtime", "floor_s": 1.5, "factor": 4.0,
-        "cache": str(project.path / ".codex" / "time-limits.json")}
+        "policy": "floor + factor * canonical runtime",
+        "floor_s": 1.5,
+        "factor": 4.0,
+        "cache": str(project.path / ".codex" / "time-limits.json"),
+    }
     cached = json.loads((project.path / ".codex" / "time-limits.json").read_text())["entries"]
     (measured,) = cached.values()
     for p in run["problems"]:
         assert p["samples"][0]["time_limit"] == pytest.approx(1.5 + 4 * measured[p["task_id"]], abs=1e-3)
-    project.runpytest_subprocess("--model=reference", "-k", "HumanEval/0]", "--codex-timeout=2",
-                                 f"--codex-report={report}")
+    project.runpytest_subprocess(
+        "--model=reference", "-k", "HumanEval/0]", "--codex-timeout=2", f"--codex-report={report}"
+    )
     run = json.loads(report.read_text())["runs"][0]
     assert run["manifest"]["execution"]["time_limits"] == {"policy": "fixed", "seconds": 2.0}
     assert run["problems"][0]["samples"][0]["time_limit"] == 2.0

@@ -12,13 +12,18 @@ from pytest_codex.sandbox.executor import NO_REPLAY, make_executor
 from sandbox_support import ADD, CORRECT
 
 HE = load_suite("humaneval").by_id()
-CHAINED = Problem(task_id="test/chained", prompt="def step(n):\n", canonical_solution="    return n + 1\n",
-                  test=textwrap.dedent("""
+CHAINED = Problem(
+    task_id="test/chained",
+    prompt="def step(n):\n",
+    canonical_solution="    return n + 1\n",
+    test=textwrap.dedent("""
                       def check(candidate):
                           x = candidate(0)
                           assert candidate(x) == 2
                           assert candidate(x + 1) == 3
-                      """), entry_point="step")
+                      """),
+    entry_point="step",
+)
 
 
 @pytest.fixture
@@ -33,14 +38,17 @@ def live_verdict(executor, problem, completion, limit=2.0):
     return result.verdict, result.error_type, result.detail
 
 
-@pytest.mark.parametrize("completion", [
-    "    return n + 1\n",                  # matches the recorded calls all the way
-    "    return n + 2\n",                  # the second call's argument differs: live again
-    "    return 1 if n == 0 else n + 1\n",  # same calls, same answers
-    "    return 1 if n == 0 else 0\n",     # same first calls, a wrong answer
-    "    raise ValueError(n)\n",
-    "    import os\n    os._exit(0)\n",
-])
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "    return n + 1\n",  # matches the recorded calls all the way
+        "    return n + 2\n",  # the second call's argument differs: live again
+        "    return 1 if n == 0 else n + 1\n",  # same calls, same answers
+        "    return 1 if n == 0 else 0\n",  # same first calls, a wrong answer
+        "    raise ValueError(n)\n",
+        "    import os\n    os._exit(0)\n",
+    ],
+)
 def test_replayed_and_live_runs_give_the_same_verdict(executor, completion):
     assert executor.run(CHAINED, CHAINED.canonical_solution, 2.0).passed  # records the calls
     replayed = executor.run(CHAINED, completion, 2.0)
@@ -75,7 +83,11 @@ def test_a_call_the_tests_never_make_cannot_change_the_verdict(executor):
     crashes = executor.run(ADD, "    if a == -1:\n        import os\n        os._exit(3)\n    return 0\n", 2.0)
     assert crashes.verdict == "failed"
     # ... whereas a hang or crash on a call the tests do make is one.
-    assert executor.run(ADD, "    if a == -1:\n        while True:\n            pass\n    return a + b\n",
-                        1.0).verdict == "timeout"
-    assert executor.run(ADD, "    if a == -1:\n        import os\n        os._exit(3)\n    return a + b\n",
-                        2.0).verdict == "crashed"
+    assert (
+        executor.run(ADD, "    if a == -1:\n        while True:\n            pass\n    return a + b\n", 1.0).verdict
+        == "timeout"
+    )
+    assert (
+        executor.run(ADD, "    if a == -1:\n        import os\n        os._exit(3)\n    return a + b\n", 2.0).verdict
+        == "crashed"
+    )

@@ -93,8 +93,11 @@ def test_canonical_solutions_pass_with_both_cores_busy(tmp_path, executor):
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
         tl = limits(tmp_path, floor=3.0)
-        failures = [(p.task_id, r.verdict) for p in SUITE.problems
-                    if not (r := executor.run(p, p.canonical_solution, tl.limit(p, executor))).passed]
+        failures = [
+            (p.task_id, r.verdict)
+            for p in SUITE.problems
+            if not (r := executor.run(p, p.canonical_solution, tl.limit(p, executor))).passed
+        ]
     finally:
         for b in burners:
             b.kill()
@@ -103,7 +106,12 @@ def test_canonical_solutions_pass_with_both_cores_busy(tmp_path, executor):
 
 
 def test_a_broken_canonical_solution_gets_the_floor(tmp_path, executor):
-    broken = P0.__class__(**{**P0.__dict__, "task_id": "test/broken",
-                             "canonical_solution": "    import time\n    time.sleep(0.2)\n    return None\n"})
+    broken = P0.__class__(
+        **{
+            **P0.__dict__,
+            "task_id": "test/broken",
+            "canonical_solution": "    import time\n    time.sleep(0.2)\n    return None\n",
+        }
+    )
     tl = limits(tmp_path)
     assert tl.limit(broken, executor) == 2.0 and tl.measured["test/broken"] == 0.0

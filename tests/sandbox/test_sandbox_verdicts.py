@@ -21,12 +21,21 @@ HE = SUITE.by_id()
 
 # openai/human-eval's own example (data/example_problem.jsonl, example_samples.jsonl) and the
 # verdicts its harness gives: failed, timed out, failed, passed, passed, passed (pass@1 = 0.5).
-HE_EXAMPLE = Problem(task_id="test/0", prompt="def return1():\n", canonical_solution="    return 1",
-                     test="def check(candidate):\n    assert candidate() == 1", entry_point="return1")
-HE_EXAMPLE_SAMPLES = ["    import subprocess\n    subprocess.check_output('rm -rf tmp')",
-                      "    import time\n    time.sleep(10)\n    return 1",
-                      "    return input('enter a number')",
-                      "    return 1", "  return 1", "\treturn 1"]
+HE_EXAMPLE = Problem(
+    task_id="test/0",
+    prompt="def return1():\n",
+    canonical_solution="    return 1",
+    test="def check(candidate):\n    assert candidate() == 1",
+    entry_point="return1",
+)
+HE_EXAMPLE_SAMPLES = [
+    "    import subprocess\n    subprocess.check_output('rm -rf tmp')",
+    "    import time\n    time.sleep(10)\n    return 1",
+    "    return input('enter a number')",
+    "    return 1",
+    "  return 1",
+    "\treturn 1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +46,17 @@ def executor():
 
 
 def problem(prompt: str, test: str, entry: str, canonical: str = "    pass\n") -> Problem:
-    return Problem(task_id=f"test/{entry}", prompt=prompt, canonical_solution=canonical,
-                   test=textwrap.dedent(test), entry_point=entry)
+    return Problem(
+        task_id=f"test/{entry}",
+        prompt=prompt,
+        canonical_solution=canonical,
+        test=textwrap.dedent(test),
+        entry_point=entry,
+    )
 
 
 def test_canonical_solutions_pass_all_164_through_the_proxy(executor):
-    failures = [(p.task_id, r) for p in SUITE.problems
-                if not (r := executor.run(p, p.canonical_solution, 10.0)).passed]
+    failures = [(p.task_id, r) for p in SUITE.problems if not (r := executor.run(p, p.canonical_solution, 10.0)).passed]
     assert failures == []
 
 
@@ -59,8 +72,10 @@ def test_human_eval_example_gets_human_evals_verdicts(executor):
 def test_a_failed_assertion_shows_the_call_the_value_and_the_assertion(executor):
     r = executor.run(HE["HumanEval/0"], "    return True\n", 3.0)
     assert r.verdict == "failed" and r.error_type == "AssertionError"
-    assert r.detail == ("candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) returned True; "
-                        "assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) == False")
+    assert r.detail == (
+        "candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) returned True; "
+        "assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) == False"
+    )
 
 
 def test_an_exception_is_an_error_with_its_type_and_call(executor):
@@ -92,8 +107,10 @@ def test_a_crash_is_not_a_timeout(executor):
 
 def test_cpu_time_limit_is_a_timeout(executor):
     # Two threads burn CPU twice as fast as the wall clock: RLIMIT_CPU (limit + 1 s) fires first.
-    body = ("    import threading\n    def spin():\n        while True:\n            pass\n"
-            "    for _ in range(4):\n        threading.Thread(target=spin, daemon=True).start()\n    spin()\n")
+    body = (
+        "    import threading\n    def spin():\n        while True:\n            pass\n"
+        "    for _ in range(4):\n        threading.Thread(target=spin, daemon=True).start()\n    spin()\n"
+    )
     r = executor.run(ADD, body, 3.0)
     assert r.verdict == "timeout", r
 
@@ -110,7 +127,9 @@ def test_output_is_captured_and_capped(executor):
     assert r.passed and len(r.output) < 4200 and "earlier bytes not kept" in r.output
 
 
-MUTATE = problem("def sort_in_place(xs):\n", """
+MUTATE = problem(
+    "def sort_in_place(xs):\n",
+    """
     def check(candidate):
         xs = [3, 1, 2]
         assert candidate(xs) is None
@@ -118,7 +137,9 @@ MUTATE = problem("def sort_in_place(xs):\n", """
         d = {"a": 1}
         candidate(d)
         assert d == {"a": 1, "seen": True}
-    """, "sort_in_place")
+    """,
+    "sort_in_place",
+)
 
 
 def test_mutated_arguments_are_visible_to_the_tests(executor):
@@ -128,7 +149,9 @@ def test_mutated_arguments_are_visible_to_the_tests(executor):
     assert r.verdict == "failed" and "assert xs == [1, 2, 3]" in r.detail
 
 
-EXPECTS_VALUE_ERROR = problem("def parse(s):\n", """
+EXPECTS_VALUE_ERROR = problem(
+    "def parse(s):\n",
+    """
     def check(candidate):
         try:
             candidate("x")
@@ -137,7 +160,9 @@ EXPECTS_VALUE_ERROR = problem("def parse(s):\n", """
         else:
             assert False, "no ValueError"
         assert candidate("3") == 3
-    """, "parse")
+    """,
+    "parse",
+)
 
 
 def test_the_candidates_builtin_exceptions_can_be_caught_by_the_tests(executor):
@@ -146,13 +171,17 @@ def test_the_candidates_builtin_exceptions_can_be_caught_by_the_tests(executor):
     assert (r.verdict, r.error_type) == ("error", "TypeError")
 
 
-SWALLOWS = problem("def f(x):\n", """
+SWALLOWS = problem(
+    "def f(x):\n",
+    """
     def check(candidate):
         try:
             candidate(1)
         except BaseException:
             pass
-    """, "f")
+    """,
+    "f",
+)
 
 
 def test_a_test_that_swallows_everything_cannot_swallow_a_timeout_or_crash(executor):
@@ -170,10 +199,14 @@ def test_helpers_in_the_tests_come_from_the_prompt_not_the_completion(executor):
 
 
 def test_an_argument_that_cannot_be_sent_is_a_harness_error(executor):
-    callback = problem("def apply(f, x):\n", """
+    callback = problem(
+        "def apply(f, x):\n",
+        """
         def check(candidate):
             assert candidate(abs, -1) == 1
-        """, "apply")
+        """,
+        "apply",
+    )
     from pytest_codex.sandbox.judge import UnproxiableArgument
 
     with pytest.raises(UnproxiableArgument, match="candidate.*builtin_function_or_method"):
@@ -195,7 +228,12 @@ def test_asserts_are_kept_when_the_trusted_process_runs_optimized(tmp_path):
             ex.close()
     """)
     for flags, env in ((["-O"], {}), (["-OO"], {}), ([], {"PYTHONOPTIMIZE": "2"})):
-        out = subprocess.run([sys.executable, *flags, "-c", script], capture_output=True, text=True,
-                             env={**os.environ, **env}, timeout=120)
+        out = subprocess.run(
+            [sys.executable, *flags, "-c", script],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=120,
+        )
         optimize, wrong, right = json.loads(out.stdout.strip().splitlines()[-1])
         assert optimize >= 1 and (wrong, right) == ("failed", "passed"), out.stderr

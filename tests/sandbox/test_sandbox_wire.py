@@ -11,16 +11,32 @@ from hypothesis import strategies as st
 
 from pytest_codex.sandbox import wire
 
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=2**12_000, max_value=2**13_000)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text() | st.binary(max_size=20)
-           | st.complex_numbers(allow_nan=False))
-hashables = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                         lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3), max_leaves=8)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**12_000, max_value=2**13_000)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text()
+    | st.binary(max_size=20)
+    | st.complex_numbers(allow_nan=False)
+)
+hashables = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3),
+    max_leaves=8,
+)
 values = st.recursive(
     scalars,
-    lambda inner: (st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(hashables, inner, max_size=3)
-                   | st.sets(hashables, max_size=3) | st.frozensets(hashables, max_size=3)),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(hashables, inner, max_size=3)
+        | st.sets(hashables, max_size=3)
+        | st.frozensets(hashables, max_size=3)
+    ),
+    max_leaves=20,
+)
 
 
 def through_the_wire(x):
@@ -54,8 +70,8 @@ def test_a_frame_carries_a_value_unchanged(x):
     stream = bytearray(wire.frame(["ok", wire.pack(x)]))
 
     def read(n):  # a stream that hands out at most 3 bytes at a time
-        chunk = bytes(stream[:min(n, 3)])
-        del stream[:len(chunk)]
+        chunk = bytes(stream[: min(n, 3)])
+        del stream[: len(chunk)]
         return chunk
 
     msg = wire.read_frame(read, limit=1 << 30)
@@ -75,9 +91,22 @@ class Str(str):
     __hash__ = str.__hash__
 
 
-@pytest.mark.parametrize("value", [AlwaysEqual(), Str("x"), type("I", (int,), {})(3), type("L", (list,), {})(),
-                                   [1, AlwaysEqual()], {"k": Str("v")}, (lambda: 1), range(3), iter([1]),
-                                   type("F", (float,), {})(1.0), type("D", (dict,), {})()])
+@pytest.mark.parametrize(
+    "value",
+    [
+        AlwaysEqual(),
+        Str("x"),
+        type("I", (int,), {})(3),
+        type("L", (list,), {})(),
+        [1, AlwaysEqual()],
+        {"k": Str("v")},
+        (lambda: 1),
+        range(3),
+        iter([1]),
+        type("F", (float,), {})(1.0),
+        type("D", (dict,), {})(),
+    ],
+)
 def test_subclasses_and_foreign_objects_are_refused(value):
     with pytest.raises(wire.Unencodable):
         wire.pack(value)
@@ -98,8 +127,9 @@ def test_nesting_is_bounded_both_ways():
         wire.loads(b"[" * 100_000 + b"]" * 100_000)
 
 
-@pytest.mark.parametrize("data", [["x", 1], [], {"a": 1}, ["d", 1], ["s", ["l"]], ["d", ["l"], 1],
-                                  ["i", 5], ["b", "zz"], ["c", "1", 2]])
+@pytest.mark.parametrize(
+    "data", [["x", 1], [], {"a": 1}, ["d", 1], ["s", ["l"]], ["d", ["l"], 1], ["i", 5], ["b", "zz"], ["c", "1", 2]]
+)
 def test_malformed_data_is_a_wire_error(data):
     with pytest.raises(wire.WireError):
         wire.unpack(data)

@@ -11,8 +11,13 @@ import pytest
 
 from pytest_codex.core.problems import load_suite
 
-HE_EXAMPLE_PROBLEM = {"task_id": "test/0", "prompt": "def return1():\n", "canonical_solution": "    return 1",
-                      "test": "def check(candidate):\n    assert candidate() == 1", "entry_point": "return1"}
+HE_EXAMPLE_PROBLEM = {
+    "task_id": "test/0",
+    "prompt": "def return1():\n",
+    "canonical_solution": "    return 1",
+    "test": "def check(candidate):\n    assert candidate() == 1",
+    "entry_point": "return1",
+}
 # openai/human-eval's own example samples; its harness says: failed, timed out, failed, passed,
 # passed (2-space indent), passed (tab indent); pass@1 = 0.5.
 HE_EXAMPLE_SAMPLES = [
@@ -34,7 +39,7 @@ def summary_table(result: pytest.RunResult) -> list[str]:
     lines = result.outlines
     start = next(i for i, ln in enumerate(lines) if "pytest-codex:" in ln)
     out = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("time ") or line.startswith("=") or line.startswith("harness"):
             break
         out.append(line)
@@ -43,13 +48,18 @@ def summary_table(result: pytest.RunResult) -> list[str]:
 
 def normalise(doc: dict) -> dict:
     """Drop what legitimately differs between two runs: timings and the command line."""
+
     def strip(x):
         if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items()
-                    if k not in ("duration", "exec_seconds", "command", "seconds", "created")}
+            return {
+                k: strip(v)
+                for k, v in x.items()
+                if k not in ("duration", "exec_seconds", "command", "seconds", "created")
+            }
         if isinstance(x, list):
             return [strip(v) for v in x]
         return x
+
     return strip(doc)
 
 
@@ -71,16 +81,24 @@ def test_reference_passes_every_problem(project, workers, tmp_path):
 
 
 def test_xdist_gives_the_same_table_and_results_file(project, tmp_path):
-    samples = write_jsonl(tmp_path / "s.jsonl", [
-        {"task_id": f"HumanEval/{i}", "completion": c}
-        for i in range(12) for c in ("    return None\n", "    pass\n")
-    ] + [{"task_id": "HumanEval/2", "completion": "    return number % 1.0\n"}])
+    samples = write_jsonl(
+        tmp_path / "s.jsonl",
+        [{"task_id": f"HumanEval/{i}", "completion": c} for i in range(12) for c in ("    return None\n", "    pass\n")]
+        + [{"task_id": "HumanEval/2", "completion": "    return number % 1.0\n"}],
+    )
     runs = {}
     for workers in ("0", "2"):
         report = tmp_path / f"r{workers}.json"
         result = project.runpytest_subprocess(
-            "--model=reference", f"--model=samples:{samples}", "-n", workers, "-k", "HumanEval/1] or HumanEval/2]",
-            f"--codex-report={report}", "--codex-k=1,2,3")
+            "--model=reference",
+            f"--model=samples:{samples}",
+            "-n",
+            workers,
+            "-k",
+            "HumanEval/1] or HumanEval/2]",
+            f"--codex-report={report}",
+            "--codex-k=1,2,3",
+        )
         runs[workers] = (summary_table(result), normalise(json.loads(report.read_text())))
     assert runs["0"] == runs["2"]
     table = runs["0"][0]
@@ -89,12 +107,17 @@ def test_xdist_gives_the_same_table_and_results_file(project, tmp_path):
 
 def test_human_eval_example_verdicts_and_results_files(project, tmp_path):
     suite = write_jsonl(tmp_path / "problem.jsonl", [HE_EXAMPLE_PROBLEM])
-    samples = write_jsonl(tmp_path / "samples.jsonl",
-                          [{"task_id": "test/0", "completion": c, "extra": 1} for c in HE_EXAMPLE_SAMPLES])
+    samples = write_jsonl(
+        tmp_path / "samples.jsonl", [{"task_id": "test/0", "completion": c, "extra": 1} for c in HE_EXAMPLE_SAMPLES]
+    )
     report, he_out = tmp_path / "report.json", tmp_path / "he_results.jsonl"
     result = project.runpytest_subprocess(
-        f"--codex-suite={suite}", f"--model=samples:{samples}", "--codex-timeout=1",
-        f"--codex-report={report}", f"--codex-samples-out={he_out}")
+        f"--codex-suite={suite}",
+        f"--model=samples:{samples}",
+        "--codex-timeout=1",
+        f"--codex-report={report}",
+        f"--codex-samples-out={he_out}",
+    )
     result.assert_outcomes(passed=1)
     run = json.loads(report.read_text())["runs"][0]
     assert run["pass_at_k"]["1"] == 0.5
@@ -112,17 +135,22 @@ def test_human_eval_example_verdicts_and_results_files(project, tmp_path):
 
 
 def test_failure_text_shows_the_verdict_and_the_completion(project, tmp_path):
-    samples = write_jsonl(tmp_path / "s.jsonl", [
-        {"task_id": "HumanEval/0", "completion": "    return 1 / 0\n"},
-        {"task_id": "HumanEval/0", "completion": "    return False\n"},
-    ])
+    samples = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            {"task_id": "HumanEval/0", "completion": "    return 1 / 0\n"},
+            {"task_id": "HumanEval/0", "completion": "    return False\n"},
+        ],
+    )
     result = project.runpytest_subprocess(f"--model=samples:{samples}", "-k", "HumanEval/0]")
     result.assert_outcomes(failed=1, deselected=163)
-    result.stdout.fnmatch_lines([
-        "*0/2 samples passed for HumanEval/0 (samples:s); first failing sample #0: error (ZeroDivisionError)*",
-        "*division by zero*",
-        "*| *return 1 / 0*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*0/2 samples passed for HumanEval/0 (samples:s); first failing sample #0: error (ZeroDivisionError)*",
+            "*division by zero*",
+            "*| *return 1 / 0*",
+        ]
+    )
 
 
 def test_k_larger_than_n_is_shown_with_the_reason(project):
@@ -130,8 +158,10 @@ def test_k_larger_than_n_is_shown_with_the_reason(project):
     table = summary_table(result)
     assert "pass@10" in table[1]
     assert re.search(r"reference\s+1\s+1\s+1\.0\s+\[1\.0, 1\.0\]\s+— \[1\]", table[3]), table
-    assert any("[1] reference pass@10: needs at least 10 samples per problem" in ln and "HumanEval/0 has 1" in ln
-               for ln in table), table
+    assert any(
+        "[1] reference pass@10: needs at least 10 samples per problem" in ln and "HumanEval/0 has 1" in ln
+        for ln in table
+    ), table
 
 
 def test_not_attempted_problems_are_skipped_and_reported(project, tmp_path):
@@ -150,16 +180,22 @@ def test_several_models_give_one_table(project, tmp_path):
     assert re.match(r"reference\s+1\s+1\s+1\.0", table[3]) and re.match(r"samples:s\s+1\s+1\s+0\.0", table[4])
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--model=samples:/nonexistent/s.jsonl"], "samples file '/nonexistent/s.jsonl' does not exist"),
-    (["--model=nosuchmodel"], "--model='nosuchmodel' is not a known model"),
-    (["--model=reference", "--codex-k=0"], "--codex-k='0': k must be at least 1"),
-    (["--model=reference", "--codex-k=1,x"], "--codex-k='1,x': 'x' is not an integer"),
-    (["--model=reference", "--codex-timeout=-1"], "--codex-timeout='-1': must be a positive"),
-    (["--model=reference", "--codex-fail-under=2"], "--codex-fail-under='2': must be between 0 and 1"),
-    (["--model=reference", "--codex-suite=/nonexistent/p.jsonl"], "problem file '/nonexistent/p.jsonl' does not exist"),
-    ([], "no --model given"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--model=samples:/nonexistent/s.jsonl"], "samples file '/nonexistent/s.jsonl' does not exist"),
+        (["--model=nosuchmodel"], "--model='nosuchmodel' is not a known model"),
+        (["--model=reference", "--codex-k=0"], "--codex-k='0': k must be at least 1"),
+        (["--model=reference", "--codex-k=1,x"], "--codex-k='1,x': 'x' is not an integer"),
+        (["--model=reference", "--codex-timeout=-1"], "--codex-timeout='-1': must be a positive"),
+        (["--model=reference", "--codex-fail-under=2"], "--codex-fail-under='2': must be between 0 and 1"),
+        (
+            ["--model=reference", "--codex-suite=/nonexistent/p.jsonl"],
+            "problem file '/nonexistent/p.jsonl' does not exist",
+        ),
+        ([], "no --model given"),
+    ],
+)
 def test_bad_input_is_a_one_line_usage_error(project, args, message):
     result = project.runpytest_subprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -167,11 +203,14 @@ def test_bad_input_is_a_one_line_usage_error(project, args, message):
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
-@pytest.mark.parametrize("line,message", [
-    ('{"task_id": "HumanEval/0", "completion": "    pass"}\n{broken', "line 2: not valid JSON"),
-    ('{"task_id": "Nope/1", "completion": "    pass"}', "line 1: unknown task_id 'Nope/1'"),
-    ('{"task_id": "HumanEval/0"}', "line 1: missing field 'completion'"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ('{"task_id": "HumanEval/0", "completion": "    pass"}\n{broken', "line 2: not valid JSON"),
+        ('{"task_id": "Nope/1", "completion": "    pass"}', "line 1: unknown task_id 'Nope/1'"),
+        ('{"task_id": "HumanEval/0"}', "line 1: missing field 'completion'"),
+    ],
+)
 def test_bad_samples_file_names_the_line(project, tmp_path, line, message):
     path = tmp_path / "s.jsonl"
     path.write_text(line + "\n")
@@ -183,24 +222,36 @@ def test_bad_samples_file_names_the_line(project, tmp_path, line, message):
 @pytest.mark.parametrize("workers", ["0", "2"])
 @pytest.mark.parametrize("threshold,expected", [("0.5", 0), ("0.51", 1)])
 def test_fail_under_decides_the_exit_status(project, tmp_path, workers, threshold, expected):
-    samples = write_jsonl(tmp_path / "s.jsonl", [
-        {"task_id": "HumanEval/0", "completion": "    return True\n"},
-        {"task_id": "HumanEval/1", "completion": load_suite().by_id()["HumanEval/1"].canonical_solution},
-        {"task_id": "HumanEval/2", "completion": "    return number % 1.0\n"},
-        {"task_id": "HumanEval/3", "completion": "    return False\n"},
-    ])
-    result = project.runpytest_subprocess(f"--model=samples:{samples}", f"--codex-fail-under={threshold}",
-                                          "-n", workers, "-k", "HumanEval/0] or HumanEval/1] or HumanEval/2] or HumanEval/3]")
+    samples = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            {"task_id": "HumanEval/0", "completion": "    return True\n"},
+            {"task_id": "HumanEval/1", "completion": load_suite().by_id()["HumanEval/1"].canonical_solution},
+            {"task_id": "HumanEval/2", "completion": "    return number % 1.0\n"},
+            {"task_id": "HumanEval/3", "completion": "    return False\n"},
+        ],
+    )
+    result = project.runpytest_subprocess(
+        f"--model=samples:{samples}",
+        f"--codex-fail-under={threshold}",
+        "-n",
+        workers,
+        "-k",
+        "HumanEval/0] or HumanEval/1] or HumanEval/2] or HumanEval/3]",
+    )
     result.assert_outcomes(passed=2, failed=2)  # xdist does not report deselected items
     assert result.ret == expected
 
 
 def test_last_failed_and_exitfirst(project, tmp_path):
-    samples = write_jsonl(tmp_path / "s.jsonl", [
-        {"task_id": "HumanEval/2", "completion": "    return number % 1.0\n"},
-        {"task_id": "HumanEval/3", "completion": "    return False\n"},
-        {"task_id": "HumanEval/4", "completion": "    return 0.0\n"},
-    ])
+    samples = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            {"task_id": "HumanEval/2", "completion": "    return number % 1.0\n"},
+            {"task_id": "HumanEval/3", "completion": "    return False\n"},
+            {"task_id": "HumanEval/4", "completion": "    return 0.0\n"},
+        ],
+    )
     sel = ["-k", "HumanEval/2] or HumanEval/3] or HumanEval/4]", "-p", "cacheprovider"]
     first = project.runpytest_subprocess(f"--model=samples:{samples}", *sel)
     first.assert_outcomes(passed=1, failed=2, deselected=161)
