@@ -14,9 +14,44 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITE_FILE = (ROOT / "problems" / "test_humaneval.py").read_text()
 
 
+# openai/human-eval's own example (data/example_problem.jsonl, example_samples.jsonl); its harness
+# says: failed, timed out, failed, passed, passed (2-space indent), passed (tab indent); pass@1 = 0.5.
+HE_EXAMPLE_PROBLEM = {
+    "task_id": "test/0",
+    "prompt": "def return1():\n",
+    "canonical_solution": "    return 1",
+    "test": "def check(candidate):\n    assert candidate() == 1",
+    "entry_point": "return1",
+}
+HE_EXAMPLE_SAMPLES = [
+    "    import subprocess\n    subprocess.check_output('rm -rf tmp')",
+    "    import time\n    time.sleep(10)\n    return 1",
+    "    return input('enter a number')",
+    "    return 1",
+    "  return 1",
+    "\treturn 1",
+]
+
+
+def strip_keys(x: object, keys: tuple[str, ...]) -> object:
+    """``x`` (parsed JSON) without the dict keys in ``keys`` at any depth (times, paths)."""
+    if isinstance(x, dict):
+        return {k: strip_keys(v, keys) for k, v in x.items() if k not in keys}
+    if isinstance(x, list):
+        return [strip_keys(v, keys) for v in x]
+    return x
+
+
 def write_jsonl(path: Path, records: Iterable[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+def run_report(pytester: pytest.Pytester, args: Iterable[str], name: str) -> dict:
+    """Run pytest in a subprocess writing the results file ``name``; its first run (model)."""
+    result = pytester.runpytest_subprocess(*args, f"--codex-report={pytester.path / name}")
+    assert result.ret in (0, 1), result.stdout.str()[-3000:] + result.stderr.str()[-3000:]
+    return json.loads((pytester.path / name).read_text())["runs"][0]
 
 
 def usage_error(result: pytest.RunResult) -> str:

@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -43,6 +44,9 @@ from pytest_codex.experiments.plus_oracle import (
     Oracle,
     OracleJob,
 )
+
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
 SCHEMA = 1
 GENERATOR_VERSION = 1
@@ -78,7 +82,7 @@ def task_seed(seed: int, task_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"plus:{seed}:{task_id}".encode()).digest()[:4], "big")
 
 
-def store_path(state) -> str:
+def store_path(state: CodexState) -> str:
     exp, suite = state.options.experiments, state.suite
     name = f"{suite.name}-{suite.sha256[:12]}-seed{exp.plus_seed}-n{exp.plus_inputs}-v{GENERATOR_VERSION}.json"
     return os.path.abspath(os.path.join(exp.plus_dir, name))
@@ -101,7 +105,7 @@ def load_store(path: str, suite_sha256: str) -> dict[str, PlusProblem]:
         raise PlusError(f"plus tests file {path!r} is unreadable ({exc}); delete it to draw the tests again") from None
 
 
-def save_store(path: str, state, problems: dict[str, PlusProblem]) -> None:
+def save_store(path: str, state: CodexState, problems: dict[str, PlusProblem]) -> None:
     exp = state.options.experiments
     doc = {
         "schema": SCHEMA,
@@ -148,7 +152,7 @@ def generate(problems: Sequence[Problem], count: int, seed: int, oracle: Oracle)
     return out
 
 
-def prepare_plus(state, problems: Sequence[Problem]) -> dict[str, PlusProblem]:
+def prepare_plus(state: CodexState, problems: Sequence[Problem]) -> dict[str, PlusProblem]:
     """Controller / single: make the plus tests of ``problems`` exist in the store."""
     path = store_path(state)
     try:
@@ -169,7 +173,7 @@ def prepare_plus(state, problems: Sequence[Problem]) -> dict[str, PlusProblem]:
     return stored
 
 
-def plus_tests(state) -> dict[str, PlusProblem]:
+def plus_tests(state: CodexState) -> dict[str, PlusProblem]:
     """The session's plus tests (workers read the store the controller wrote)."""
     if state.plus is None:
         state.plus = load_store(store_path(state), state.suite.sha256)
@@ -192,7 +196,7 @@ def plus_problem(problem: Problem, pp: PlusProblem) -> Problem:
     return dataclasses.replace(problem, task_id=problem.task_id + "+plus", test=check_source(pp))
 
 
-def run_plus(state, problem: Problem, completions, samples: list[SampleRecord]) -> dict:
+def run_plus(state: CodexState, problem: Problem, completions, samples: list[SampleRecord]) -> dict:
     """Run the plus tests on each sample that passed the base tests; annotate the samples.
     Returns the problem's plus record ``{"tests": N, "c": passed}``."""
     tests = plus_tests(state)
@@ -203,8 +207,8 @@ def run_plus(state, problem: Problem, completions, samples: list[SampleRecord]) 
             "should have drawn them (rerun, or delete the file to draw them again)"
         )
     synth = plus_problem(problem, pp) if pp.cases else None
-    base_limit = state.time_limits.limit(problem, state.executor) if state.time_limits else state.options.timeout
-    limit = base_limit + TIME_FACTOR * pp.canonical_seconds
+    assert state.executor is not None  # plus tests run where items execute
+    limit = state.time_limit(problem) + TIME_FACTOR * pp.canonical_seconds
     c = 0
     for comp, sample in zip(completions, samples):
         if not sample.passed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -34,6 +35,9 @@ from pytest_codex.reports.svg import line_chart
 from pytest_codex.reports.tables import fmt_rate
 from pytest_codex.reports.tables import text_table as table
 
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
+
 
 @dataclass
 class Section:
@@ -48,7 +52,7 @@ def mean_pass1(problems: Sequence[ProblemPayload]) -> float | None:
     return mean_pass_at_k([(p.n, p.c) for p in problems if p.n], 1)
 
 
-def plot_path(state, name: str) -> str | None:
+def plot_path(state: CodexState, name: str) -> str | None:
     d = state.options.experiments.plot_dir
     return os.path.join(d, f"{state.suite.name}-{name}.svg") if d else None
 
@@ -56,7 +60,7 @@ def plot_path(state, name: str) -> str | None:
 # --- chained operations ----------------------------------------------------------------
 
 
-def chains_section(state, results: Sequence[ModelResult]) -> Section | None:
+def chains_section(state: CodexState, results: Sequence[ModelResult]) -> Section | None:
     if state.suite.name != "chains":
         return None
     cfg = state.options.experiments.chains
@@ -103,7 +107,7 @@ def chains_section(state, results: Sequence[ModelResult]) -> Section | None:
 # --- plus tests ------------------------------------------------------------------------
 
 
-def plus_section(state, results: Sequence[ModelResult]) -> Section | None:
+def plus_section(state: CodexState, results: Sequence[ModelResult]) -> Section | None:
     if not state.options.experiments.plus:
         return None
     tests = state.plus or {}
@@ -152,7 +156,7 @@ def _file_label(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in label)
 
 
-def _backtranslate(state, r: ModelResult) -> str | None:
+def _backtranslate(state: CodexState, r: ModelResult) -> str | None:
     """Score every sample of ``r`` by back-translation; None, or why it could not be done."""
     if any("backtranslation" in s.ranking for p in r.problems for s in p.samples):
         return None
@@ -163,7 +167,7 @@ def _backtranslate(state, r: ModelResult) -> str | None:
     return None
 
 
-def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
+def ranking_section(state: CodexState, results: Sequence[ModelResult]) -> Section | None:
     ranked = [r for r in results if r.problems and min(r.sample_counts) >= 2]
     if not ranked:
         return None
@@ -220,7 +224,7 @@ def ranking_section(state, results: Sequence[ModelResult]) -> Section | None:
 # --- temperature sweep and the Codex recipe -----------------------------------------------
 
 
-def sweep_section(state, results: Sequence[ModelResult]) -> Section | None:
+def sweep_section(state: CodexState, results: Sequence[ModelResult]) -> Section | None:
     exp = state.options.experiments
     if exp.recipe is None and exp.temperatures is None:
         return None
@@ -273,14 +277,14 @@ def sweep_section(state, results: Sequence[ModelResult]) -> Section | None:
 EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section, ranking_section, sweep_section)
 
 
-def build_sections(state, results: Sequence[ModelResult]) -> list[Section]:
+def build_sections(state: CodexState, results: Sequence[ModelResult]) -> list[Section]:
     return [s for s in (f(state, results) for f in EXPERIMENTS) if s is not None]
 
 
 class ExperimentsReporting:
     """Prints the experiments' sections after the base table; records them for the results file."""
 
-    def __init__(self, state) -> None:
+    def __init__(self, state: CodexState) -> None:
         self.state = state
         self._sections: list[Section] | None = None
 

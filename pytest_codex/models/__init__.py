@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from pytest_codex.core.errors import ModelError, UnknownModelError
 from pytest_codex.core.generation import (
@@ -28,6 +29,9 @@ from pytest_codex.core.generation import (
     PrepareStats,
 )
 from pytest_codex.models.base import Generator
+
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
 __all__ = [
     "Completion",
@@ -105,7 +109,7 @@ def _resolve(ref) -> Callable:
     return getattr(importlib.import_module(module), attr)
 
 
-def create_model(spec: ModelSpec, context) -> ModelSource:
+def create_model(spec: ModelSpec, context: CodexState) -> ModelSource:
     ref = NAMES.get(spec.kind) or PREFIXES.get(spec.kind) or _plugins().get(spec.kind)
     if ref is None:  # parse_model_spec already refused it
         raise UnknownModelError(f"--model={spec.raw!r} is not a known model")

@@ -20,7 +20,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_codex.core.errors import ModelError
 from pytest_codex.core.generation import (
@@ -36,6 +36,9 @@ from pytest_codex.models.generated import GeneratedModel
 from pytest_codex.models.sources import Source, source_for
 from pytest_codex.models.store import sha256_file
 from pytest_codex.options.generation import GenerationOptions
+
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
 ENGINE = "pytest-codex decoding 1"  # bump when decoding changes what it outputs
 _WEIGHT_FILES = re.compile(r".*\.(json|safetensors|bin|model|txt|jinja|tiktoken|py)$")
@@ -436,7 +439,7 @@ class HFGenerator(Generator):
 
 
 # -- registry factories -----------------------------------------------------------------------
-def _model(spec: ModelSpec, context) -> GeneratedModel:
+def _model(spec: ModelSpec, context: CodexState) -> GeneratedModel:
     return GeneratedModel(spec, context, HFGenerator(source_for(spec), context.options.generation))
 
 

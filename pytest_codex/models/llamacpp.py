@@ -21,7 +21,7 @@ import random
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_codex.core.errors import ModelError
 from pytest_codex.core.generation import Completion, GenParams, ModelSpec, derive_seed
@@ -31,6 +31,9 @@ from pytest_codex.models.generated import GeneratedModel
 from pytest_codex.models.sources import Source, gguf_architecture
 from pytest_codex.models.store import sha256_file
 from pytest_codex.options.generation import GenerationOptions
+
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
 ENGINE = "pytest-codex llama.cpp decoding 1"
 
@@ -398,7 +401,7 @@ def _quiet(llama_cpp) -> None:
         llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
 
 
-def llamacpp(spec: ModelSpec, context) -> GeneratedModel:
+def llamacpp(spec: ModelSpec, context: CodexState) -> GeneratedModel:
     target = os.path.expanduser(spec.target)
     option = f"--model={spec.raw}"
     if not os.path.isfile(target):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pytest_codex.core.generation import Completion, ModelSource, ModelSpec
 from pytest_codex.core.problems import Problem
 
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
+
 
 class ReferenceModel(ModelSource):
-    def __init__(self, spec: ModelSpec, context) -> None:
+    def __init__(self, spec: ModelSpec, context: CodexState) -> None:
         self.spec = spec
 
     def completions(self, problem: Problem) -> list[Completion]:

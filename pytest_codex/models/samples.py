@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_codex.core.errors import ModelError
 from pytest_codex.core.generation import Completion, ModelSource, ModelSpec
 from pytest_codex.core.jsonl import read_jsonl
 from pytest_codex.core.problems import Problem
+
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
 
 class SamplesFileError(ModelError):
@@ -41,7 +45,7 @@ def read_samples(path: str, known_task_ids: set[str] | None = None) -> tuple[dic
 
 
 class SamplesModel(ModelSource):
-    def __init__(self, spec: ModelSpec, context) -> None:
+    def __init__(self, spec: ModelSpec, context: CodexState) -> None:
         self.spec = spec
         self.path = spec.target
         self._by_task, self.sha256 = read_samples(self.path, {p.task_id for p in context.suite.problems})

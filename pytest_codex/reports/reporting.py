@@ -10,8 +10,9 @@ printed by the terminal summary.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pytest_codex.core.files import atomic_write
 from pytest_codex.reports.badges import badge_documents, write_badges
@@ -35,8 +36,11 @@ from pytest_codex.reports.tables import (
     scope_line,
 )
 
+if TYPE_CHECKING:
+    from pytest_codex.session import CodexState
 
-def load_baseline(state) -> LoadedRun | None:
+
+def load_baseline(state: CodexState) -> LoadedRun | None:
     """The run of ``--codex-compare``, loaded and checked before anything runs."""
     opts = state.options.reports
     if not opts.compare:
@@ -128,7 +132,7 @@ def regression_gate(reports: SessionReports, limit: float, baseline_name: str) -
         )
 
 
-def build(state, results: Sequence[ModelResult], ks: Sequence[int]) -> SessionReports:
+def build(state: CodexState, results: Sequence[ModelResult], ks: Sequence[int]) -> SessionReports:
     reports = SessionReports(within=within_run(results, comparison_ks(ks)))
     baseline = state.baseline
     if baseline is not None:
@@ -142,7 +146,7 @@ def build(state, results: Sequence[ModelResult], ks: Sequence[int]) -> SessionRe
     return reports
 
 
-def results_doc(state, results: Sequence[ModelResult]) -> dict:
+def results_doc(state: CodexState, results: Sequence[ModelResult]) -> dict:
     params = [m.params_json() for m in state.models]
     by_label = {m.spec.label: (m, p) for m, p in zip(state.models, params)}
     manifests = [build_manifest(state, *by_label[r.label]) for r in results]
@@ -151,13 +155,12 @@ def results_doc(state, results: Sequence[ModelResult]) -> dict:
 
 
 def write_files(
-    state, results: Sequence[ModelResult], ks: Sequence[int], reports: SessionReports, document: dict
+    state: CodexState, results: Sequence[ModelResult], ks: Sequence[int], reports: SessionReports, document: dict
 ) -> None:
     """The files the options ask for; a failure to write one is reported, not raised."""
     opts, ropts = state.options, state.options.reports
-    jobs = []
-    if opts.report:
-        report = opts.report
+    jobs: list[tuple[str, Callable[[], str]]] = []
+    if (report := opts.report) is not None:
 
         def results_file() -> str:
             write_results(report, document)
@@ -166,32 +169,27 @@ def write_files(
         jobs.append(("results file", results_file))
     if ropts.save:
 
-        def save():
+        def save() -> str:
             run_id, path = RunStore(ropts.runs_dir).save(document, [r.label for r in results])
             return f"run {run_id}: {path}"
 
         jobs.append(("saved", save))
-    if ropts.badge_dir:
+    if (badge_dir := ropts.badge_dir) is not None:
 
-        def badges():
-            paths = write_badges(ropts.badge_dir, badge_documents(results, state.suite.name))
-            return f"{len(paths)} files in {ropts.badge_dir}"
+        def badges() -> str:
+            paths = write_badges(badge_dir, badge_documents(results, state.suite.name))
+            return f"{len(paths)} files in {badge_dir}"
 
         jobs.append(("badges", badges))
-    if ropts.markdown:
+    if (markdown_path := ropts.markdown) is not None:
 
-        def markdown():
+        def markdown() -> str:
+            title = f"pytest-codex: {state.suite.name}"
+            scope = scope_line(results, state.suite.name)
             text = markdown_document(
-                f"pytest-codex: {state.suite.name}",
-                results,
-                ks,
-                scope_line(results, state.suite.name),
-                reports.within,
-                reports.compared,
-                reports.compared_title,
+                title, results, ks, scope, reports.within, reports.compared, reports.compared_title
             )
-            atomic_write(ropts.markdown, text)
-            return ropts.markdown
+            return atomic_write(markdown_path, text)
 
         jobs.append(("markdown", markdown))
     for what, job in jobs:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pytest_codex.core.problems import load_suite
 
-from support import SUITE_FILE
+from support import SUITE_FILE, run_report
 
 np = pytest.importorskip("numpy")
 
@@ -65,9 +65,7 @@ def test_llamacpp_end_to_end_store_and_samples(pytester: pytest.Pytester, monkey
     ]
 
     def run(name: str, *extra: str) -> dict:
-        result = pytester.runpytest_subprocess(*common, *extra, f"--codex-report={pytester.path / name}")
-        assert result.ret in (0, 1), result.stdout.str()[-3000:] + result.stderr.str()[-3000:]
-        return json.loads((pytester.path / name).read_text())["runs"][0]
+        return run_report(pytester, [*common, *extra], name)
 
     def generated(run_: dict) -> list:
         return [[(s["index"], s["completion"], s["num_tokens"]) for s in p["samples"]] for p in run_["problems"]]

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_codex.core.problems import load_suite
 
-from support import SUITE_FILE
+from support import SUITE_FILE, run_report
 
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
@@ -48,9 +48,7 @@ def test_smollm2_end_to_end_offline_and_reproducible(pytester: pytest.Pytester, 
     ]
 
     def run(name: str, *extra: str) -> dict:
-        result = pytester.runpytest_subprocess(*common, *extra, f"--codex-report={pytester.path / name}")
-        assert result.ret in (0, 1), result.stdout.str()[-3000:] + result.stderr.str()[-3000:]
-        return json.loads((pytester.path / name).read_text())["runs"][0]
+        return run_report(pytester, [*common, *extra], name)
 
     chat = run("chat.json")
     model = chat["manifest"]["model"]

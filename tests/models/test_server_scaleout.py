@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from support import strip_keys
+
 SELECT = "HumanEval/0] or HumanEval/1] or HumanEval/2] or HumanEval/3]"
 
 
@@ -22,17 +24,9 @@ def _samples(path: Path) -> Path:
     return path
 
 
-def _runs(report: Path) -> list[dict]:
-    def strip(x):
-        if isinstance(x, dict):
-            return {
-                k: strip(v)
-                for k, v in x.items()
-                if k not in ("duration", "exec_seconds", "command", "seconds", "execution")
-            }
-        return [strip(v) for v in x] if isinstance(x, list) else x
-
-    return strip(json.loads(report.read_text())["runs"])
+def _runs(report: Path) -> object:
+    volatile = ("duration", "exec_seconds", "command", "seconds", "execution")
+    return strip_keys(json.loads(report.read_text())["runs"], volatile)
 
 
 def test_tx_popen_nodes_execute_and_the_controller_reports(project, tmp_path):

@@ -15,27 +15,14 @@ from pytest_codex.core.verdicts import VERDICTS
 from pytest_codex.sandbox.executor import make_executor
 
 from sandbox_support import ADD, CORRECT
+from support import HE_EXAMPLE_PROBLEM, HE_EXAMPLE_SAMPLES
 
 SUITE = load_suite("humaneval")
 HE = SUITE.by_id()
 
 # openai/human-eval's own example (data/example_problem.jsonl, example_samples.jsonl) and the
 # verdicts its harness gives: failed, timed out, failed, passed, passed, passed (pass@1 = 0.5).
-HE_EXAMPLE = Problem(
-    task_id="test/0",
-    prompt="def return1():\n",
-    canonical_solution="    return 1",
-    test="def check(candidate):\n    assert candidate() == 1",
-    entry_point="return1",
-)
-HE_EXAMPLE_SAMPLES = [
-    "    import subprocess\n    subprocess.check_output('rm -rf tmp')",
-    "    import time\n    time.sleep(10)\n    return 1",
-    "    return input('enter a number')",
-    "    return 1",
-    "  return 1",
-    "\treturn 1",
-]
+HE_EXAMPLE = Problem(**HE_EXAMPLE_PROBLEM)
 
 
 @pytest.fixture(scope="module")

@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
 from pytest_codex.core.problems import load_suite
 
-HE_EXAMPLE_PROBLEM = {
-    "task_id": "test/0",
-    "prompt": "def return1():\n",
-    "canonical_solution": "    return 1",
-    "test": "def check(candidate):\n    assert candidate() == 1",
-    "entry_point": "return1",
-}
-# openai/human-eval's own example samples; its harness says: failed, timed out, failed, passed,
-# passed (2-space indent), passed (tab indent); pass@1 = 0.5.
-HE_EXAMPLE_SAMPLES = [
-    "    import subprocess\n    subprocess.check_output('rm -rf tmp')",
-    "    import time\n    time.sleep(10)\n    return 1",
-    "    return input('enter a number')",
-    "    return 1",
-    "  return 1",
-    "\treturn 1",
-]
-
-
-def write_jsonl(path: Path, records) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
+from support import HE_EXAMPLE_PROBLEM, HE_EXAMPLE_SAMPLES, strip_keys, write_jsonl
 
 
 def summary_table(result: pytest.RunResult) -> list[str]:
@@ -46,21 +24,9 @@ def summary_table(result: pytest.RunResult) -> list[str]:
     return out
 
 
-def normalise(doc: dict) -> dict:
+def normalise(doc: dict) -> object:
     """Drop what legitimately differs between two runs: timings and the command line."""
-
-    def strip(x):
-        if isinstance(x, dict):
-            return {
-                k: strip(v)
-                for k, v in x.items()
-                if k not in ("duration", "exec_seconds", "command", "seconds", "created")
-            }
-        if isinstance(x, list):
-            return [strip(v) for v in x]
-        return x
-
-    return strip(doc)
+    return strip_keys(doc, ("duration", "exec_seconds", "command", "seconds", "created"))
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
