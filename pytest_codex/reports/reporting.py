@@ -189,6 +189,7 @@ def write_files(
                 reports.within,
                 reports.compared,
                 reports.compared_title,
+                paper_figures=state.suite.name == "humaneval",
             )
             atomic_write(ropts.markdown, text)
             return ropts.markdown
