@@ -4,6 +4,7 @@ failures told apart: a wrong-variable sample is a binding error, wrong arithmeti
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from dataclasses import replace
@@ -34,6 +35,7 @@ from pytest_codex.experiments.binding import (
     suite_for,
 )
 from pytest_codex.options.experiment import BindingConfig
+
 from support import usage_error, write_jsonl
 
 SMALL = BindingConfig(variables=(2, 3, 4), operations=(1, 2, 3), per_cell=2, seed=7)
@@ -107,8 +109,6 @@ def test_each_problem_has_its_cell_its_variables_and_its_operations():
     st.lists(st.integers(-50, 50), max_size=5),
 )
 def test_the_generator_computes_what_the_canonical_code_does(v, m, seed, ints, items):
-    import random
-
     prog = draw_program(random.Random(seed), v, m)
     args = tuple(list(items) if k is Kind.LIST else ints[i] for i, k in enumerate(prog.kinds))
     assert run_code(prog, args) == prog.run(args)
