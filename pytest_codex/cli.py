@@ -127,7 +127,9 @@ def cmd_report(args) -> int:
     pairings = within_run(results, ks)
     title = args.title or f"pytest-codex leaderboard: {_suite_name(dataset)}"
     if args.markdown:
-        text = markdown_document(title, results, ks, _scope(results, runs), pairings)
+        text = markdown_document(
+            title, results, ks, _scope(results, runs), pairings, paper_figures=_suite_name(dataset) == "humaneval"
+        )
     else:
         lines = [title, _scope(results, runs), ""] + render_table(results, ks, width=args.width)
         comparison = render_comparison(pairings)

@@ -18,7 +18,9 @@ import pytest
 
 from pytest_codex.core.passk import mean_pass_at_k
 from pytest_codex.core.records import ProblemPayload
-from pytest_codex.experiments import chains
+from pytest_codex.core.verdicts import Verdict
+from pytest_codex.experiments import binding, chains
+from pytest_codex.experiments.binding import FailureKind, failure_kind, grid_cell
 from pytest_codex.experiments.chains import chain_length
 from pytest_codex.experiments.plus import store_path
 from pytest_codex.experiments.ranking import (
@@ -31,7 +33,7 @@ from pytest_codex.experiments.ranking import (
 )
 from pytest_codex.experiments.recipe import split_label
 from pytest_codex.reports.results import ModelResult
-from pytest_codex.reports.svg import line_chart
+from pytest_codex.reports.svg import heatmap, line_chart
 from pytest_codex.reports.tables import fmt_rate
 from pytest_codex.reports.tables import text_table as table
 
@@ -102,6 +104,94 @@ def chains_section(state: CodexState, results: Sequence[ModelResult]) -> Section
             line_chart(path, "Chained operations: pass@1 by chain length", "chain length", "pass@1", series)
         )
     return sec
+
+
+# --- binding operations to variables ------------------------------------------------------
+
+
+def _cell(rates: dict, by_cell: dict, cell: tuple[int, int], per_cell: int) -> str:
+    if cell not in by_cell:
+        return ""
+    count = len(by_cell[cell])
+    return fmt_rate(rates[cell]) + (f" ({count})" if count != per_cell and count else "")
+
+
+def _fraction(part: int, whole: int) -> str:
+    return f"{part} ({fmt_rate(part / whole)})" if whole else str(part)
+
+
+def binding_section(state, results: Sequence[ModelResult]) -> Section | None:
+    if state.suite.name != "binding":
+        return None
+    cfg = state.options.experiments.binding
+    cells = {c for p in state.suite.problems if (c := grid_cell(p.task_id)) is not None}
+    vs, ms = sorted({v for v, _ in cells}), sorted({m for _, m in cells})
+    lines, record, plots = [], {}, []
+    for r in results:
+        by_cell: dict[tuple[int, int], list[ProblemPayload]] = {c: [] for c in cells}
+        for p in r.problems:
+            if (c := grid_cell(p.task_id)) in by_cell:
+                by_cell[c].append(p)
+        rates = {c: mean_pass1(ps) for c, ps in by_cell.items()}
+        kinds = {c: [failure_kind(s) for p in ps for s in p.samples] for c, ps in by_cell.items()}
+        failed = [s for ps in by_cell.values() for p in ps for s in p.samples if not s.passed]
+        n_binding = sum(failure_kind(s) is FailureKind.BINDING for s in failed)
+        n_wrong = sum(s.verdict is Verdict.FAILED for s in failed) - n_binding
+        n_other = len(failed) - n_binding
+        samples = sum(len(p.samples) for ps in by_cell.values() for p in ps)
+        rows = [[f"v={v}"] + [_cell(rates, by_cell, (v, m), cfg.per_cell) for m in ms] for v in vs]
+        lines.append(f"{r.label}: pass@1 by variables (rows) and operations (columns)")
+        lines += table(["variables"] + [f"m={m}" for m in ms], rows)
+        line = f"failed samples: {len(failed)} of {samples}"
+        if failed:
+            line += (
+                f"; binding errors {_fraction(n_binding, len(failed))}, other errors "
+                f"{_fraction(n_other, len(failed))}: {n_wrong} wrong outputs, "
+                f"{n_other - n_wrong} exceptions, timeouts, crashes or syntax errors"
+            )
+        lines.append(line)
+        lines.append("")
+        grid = {str(v): {str(m): rates[(v, m)] for m in ms if (v, m) in cells} for v in vs}
+        record[r.label] = {
+            "pass_at_1": grid,
+            "problems": {str(v): {str(m): len(by_cell[(v, m)]) for m in ms if (v, m) in cells} for v in vs},
+            "binding_errors": {
+                str(v): {str(m): kinds[(v, m)].count(FailureKind.BINDING) for m in ms if (v, m) in cells} for v in vs
+            },
+            "failures": {
+                "samples": samples,
+                "failed": len(failed),
+                "binding": n_binding,
+                "other": n_other,
+                "wrong_output": n_wrong,
+                "binding_fraction": n_binding / len(failed) if failed else None,
+            },
+        }
+        path = plot_path(state, f"pass-by-variables-and-operations-{_file_label(r.label)}")
+        if path:
+            plots.append(
+                heatmap(
+                    path,
+                    f"Binding: pass@1 of {r.label}",
+                    "operations",
+                    "variables",
+                    ms,
+                    vs,
+                    {(m, v): x for (v, m), x in rates.items()},
+                )
+            )
+    lines += [
+        f"pass@1 per cell of {cfg.per_cell} problems (a count in parentheses where fewer ran; — none ran)",
+        "binding error: on every test input, the outputs of the right operations with one of them "
+        "applied to a wrong variable",
+    ]
+    return Section(
+        "binding",
+        f"binding operations to variables (seed {cfg.seed}, {cfg.per_cell} per cell)",
+        lines,
+        {"config": binding.describe(cfg), "models": record},
+        plots,
+    )
 
 
 # --- plus tests ------------------------------------------------------------------------
@@ -274,7 +364,7 @@ def sweep_section(state: CodexState, results: Sequence[ModelResult]) -> Section 
     return Section("sweep", title, lines[:-1], {"recipe": exp.recipe, "models": record}, plots)
 
 
-EXPERIMENTS: tuple[Callable, ...] = (chains_section, plus_section, ranking_section, sweep_section)
+EXPERIMENTS: tuple[Callable, ...] = (chains_section, binding_section, plus_section, ranking_section, sweep_section)
 
 
 def build_sections(state: CodexState, results: Sequence[ModelResult]) -> list[Section]:

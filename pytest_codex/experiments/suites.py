@@ -12,12 +12,13 @@ from collections.abc import Callable
 from pytest_codex.core.errors import ProblemFileError
 from pytest_codex.core.problems import Suite
 from pytest_codex.core.problems import load_suite as load_problem_file
-from pytest_codex.experiments import chains
+from pytest_codex.experiments import binding, chains
 from pytest_codex.experiments.drawing import MissingHypothesis
 from pytest_codex.options.experiment import ExperimentOptions
 
 GENERATED: dict[str, Callable[[ExperimentOptions], Suite]] = {
     "chains": chains.build_suite,
+    "binding": binding.build_suite,
 }
 
 

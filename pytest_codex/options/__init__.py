@@ -34,7 +34,7 @@ MODEL = Option(
 )
 SUITE = Option(
     "--codex-suite",
-    "problem set: 'humaneval', a generated suite ('chains'), or a JSONL(.gz) file with "
+    "problem set: 'humaneval', a generated suite ('chains', 'binding'), or a JSONL(.gz) file with "
     "task_id, prompt, canonical_solution, test, entry_point per line",
     Text("humaneval"),
     "humaneval",

@@ -1,4 +1,4 @@
-"""Options of the paper's experiments (chains suite, plus tests, ranking, recipe, sweep)."""
+"""Options of the paper's experiments (chains and binding suites, plus tests, ranking, recipe, sweep)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pytest_codex.options.parse import Choice, Integer, IntRanges, Temperatures,
 
 RECIPES = ("codex",)  # pytest_codex.experiments.recipe.RECIPES defines them
 MAX_LENGTH = 13  # the paper's string building blocks (pytest_codex.experiments.chains.BLOCKS)
+MIN_VARIABLES, MAX_VARIABLES = 2, 6  # variables of a binding problem
+MAX_OPERATIONS = 12  # operations of a binding problem
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,49 @@ CHAIN_SEED = Option(
 )
 CHAIN_PER_LENGTH = Option(
     "--codex-chain-per-length", "--codex-suite=chains: problems per chain length", Integer(1, "10"), 10, "N"
+)
+
+
+@dataclass(frozen=True)
+class BindingConfig:
+    """--codex-suite=binding: which problems to generate (one grid cell per variables x operations)."""
+
+    variables: tuple[int, ...] = (2, 3, 4, 5, 6)
+    operations: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    seed: int = 0
+    per_cell: int = 5
+    drawn: int = 10  # hypothesis-drawn test inputs per problem
+
+
+BINDING_VARIABLES = Option(
+    "--codex-binding-variables",
+    f"--codex-suite=binding: variables per problem, e.g. 2-6 or 2,3,5 (each {MIN_VARIABLES}..{MAX_VARIABLES})",
+    IntRanges(MIN_VARIABLES, MAX_VARIABLES, what="count"),
+    BindingConfig.variables,
+    "COUNTS",
+    shown_default="2-6",
+)
+BINDING_OPERATIONS = Option(
+    "--codex-binding-operations",
+    f"--codex-suite=binding: operations per problem, e.g. 1-8 or 1,2,4 (each 1..{MAX_OPERATIONS})",
+    IntRanges(1, MAX_OPERATIONS, what="count"),
+    BindingConfig.operations,
+    "COUNTS",
+    shown_default="1-8",
+)
+BINDING_PER_CELL = Option(
+    "--codex-binding-per-cell",
+    "--codex-suite=binding: problems per (variables, operations) cell",
+    Integer(1, "5"),
+    BindingConfig.per_cell,
+    "N",
+)
+BINDING_SEED = Option(
+    "--codex-binding-seed",
+    "--codex-suite=binding: seed of the generated problems and test inputs",
+    Integer(0, "0"),
+    0,
+    "INT",
 )
 PLUS = Option(
     "--codex-plus",
@@ -92,6 +137,10 @@ OPTIONS = (
     CHAIN_LENGTHS,
     CHAIN_SEED,
     CHAIN_PER_LENGTH,
+    BINDING_VARIABLES,
+    BINDING_OPERATIONS,
+    BINDING_PER_CELL,
+    BINDING_SEED,
     PLUS,
     PLUS_SEED,
     PLUS_INPUTS,
@@ -105,6 +154,7 @@ OPTIONS = (
 @dataclass(frozen=True)
 class ExperimentOptions:
     chains: ChainConfig = field(default_factory=ChainConfig)
+    binding: BindingConfig = field(default_factory=BindingConfig)
     plus: bool = False
     plus_seed: int = 0
     plus_inputs: int = 30
@@ -133,6 +183,12 @@ class ExperimentOptions:
         return cls(
             chains=ChainConfig(
                 lengths=values.get(CHAIN_LENGTHS), seed=values.get(CHAIN_SEED), per_length=values.get(CHAIN_PER_LENGTH)
+            ),
+            binding=BindingConfig(
+                variables=values.get(BINDING_VARIABLES),
+                operations=values.get(BINDING_OPERATIONS),
+                seed=values.get(BINDING_SEED),
+                per_cell=values.get(BINDING_PER_CELL),
             ),
             plus=values.get(PLUS),
             plus_seed=values.get(PLUS_SEED),

@@ -153,7 +153,8 @@ class IntRanges:
     what: str = "length"
 
     def __call__(self, text: str) -> tuple[int, ...]:
-        fix = f"give a range like {self.lo}-{min(self.hi, 7)} or a list like 1,2,4 within {self.lo}..{self.hi}"
+        listed = ",".join(str(x) for x in (self.lo, self.lo + 1, self.lo + 3) if x <= self.hi)
+        fix = f"give a range like {self.lo}-{min(self.hi, 7)} or a list like {listed} within {self.lo}..{self.hi}"
         out: list[int] = []
         for part in str(text).split(","):
             a_text, dash, b_text = part.strip().partition("-")

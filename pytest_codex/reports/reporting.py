@@ -187,7 +187,14 @@ def write_files(
             title = f"pytest-codex: {state.suite.name}"
             scope = scope_line(results, state.suite.name)
             text = markdown_document(
-                title, results, ks, scope, reports.within, reports.compared, reports.compared_title
+                title,
+                results,
+                ks,
+                scope,
+                reports.within,
+                reports.compared,
+                reports.compared_title,
+                paper_figures=state.suite.name == "humaneval",
             )
             return atomic_write(markdown_path, text)
 

@@ -1,10 +1,11 @@
-"""The package's one plotting stack: a dependency-free SVG line chart.
+"""The package's one plotting stack: a dependency-free SVG line chart and heatmap.
 
 ``line_chart`` draws one polyline per series over shared axes, with a legend; points
 given in ``marks`` get a ring (e.g. the best temperature per k); ``bars`` draws error bars
 (e.g. 95% intervals).  The y axis starts at 0
-and ends at a round bound above the largest value (1 for rates near 1).  The output is
-well-formed XML, the same bytes for the same input.
+and ends at a round bound above the largest value (1 for rates near 1).  ``heatmap`` shades
+a grid of rates (e.g. pass@1 by variables and operations).  The output is well-formed XML,
+the same bytes for the same input.
 """
 
 from __future__ import annotations
@@ -130,6 +131,72 @@ def line_chart(
             f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="none" '
             f'stroke="{colour.get(name, "#000")}" stroke-width="2"/>'
         )
+    out.append("</svg>")
+    atomic_write(path, "\n".join(out) + "\n")
+    return path
+
+
+LOW, HIGH = (247, 251, 255), (8, 48, 107)  # the colour of 0 and of 1 (white to dark blue)
+
+
+def _shade(t: float) -> str:
+    t = min(max(t, 0.0), 1.0)
+    return "#" + "".join(f"{round(a + (b - a) * t):02x}" for a, b in zip(LOW, HIGH))
+
+
+def heatmap(
+    path: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    xs: Sequence[int],
+    ys: Sequence[int],
+    values: Mapping[tuple[int, int], float | None],
+) -> str:
+    """A grid of rates in [0, 1]: column ``x``, row ``y`` (the first ``y`` on top, as in a
+    table), shaded from white (0) to dark blue (1) with the value written in the cell; a cell
+    without a value (no problem ran there) is grey with a dash.  A colour bar on the right
+    reads the shades.  Writes ``path`` (directories created); returns it."""
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    cw, ch = pw / max(len(xs), 1), ph / max(len(ys), 1)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>',
+    ]
+    size = min(12.0, cw / 3.2)
+    for j, y in enumerate(ys):
+        cy = TOP + j * ch
+        out.append(f'<text x="{LEFT - 6}" y="{cy + ch / 2 + 4:.1f}" text-anchor="end">{_fmt(y)}</text>')
+        for i, x in enumerate(xs):
+            cx = LEFT + i * cw
+            v = values.get((x, y))
+            fill = "#dddddd" if v is None else _shade(v)
+            ink = "#ffffff" if v is not None and v > 0.55 else "#000000"
+            text = "—" if v is None else f"{v:.2f}"
+            out.append(
+                f'<rect x="{cx:.1f}" y="{cy:.1f}" width="{cw:.1f}" height="{ch:.1f}" fill="{fill}" stroke="white"/>'
+                f'<text x="{cx + cw / 2:.1f}" y="{cy + ch / 2 + 4:.1f}" text-anchor="middle" '
+                f'font-size="{size:.1f}" fill="{ink}">{text}</text>'
+            )
+    for i, x in enumerate(xs):
+        out.append(f'<text x="{LEFT + (i + 0.5) * cw:.1f}" y="{TOP + ph + 18}" text-anchor="middle">{_fmt(x)}</text>')
+    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
+    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 14}" text-anchor="middle">{escape(x_label)}</text>')
+    out.append(
+        f'<text x="16" y="{TOP + ph / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {TOP + ph / 2:.1f})">{escape(y_label)}</text>'
+    )
+    bx, steps = LEFT + pw + 24, 20  # the colour bar: 1 on top, 0 at the bottom
+    for k in range(steps):
+        out.append(
+            f'<rect x="{bx}" y="{TOP + k * ph / steps:.1f}" width="16" height="{ph / steps + 0.5:.1f}" '
+            f'fill="{_shade(1 - (k + 0.5) / steps)}"/>'
+        )
+    out.append(f'<rect x="{bx}" y="{TOP}" width="16" height="{ph}" fill="none" stroke="#333"/>')
+    for t in (0.0, 0.5, 1.0):
+        out.append(f'<text x="{bx + 22}" y="{TOP + (1 - t) * ph + 4:.1f}">{_fmt(t)}</text>')
     out.append("</svg>")
     atomic_write(path, "\n".join(out) + "\n")
     return path

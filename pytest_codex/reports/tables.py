@@ -8,6 +8,7 @@ line: ``pass_at_k_rows`` (the pass@k table with 95% intervals and verdict counts
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pytest_codex.core.verdicts import VERDICTS
 from pytest_codex.reports.results import ModelResult
@@ -168,6 +169,63 @@ def method_line() -> str:
     )
 
 
+@dataclass(frozen=True)
+class PaperFigure:
+    """A HumanEval figure the Codex paper reports (not measured by this package)."""
+
+    model: str
+    pass_at_1: float | None
+    pass_at_100: float | None
+
+
+PAPER = 'Chen et al. (2021), "Evaluating Large Language Models Trained on Code"'
+PAPER_FIGURES = (  # the paper's abstract: "solves 28.8% ... GPT-3 solves 0% and GPT-J solves 11.4%"
+    PaperFigure("GPT-3", 0.0, None),
+    PaperFigure("GPT-J", 0.114, None),
+    PaperFigure("Codex-12B", 0.288, 0.702),  # "70.2% of our problems with 100 samples per problem"
+)
+
+
+def paper_rows(results: Sequence[ModelResult]) -> list[list[str]]:
+    """This run's models among the paper's HumanEval figures, best pass@1 first."""
+    rows: list[tuple[float, int, list[str]]] = []
+    for i, r in enumerate(results):
+        p1 = r.pass_at_k.get(1)
+        over = "" if r.selected == r.suite_total else f", over {r.selected} of {r.suite_total} problems"
+        n = _samples_per_problem(r)
+        rows.append(
+            (
+                -1.0 if p1 is None else p1,
+                i,
+                [r.label, fmt_rate(p1), fmt_rate(r.pass_at_k.get(100)), f"this run (n = {n}{over})"],
+            )
+        )
+    for j, f in enumerate(PAPER_FIGURES):
+        rows.append(
+            (
+                f.pass_at_1 or 0.0,
+                len(results) + j,
+                [f.model, fmt_rate(f.pass_at_1), fmt_rate(f.pass_at_100), "the Codex paper"],
+            )
+        )
+    return [cells for _, _, cells in sorted(rows, key=lambda x: (-x[0], x[1]))]
+
+
+PAPER_NOTE = (
+    f"The rows marked 'the Codex paper' are that paper's reported figures ({PAPER}, abstract), "
+    "not measured by this run: HumanEval pass@1 of GPT-3 (0%), GPT-J (11.4%) and Codex-12B (28.8%), "
+    "and 70.2% of the problems solved by Codex-12B with 100 samples per problem. They compare with "
+    "a run over all 164 problems with the paper's sampling (pass@1 at T = 0.2, pass@100 at T = 0.8, n = 200)."
+)
+
+
+def render_paper_figures(results: Sequence[ModelResult]) -> list[str]:
+    return markdown_table(["model", "pass@1", "pass@100", "source"], paper_rows(results), left=(0, 3)) + [
+        "",
+        PAPER_NOTE,
+    ]
+
+
 def markdown_document(
     title: str,
     results: Sequence[ModelResult],
@@ -176,10 +234,14 @@ def markdown_document(
     pairings: Sequence = (),
     compared: Sequence = (),
     compared_title: str = "",
+    paper_figures: bool = False,
 ) -> str:
     """A markdown report: the pass@k table, paired differences within the run, and the
-    comparison with another run (each section only when there is something in it)."""
+    comparison with another run (each section only when there is something in it); with
+    ``paper_figures`` (HumanEval runs), the Codex paper's figures beside the run's."""
     out = [f"## {title}", "", scope, ""] + render_markdown(results, ks) + ["", method_line()]
+    if paper_figures:
+        out += ["", "### Beside the Codex paper's figures", ""] + render_paper_figures(results)
     for heading, pgs in (("Paired differences", pairings), (compared_title, compared)):
         lines = render_comparison(pgs, markdown=True)
         if lines:

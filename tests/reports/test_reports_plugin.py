@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from reports_support import TOY_PROBLEMS, write_samples, write_suite
+from reports_support import TOY_PROBLEMS, run_cli, write_samples, write_suite
 
 GOOD = {i: [True, True, False] for i in range(6)}
 WORSE = {i: [True, False, False] if i < 3 else [False, False, False] for i in range(6)}
@@ -220,3 +220,22 @@ def test_models_missing_from_the_compared_run_are_named(project):
             "--codex-fail-regression=0: samples:good pass@1 0.6667 vs 0.6667 in samples:good (run 0001) *: ok",
         ]
     )
+
+
+def test_a_humaneval_markdown_has_the_codex_papers_figures_and_another_suites_has_not(project):
+    he = project.runpytest_subprocess(
+        "--model=reference", "-k", "HumanEval/0]", "--codex-markdown=he.md", "--codex-report=he.json"
+    )
+    assert he.ret == 0
+    cli = run_cli("report", project.path / "he.json", "--markdown")
+    assert cli.returncode == 0, cli.stderr
+    for board in ((project.path / "he.md").read_text(), cli.stdout):
+        section = board.split("### Beside the Codex paper's figures\n\n")[1].splitlines()
+        assert section[2:6] == [
+            "| reference | 1.0 | — | this run (n = 1, over 1 of 164 problems) |",
+            "| Codex-12B | 0.288 | 0.702 | the Codex paper |",
+            "| GPT-J | 0.114 | — | the Codex paper |",
+            "| GPT-3 | 0.0 | — | the Codex paper |",
+        ]
+    assert run(project, "--model=samples:good.jsonl", "--codex-markdown=toy.md").ret == 0
+    assert "Codex paper's figures" not in (project.path / "toy.md").read_text()

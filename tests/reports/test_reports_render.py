@@ -6,7 +6,7 @@ from __future__ import annotations
 from pytest_codex.core.records import ProblemPayload
 from pytest_codex.reports.compare import within_run
 from pytest_codex.reports.results import build_model_result
-from pytest_codex.reports.tables import render_comparison, render_markdown, render_table
+from pytest_codex.reports.tables import markdown_document, render_comparison, render_markdown, render_table
 
 
 def _payloads(counts: list[int], n: int) -> list[ProblemPayload]:
@@ -82,3 +82,19 @@ def test_comparison_over_fewer_problems_says_so():
     lines = render_comparison(within_run([A, fewer], (1,)))
     assert "model-c vs model-a: compared over the 3 problems both attempted (3 vs 8)" in lines
     assert lines[2].split()[:3] == ["model-c", "model-a", "3"]
+
+
+def test_the_codex_papers_figures_beside_a_runs_pass_at_1():
+    doc = markdown_document("t", [A, GREEDY], (1,), "scope", paper_figures=True)
+    section = doc.split("### Beside the Codex paper's figures\n\n")[1].splitlines()
+    assert section[:8] == golden("""
+| model | pass@1 | pass@100 | source |
+|---|---:|---:|---|
+| greedy | 0.75 | — | this run (n = 1, over 4 of 8 problems) |
+| model-a | 0.5 | — | this run (n = 10) |
+| Codex-12B | 0.288 | 0.702 | the Codex paper |
+| GPT-J | 0.114 | — | the Codex paper |
+| GPT-3 | 0.0 | — | the Codex paper |
+""") + [""]
+    assert "reported figures (Chen et al. (2021)" in section[8] and "not measured by this run" in section[8]
+    assert "Beside the Codex paper" not in markdown_document("t", [A], (1,), "scope")  # only when asked (HumanEval)
