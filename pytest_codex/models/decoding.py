@@ -81,6 +81,16 @@ class _Row:
     done: bool = False  # finished; its place in the batch is freed at the next rebuild
 
 
+def text_decoder(tok) -> Callable[[list[list[int]]], list[str]]:
+    """Token-id lists to texts (special tokens skipped), all in one call: the Rust tokenizer's
+    ``decode_batch`` where it gives what ``tok.decode`` gives (a fast tokenizer without
+    transformers' clean-up of spaces), else ``tok.decode`` one by one."""
+    batch = getattr(getattr(tok, "_tokenizer", None), "decode_batch", None)
+    if batch is not None and not getattr(tok, "clean_up_tokenization_spaces", False):
+        return lambda seqs: batch(seqs, skip_special_tokens=True)
+    return lambda seqs: [tok.decode(s, skip_special_tokens=True) for s in seqs]
+
+
 class Decoder:
     """Decodes jobs with a transformers causal LM; ``run`` yields rows as they finish."""
 
@@ -116,6 +126,7 @@ class Decoder:
         self.max_positions = max_positions
         self.admit_at = max(1, int(self.batch_size * admit_fraction))
         self._cache_cls = DynamicCache
+        self._decode = text_decoder(tokenizer)
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
@@ -187,29 +198,40 @@ class Decoder:
             read_offset=len(anchor),
         )
 
-    def _advance(self, row: _Row, token: int, logprob: float) -> Finished | None:
-        """Append a token; a Finished when the row is done."""
-        if token in self.eos:
-            return self._finish(row, None, "eos")
-        row.ids.append(token)
-        row.logprobs.append(logprob)
-        row.window.append(token)
-        prefix = self.tok.decode(row.window[row.prefix_offset : row.read_offset], skip_special_tokens=True)
-        full = self.tok.decode(row.window[row.prefix_offset :], skip_special_tokens=True)
-        before = len(row.text)
-        if len(full) > len(prefix) and not full.endswith("\ufffd"):
-            row.text += full[len(prefix) :]
-            row.prefix_offset, row.read_offset = row.read_offset, len(row.window)
-            if row.prefix_offset > 8:  # keep the window short
-                row.window = row.window[row.prefix_offset - 4 :]
-                row.read_offset -= row.prefix_offset - 4
-                row.prefix_offset = 4
-        cut = self.stop_rule(row.text, before) if len(row.text) > before else None
-        if cut is not None:
-            return self._finish(row, cut, "stop")
-        if len(row.ids) >= row.budget:
-            return self._finish(row, None, "length")
-        return None
+    def _advance(self, rows: Sequence[_Row], tokens: Sequence[int], logprobs: Sequence[float]) -> list[Finished | None]:
+        """Append one token to each row; per row, a Finished when it is done.  The rows' new
+        text comes from two batched decodes (one for all windows' read parts, one for the
+        whole windows) instead of two decodes per row."""
+        out: list[Finished | None] = [None] * len(rows)
+        active = []
+        for i, (row, token, logprob) in enumerate(zip(rows, tokens, logprobs)):
+            if token in self.eos:
+                out[i] = self._finish(row, None, "eos")
+                continue
+            row.ids.append(token)
+            row.logprobs.append(logprob)
+            row.window.append(token)
+            active.append(i)
+        if not active:
+            return out
+        prefixes = self._decode([rows[i].window[rows[i].prefix_offset : rows[i].read_offset] for i in active])
+        fulls = self._decode([rows[i].window[rows[i].prefix_offset :] for i in active])
+        for i, prefix, full in zip(active, prefixes, fulls):
+            row = rows[i]
+            before = len(row.text)
+            if len(full) > len(prefix) and not full.endswith("\ufffd"):
+                row.text += full[len(prefix) :]
+                row.prefix_offset, row.read_offset = row.read_offset, len(row.window)
+                if row.prefix_offset > 8:  # keep the window short
+                    row.window = row.window[row.prefix_offset - 4 :]
+                    row.read_offset -= row.prefix_offset - 4
+                    row.prefix_offset = 4
+            cut = self.stop_rule(row.text, before) if len(row.text) > before else None
+            if cut is not None:
+                out[i] = self._finish(row, cut, "stop")
+            elif len(row.ids) >= row.budget:
+                out[i] = self._finish(row, None, "length")
+        return out
 
     def _finish(self, row: _Row, cut: int | None, reason: str) -> Finished:
         text = row.text if cut is None else row.text[:cut]
@@ -276,8 +298,8 @@ class Decoder:
                 tokens, lps = self._choose(logits, [rows[i] for i in running])
                 for r in rows:
                     r.pos += 1
-                for i, token, lp in zip(running, tokens, lps):
-                    fin = self._advance(rows[i], token, lp)
+                finished = self._advance([rows[i] for i in running], tokens, lps)
+                for i, token, fin in zip(running, tokens, finished):
                     if fin is None:
                         last[i] = token
                     else:
@@ -324,8 +346,12 @@ class Decoder:
             if starting:
                 logits = job.logits[None].expand(len(starting), -1)
                 tokens, lps = self._choose(logits, starting)
-                for row, token, lp in zip(starting, tokens, lps):
-                    fin = self._advance(row, token, lp) if row.budget > 0 else self._finish(row, None, "length")
+                can = [i for i, row in enumerate(starting) if row.budget > 0]
+                first = self._advance([starting[i] for i in can], [tokens[i] for i in can], [lps[i] for i in can])
+                fins = [None if row.budget > 0 else self._finish(row, None, "length") for row in starting]
+                for i, fin in zip(can, first):
+                    fins[i] = fin
+                for row, fin in zip(starting, fins):
                     (done.append(fin) if fin is not None else alive.append(row))
             if alive:
                 new_rows += alive

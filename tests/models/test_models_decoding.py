@@ -254,3 +254,17 @@ def test_the_codex_attention_kernel_is_chosen_per_model_and_decodes_like_sdpa(tm
     assert handed_over and all(q > 1 for q in handed_over)  # prompts only: every step ran the kernel
     assert {k: f.token_ids for k, f in out.items()} == {k: f.token_ids for k, f in ref.items()}
     assert all(out[k].sum_logprob == pytest.approx(ref[k].sum_logprob, abs=1e-3) for k in ref)
+
+
+@pytest.mark.parametrize("metaspace", [False, True], ids=["bytelevel", "metaspace"])
+def test_batched_text_decoding_gives_what_decode_gives(tmp_path_factory, metaspace):
+    """The decoder turns every row's window into text with one batched call per step; it must
+    give exactly ``tokenizer.decode`` (special tokens skipped, partial UTF-8 as U+FFFD)."""
+    from pytest_codex.models.decoding import text_decoder
+
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_model(tmp_path_factory, metaspace=metaspace))
+    gen = torch.Generator().manual_seed(1)
+    seqs = [torch.randint(0, len(tok), (int(n),), generator=gen).tolist() for n in torch.randint(0, 9, (300,))]
+    seqs += [tok(p)["input_ids"][:k] for p in PROMPTS for k in (1, 5, 12)]
+    assert text_decoder(tok)(seqs) == [tok.decode(s, skip_special_tokens=True) for s in seqs]
+    assert any("\ufffd" in t for t in text_decoder(tok)(seqs)) or metaspace  # byte-level: partial characters
