@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
@@ -251,3 +254,64 @@ def test_fork_servers_start_before_torch_and_cuda_and_workers_never_import_torch
         server = int(ev[0].split()[1])
         assert f"forkserver-libs {server} -" in ev  # torch never reached the fork server
     assert os.path.exists(log)
+
+
+# -- benchmarks/gpu_check.py ------------------------------------------------------------------
+GPU_CHECK = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "gpu_check.py")
+
+
+def gpu_check_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", GPU_CHECK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("gpu_check", module)  # dataclasses look their module up there
+    spec.loader.exec_module(sys.modules["gpu_check"])
+    return sys.modules["gpu_check"]
+
+
+def test_the_hardware_limit_formula_worked_example():
+    gc = gpu_check_module()
+    shape = dict(matmul_params=100, weight_bytes_per_step=1000, kv_bytes_per_token=10, layers=1, heads=1, head_dim=1)
+    peaks = gc.Peaks(hbm_bytes_per_s=1000.0, flops_per_s=1000.0)
+    # prompt (2 tokens): 2 x 2 x 100 flops = 0.4 s; step 1: 2 tokens in the cache: bytes 1000 + 20 -> 1.02 s
+    # (flops 200 + 4 x 2 = 0.208 s); step 2: 3 tokens: 1.03 s
+    assert gc.limit_seconds(shape, [2], 1, 2, 1, peaks) == pytest.approx(0.4 + 1.02 + 1.03)
+    # two samples of the prompt in one batch: the weights are read once per step for both rows
+    assert gc.limit_seconds(shape, [2], 2, 2, 2, peaks) == pytest.approx(0.4 + 1.04 + 1.06)
+    fast_memory = gc.Peaks(hbm_bytes_per_s=1e9, flops_per_s=1000.0)  # now compute-bound
+    assert gc.limit_seconds(shape, [2], 1, 1, 1, fast_memory) == pytest.approx(0.4 + 0.208)
+    assert gc.peaks_for("NVIDIA H200", None, None)[0] == gc.Peaks(4.8e12, 989e12)
+    assert gc.peaks_for("cpu", None, None)[0] is None
+
+
+def test_gpu_check_runs_tiny_on_the_cpu(tmp_path):
+    """``benchmarks/gpu_check.py --tiny``: the same script as on a GPU, with a tiny model on the
+    CPU: every contender generates exactly the work asked for, the ratios and the fraction of
+    the (given) limit are printed, and the product runs end to end under xdist."""
+    pytest.importorskip("transformers")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, GPU_CHECK, "--tiny", "--hbm-tbps=0.02", "--bf16-tflops=0.2", f"--work={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "workload: 3 HumanEval prompts x n = 2" in out
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line.split()[:1] in (["static"], ["cb"], ["codex"])
+    }
+    assert set(rows) == {"static", "cb", "codex"} and not any("FAILED:" in r for r in rows.values())
+    assert {r[1] for r in rows.values()} == {str(3 * 2 * 12)}  # every sample ran to the budget, in every contender
+    assert "attention pytest_codex_sdpa" in " ".join(rows["codex"])
+    assert re.search(r"hardware limit at the codex batch of 32 rows: [\d,]+ tokens/s", out)
+    assert re.search(r"ratio codex / static generate: [\d.]+x", out)
+    assert re.search(r"ratio codex / transformers continuous batching: [\d.]+x", out)
+    assert re.search(r"wall [\d.]+ s = load [\d.]+ s \+ generate [\d.]+ s \+ execute [\d.]+ s", out)
+    assert "6 samples, 3 problems" in out
