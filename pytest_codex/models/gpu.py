@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 GIB = 1 << 30
@@ -99,6 +99,23 @@ def auto_batch_size(
         )
         best = min(best, int(usable // per_row) if usable > 0 else 0)
     return max(1, best)
+
+
+def gpu_layer_shares(placement: Mapping[str, object]) -> dict[str, float]:
+    """Each GPU's share of the decoder layers, from a model's ``hf_device_map`` (module name ->
+    device: an int, ``"cuda:N"``, a ``torch.device``; ``"cpu"`` and ``"disk"`` are not GPUs).
+    A whole model on one device (``{"": device}``) is all of its layers; a GPU holding only,
+    say, the embeddings gets a share of 0 (its memory still bounds the batch: sampling)."""
+    counts: dict[str, int] = {}
+    for name, where in placement.items():
+        device = f"cuda:{where}" if isinstance(where, int) else str(where)
+        if device == "cuda":
+            device = "cuda:0"
+        if not device.startswith("cuda"):
+            continue
+        counts[device] = counts.get(device, 0) + (name == "" or ".layers." in f".{name}.")
+    total = sum(counts.values()) or 1
+    return {device: count / total for device, count in counts.items()}
 
 
 # -- where the weights go --------------------------------------------------------------------

@@ -48,6 +48,7 @@ from pytest_codex.models.gpu import (
     auto_batch_size,
     choose_attention,
     device_map_for,
+    gpu_layer_shares,
     weight_bytes,
 )
 from pytest_codex.models.sources import Source, source_for
@@ -411,24 +412,17 @@ class HFGenerator(Generator):
         text = getattr(config, "text_config", None) or config
         kv = KVShape.of(config, torch.finfo(model.dtype).bits // 8)
         placement = getattr(model, "hf_device_map", None) or {"": model.device}
-        devices: dict[str, int] = {}  # GPU -> decoder layers on it (a whole model counts as one)
-        for name, where in placement.items():
-            if isinstance(where, int) or str(where).startswith("cuda"):
-                dev = f"cuda:{where}" if isinstance(where, int) else str(where)
-                devices[dev] = devices.get(dev, 0) + (name == "" or ".layers." in f".{name}.")
-        layered = sum(devices.values()) or 1
-        free, shares = [], []
-        for dev, layers in devices.items():
+        shares = gpu_layer_shares(placement)
+        free = []
+        for dev in shares:
             available = torch.cuda.mem_get_info(dev)[0]
-            available += torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
-            free.append(available)
-            shares.append(layers / layered)
+            free.append(available + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev))
         self.planned_batch = auto_batch_size(
             free_bytes=free or [0],
             kv_bytes_per_token=kv.bytes_per_token,
             tokens_per_sequence=tokens_per_sequence,
             vocab_size=int(text.vocab_size),
-            layer_shares=shares or None,
+            layer_shares=list(shares.values()) or None,
         )
         return self.planned_batch
 

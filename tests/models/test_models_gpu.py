@@ -28,6 +28,7 @@ from pytest_codex.models.gpu import (
     auto_batch_size,
     choose_attention,
     device_map_for,
+    gpu_layer_shares,
     row_bytes,
     safetensors_parameters,
     weight_bytes,
@@ -105,6 +106,23 @@ def test_device_map():
     assert device_map_for("cuda", [79 * GIB, 79 * GIB], 30 * GIB) == {"": "cuda:0"}
     assert device_map_for("cuda", [79 * GIB, 79 * GIB], 45 * GIB) == "auto"  # > half a GPU: spread, room for the cache
     assert device_map_for("cuda", [79 * GIB] * 4, 140 * GIB) == "auto"  # a 70B model in bf16
+
+
+def test_each_gpus_share_of_the_layers_from_a_device_map():
+    assert gpu_layer_shares({"": 0}) == {"cuda:0": 1.0}
+    assert gpu_layer_shares({"": "cuda:1"}) == {"cuda:1": 1.0}
+    assert gpu_layer_shares({"": "cpu"}) == {}
+    accelerate_auto = {
+        "model.embed_tokens": 0,
+        **{f"model.layers.{i}": 0 for i in range(10)},
+        **{f"model.layers.{i}": 1 for i in range(10, 28)},
+        "model.norm": 1,
+        "lm_head": 1,
+        "model.rotary_emb": "cuda:1",
+    }
+    assert gpu_layer_shares(accelerate_auto) == {"cuda:0": 10 / 28, "cuda:1": 18 / 28}
+    offloaded = {"model.layers.0": 0, "model.layers.1": "cpu", "model.layers.2": "disk", "lm_head": 0}
+    assert gpu_layer_shares(offloaded) == {"cuda:0": 1.0}
 
 
 def test_attention_is_chosen_per_model():
