@@ -128,7 +128,7 @@ def run_codex(setting: str, args, dtype: str) -> dict:
     params = GenParams(max_new_tokens=args.max_new_tokens, seed=args.seed, **SETTINGS[setting])
     decoders = []
     make = gen.decoder
-    gen.decoder = lambda p, batch_size=None: decoders.append(make(p, batch_size)) or decoders[-1]
+    gen.decoder = lambda p, batch_size=None, **kw: decoders.append(make(p, batch_size, **kw)) or decoders[-1]
     kept = 0
     start = time.perf_counter()
     for _, comps in gen.iter_generate(prompts(args.prompts), params):

@@ -1,21 +1,29 @@
-"""Key/value-cache plumbing for the decoder, and a faster attention for one-token steps.
+"""Key/value-cache plumbing for the decoder, a faster attention for one-token steps on the
+CPU, and the slab cache layer of the GPU path.
 
-In stock transformers a one-token decoding step on CPU repeats every key/value head for
-its query heads before attention (a copy of the whole cache per layer and step).
-``decode_attention`` (installed by ``fast_attention()`` for the duration of a decode)
-computes grouped-query attention for one-token queries as two batched matrix products on
-the cache as it is; anything else goes to the stock implementation.  Measured with
-SmolLM2-135M (bfloat16, 1 thread, 6 prompts x 5 samples of 48 tokens, one process, A/B
-twice): 1.33-1.36x the stock decoding rate.  Pre-allocated cache buffers written in place,
-tried as well, were slower there and are not used.
+In transformers before the ``pack_gqa`` path of its ``sdpa`` attention, a one-token decoding
+step repeats every key/value head for its query heads before attention (a copy of the whole
+cache per layer and step).  ``decode_attention`` computes grouped-query attention for
+one-token queries as two batched matrix products on the cache as it is; anything else goes to
+the stock ``sdpa``.  It is registered under a name of its own (``gpu.CODEX_ATTENTION``) and a
+model uses it only when ``use_attention`` switches that model to it: transformers'
+process-wide ``sdpa`` entry is never replaced.  Measured with SmolLM2-135M (bfloat16, 1
+thread, 6 prompts x 5 samples of 48 tokens, one process, A/B twice): 1.33-1.36x the stock
+decoding rate.
+
+``SlabLayer`` keeps a layer's keys and values in buffers with room ahead, so that a step
+writes in place instead of concatenating.  Measured on the CPU, pre-allocated buffers were
+slower than concatenation, so the CPU keeps transformers' ``DynamicLayer``; the GPU path uses
+slabs (see ``gpu.py`` and ``hf.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import torch
+
+from pytest_codex.models.gpu import CODEX_ATTENTION, SLAB_CHUNK
 
 
 def kv_of(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -65,7 +73,7 @@ def decode_attention(module, query, key, value, attention_mask, dropout=0.0, sca
     if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-1] != length):
         unsupported = True
     if unsupported:
-        return _STOCK["sdpa"](module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return _stock_sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     scale = scaling if scaling is not None else dim**-0.5
     q = query.reshape(batch, kv_heads, heads // kv_heads, dim)
     scores = torch.matmul(q, key.transpose(-1, -2)).float() * scale  # (batch, kv_heads, group, length)
@@ -77,27 +85,94 @@ def decode_attention(module, query, key, value, attention_mask, dropout=0.0, sca
     return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
 
 
-_STOCK: dict = {}
+def _stock_sdpa():
+    from transformers.modeling_utils import (
+        ALL_ATTENTION_FUNCTIONS,  # lazy: transformers loads only in the generating process, when a model runs
+    )
+
+    return ALL_ATTENTION_FUNCTIONS["sdpa"]
 
 
-@contextlib.contextmanager
-def fast_attention():
-    """``decode_attention`` in place of transformers' sdpa attention, restored afterwards."""
+def register_decode_attention() -> bool:
+    """Make ``decode_attention`` available under its own name, ``gpu.CODEX_ATTENTION``, in
+    transformers' attention and mask interfaces (the mask is the stock ``sdpa`` one).  A model
+    uses it only when asked (``use_attention``); the stock ``sdpa`` entry stays as it is.  False
+    when this transformers has no such interfaces."""
     try:
-        from transformers.modeling_utils import (
-            ALL_ATTENTION_FUNCTIONS as functions,  # lazy: transformers loads only in the generating process, when a model runs
+        from transformers.masking_utils import (  # lazy: transformers loads only in the generating process, when a model runs
+            AttentionMaskInterface,
+            sdpa_mask,
         )
+        from transformers.modeling_utils import (
+            AttentionInterface,  # lazy: transformers loads only in the generating process, when a model runs
+        )
+    except ImportError:
+        return False
+    AttentionInterface.register(CODEX_ATTENTION, decode_attention)
+    AttentionMaskInterface.register(CODEX_ATTENTION, sdpa_mask)
+    return True
 
-        stock = functions["sdpa"]
-    except (ImportError, KeyError):  # too old to have the interface: stock attention
-        yield
-        return
-    if stock is decode_attention:  # already installed (nested decode)
-        yield
-        return
-    _STOCK["sdpa"] = stock
-    functions["sdpa"] = decode_attention  # the interface's own (local) override
-    try:
-        yield
-    finally:
-        functions["sdpa"] = stock
+
+def use_attention(model, name: str) -> str:
+    """Switch one loaded model to the attention implementation ``name`` (its own config only;
+    no process-wide table changes); returns the implementation it uses afterwards."""
+    current = getattr(model.config, "_attn_implementation", None)
+    if name == current:
+        return name
+    setter = getattr(model, "set_attn_implementation", None)
+    if setter is None:  # older transformers: the config is read at every forward
+        model.config._attn_implementation = name
+    else:
+        setter(name)
+    return model.config._attn_implementation
+
+
+# -- slabs: a cache layer written in place ---------------------------------------------------
+try:
+    from transformers.cache_utils import DynamicLayer as _LayerBase
+except ImportError:  # transformers before per-layer caches (< 4.56): no slabs
+    _LayerBase = object  # type: ignore[misc,assignment]
+
+SLABS = _LayerBase is not object
+
+
+class SlabLayer(_LayerBase):
+    """A full-attention cache layer whose keys and values live in buffers with room ahead of
+    the rows: a decoding step writes its token in place.  (``DynamicLayer`` concatenates: a
+    copy of the whole layer at every step, which on a GPU costs more memory traffic than the
+    attention itself.)  The buffer grows by ``gpu.SLAB_CHUNK`` tokens when full; the rows are
+    left-padded with zeros to one length (the attention mask hides the padding)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
+        super().__init__()
+        self.adopt(keys, values, length)
+
+    def adopt(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
+        self._kbuf, self._vbuf, self._length = keys, values, length
+        self.keys, self.values = keys[:, :, :length], values[:, :, :length]
+        self.device, self.dtype, self.is_initialized = keys.device, keys.dtype, True
+
+    @property
+    def capacity(self) -> int:
+        return self._kbuf.shape[2]
+
+    def lazy_initialization(self, key_states, value_states) -> None:  # never empty: built from tensors
+        return None
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        n, q = self._length, key_states.shape[-2]
+        if n + q > self.capacity:
+            self._kbuf, self._vbuf = (
+                _grown(self._kbuf, n, n + q + SLAB_CHUNK),
+                _grown(self._vbuf, n, n + q + SLAB_CHUNK),
+            )
+        self._kbuf[:, :, n : n + q] = key_states
+        self._vbuf[:, :, n : n + q] = value_states
+        self.adopt(self._kbuf, self._vbuf, n + q)
+        return self.keys, self.values
+
+
+def _grown(buf: torch.Tensor, used: int, capacity: int) -> torch.Tensor:
+    out = buf.new_empty((buf.shape[0], buf.shape[1], capacity, buf.shape[3]))
+    out[:, :, :used] = buf[:, :, :used]
+    return out

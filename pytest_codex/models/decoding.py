@@ -2,9 +2,14 @@
 
 Every prompt is read once (one forward pass over its tokens); its ``n`` samples start as
 copies of that key/value cache.  Up to ``batch_size`` rows decode together, left-padded to
-a common cache length, each with its own position ids.  A row leaves the batch the moment
-it stops (a stop rule, an end-of-sequence token or its token budget), so a stopped row
-costs no more compute, and waiting samples take the free places.
+a common cache length, each with its own position ids.  A row stops at a stop rule, an
+end-of-sequence token or its token budget; waiting samples take the free places once an
+eighth of the batch is free.  With ``compact_at=1`` (the CPU) a stopped row leaves the batch
+at once and costs no more compute; with a larger ``compact_at`` (the GPU) stopped rows stay,
+fed but ignored, until that many have stopped, and the batch is rebuilt once for all of them
+(and for the rows that join): a rebuild copies the whole cache, a step of a stopped row costs
+far less.  The cache is transformers' ``DynamicCache`` (``cache="dynamic"``) or
+``decode_kernels.SlabLayer`` buffers written in place (``cache="slab"``).
 
 Per row: its own random stream seeded from (seed, prompt, sample index), so a sample does
 not depend on which other rows share its batch; greedy decoding when the temperature is
@@ -24,12 +29,14 @@ from dataclasses import dataclass, field
 import torch
 
 from pytest_codex.models.decode_kernels import (
-    fast_attention,
+    SLABS,
+    SlabLayer,
     kv_of,
     pad_left,
     plain_layers,
     set_kv,
 )
+from pytest_codex.models.gpu import SLAB_CHUNK
 
 StopRule = Callable[[str, int], "int | None"]  # (text, first new char) -> cut index or None
 
@@ -71,6 +78,17 @@ class _Row:
     window: list[int] = field(default_factory=list)  # anchor + ids, for incremental decoding
     prefix_offset: int = 0
     read_offset: int = 1
+    done: bool = False  # finished; its place in the batch is freed at the next rebuild
+
+
+def text_decoder(tok) -> Callable[[list[list[int]]], list[str]]:
+    """Token-id lists to texts (special tokens skipped), all in one call: the Rust tokenizer's
+    ``decode_batch`` where it gives what ``tok.decode`` gives (a fast tokenizer without
+    transformers' clean-up of spaces), else ``tok.decode`` one by one."""
+    batch = getattr(getattr(tok, "_tokenizer", None), "decode_batch", None)
+    if batch is not None and not getattr(tok, "clean_up_tokenization_spaces", False):
+        return lambda seqs: batch(seqs, skip_special_tokens=True)
+    return lambda seqs: [tok.decode(s, skip_special_tokens=True) for s in seqs]
 
 
 class Decoder:
@@ -89,7 +107,14 @@ class Decoder:
         top_p: float,
         max_positions: int | None = None,
         admit_fraction: float = 0.125,
+        cache: str = "dynamic",
+        compact_at: int = 1,
     ) -> None:
+        """``cache``: ``dynamic`` (transformers' cache: every step concatenates) or ``slab``
+        (``SlabLayer``: steps write in place; the batch is rebuilt only when rows join or
+        leave).  ``compact_at``: finished rows that stay in the batch (fed, their output
+        ignored) until it is rebuilt without them; 1 = at once.  ``admit_fraction``: waiting
+        samples join once that fraction of the batch is free."""
         from transformers import (
             DynamicCache,  # lazy: transformers loads only in the generating process, when a model runs
         )
@@ -101,10 +126,17 @@ class Decoder:
         self.max_positions = max_positions
         self.admit_at = max(1, int(self.batch_size * admit_fraction))
         self._cache_cls = DynamicCache
+        self._decode = text_decoder(tokenizer)
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
-        self.computed_tokens = 0  # tokens fed to the model while decoding (not prompts)
+        if cache not in ("dynamic", "slab"):
+            raise ValueError(f"cache={cache!r}: use 'dynamic' or 'slab'")
+        self.cache_mode = cache
+        self.compact_at = max(1, compact_at)
+        self.computed_tokens = 0  # tokens of running rows fed to the model while decoding (not prompts)
+        self.idle_tokens = 0  # tokens fed for finished rows still in the batch (compact_at > 1)
+        self.rebuilds = 0  # times the batch's cache was rebuilt (rows joined or left)
         self._shell: DynamicCache | None = None  # the first prompt's cache object, reused to hold the batch's tensors
         self._mergeable = True  # False for caches that cannot be left-padded (sliding windows)
 
@@ -166,29 +198,40 @@ class Decoder:
             read_offset=len(anchor),
         )
 
-    def _advance(self, row: _Row, token: int, logprob: float) -> Finished | None:
-        """Append a token; a Finished when the row is done."""
-        if token in self.eos:
-            return self._finish(row, None, "eos")
-        row.ids.append(token)
-        row.logprobs.append(logprob)
-        row.window.append(token)
-        prefix = self.tok.decode(row.window[row.prefix_offset : row.read_offset], skip_special_tokens=True)
-        full = self.tok.decode(row.window[row.prefix_offset :], skip_special_tokens=True)
-        before = len(row.text)
-        if len(full) > len(prefix) and not full.endswith("\ufffd"):
-            row.text += full[len(prefix) :]
-            row.prefix_offset, row.read_offset = row.read_offset, len(row.window)
-            if row.prefix_offset > 8:  # keep the window short
-                row.window = row.window[row.prefix_offset - 4 :]
-                row.read_offset -= row.prefix_offset - 4
-                row.prefix_offset = 4
-        cut = self.stop_rule(row.text, before) if len(row.text) > before else None
-        if cut is not None:
-            return self._finish(row, cut, "stop")
-        if len(row.ids) >= row.budget:
-            return self._finish(row, None, "length")
-        return None
+    def _advance(self, rows: Sequence[_Row], tokens: Sequence[int], logprobs: Sequence[float]) -> list[Finished | None]:
+        """Append one token to each row; per row, a Finished when it is done.  The rows' new
+        text comes from two batched decodes (one for all windows' read parts, one for the
+        whole windows) instead of two decodes per row."""
+        out: list[Finished | None] = [None] * len(rows)
+        active = []
+        for i, (row, token, logprob) in enumerate(zip(rows, tokens, logprobs)):
+            if token in self.eos:
+                out[i] = self._finish(row, None, "eos")
+                continue
+            row.ids.append(token)
+            row.logprobs.append(logprob)
+            row.window.append(token)
+            active.append(i)
+        if not active:
+            return out
+        prefixes = self._decode([rows[i].window[rows[i].prefix_offset : rows[i].read_offset] for i in active])
+        fulls = self._decode([rows[i].window[rows[i].prefix_offset :] for i in active])
+        for i, prefix, full in zip(active, prefixes, fulls):
+            row = rows[i]
+            before = len(row.text)
+            if len(full) > len(prefix) and not full.endswith("\ufffd"):
+                row.text += full[len(prefix) :]
+                row.prefix_offset, row.read_offset = row.read_offset, len(row.window)
+                if row.prefix_offset > 8:  # keep the window short
+                    row.window = row.window[row.prefix_offset - 4 :]
+                    row.read_offset -= row.prefix_offset - 4
+                    row.prefix_offset = 4
+            cut = self.stop_rule(row.text, before) if len(row.text) > before else None
+            if cut is not None:
+                out[i] = self._finish(row, cut, "stop")
+            elif len(row.ids) >= row.budget:
+                out[i] = self._finish(row, None, "length")
+        return out
 
     def _finish(self, row: _Row, cut: int | None, reason: str) -> Finished:
         text = row.text if cut is None else row.text[:cut]
@@ -221,40 +264,63 @@ class Decoder:
     # -- the loop -------------------------------------------------------------------------------
     def run(self, jobs: Sequence[Job]) -> Iterator[Finished]:
         queue = deque(sorted(jobs, key=lambda j: len(j.input_ids)))
-        rows: list[_Row] = []
+        rows: list[_Row] = []  # a finished row keeps its place (done) until the batch is rebuilt
+        last: list[int] = []  # the token each row feeds next
         mask: torch.Tensor | None
-        cache, mask, last = None, None, []
-        with torch.inference_mode(), fast_attention():
-            while queue or rows:
-                free = self.batch_size - len(rows)
-                if queue and (not rows or (free >= self.admit_at and self._can_merge())):
+        cache, mask, live = None, None, 0
+        with torch.inference_mode():
+            while queue or live:
+                dead = len(rows) - live
+                free = self.batch_size - live
+                new_rows: list[_Row] = []
+                new_kv: list[tuple[list, int]] = []
+                if queue and (not live or (free >= self.admit_at and self._can_merge())):
                     new_rows, new_kv, done = self._admit(queue, free)
                     yield from done
-                    if new_rows:
-                        cache, mask = self._merge(cache, mask, rows, new_rows, new_kv)
-                        rows += new_rows
-                        last += [r.ids[-1] for r in new_rows]
+                if new_rows or (dead and (dead >= self.compact_at or not live)):
+                    keep = [i for i, r in enumerate(rows) if not r.done]
+                    cache, mask = self._regroup(cache, mask, keep, len(rows), new_rows, new_kv)
+                    rows = [rows[i] for i in keep] + new_rows
+                    last = [last[i] for i in keep] + [r.ids[-1] for r in new_rows]
+                    live = len(rows)
                 if not rows:
                     continue
-                assert mask is not None  # set by _merge together with the first rows
+                assert mask is not None  # set by _regroup together with the first rows
                 mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
                 ids = torch.tensor(last, device=self.device)[:, None]
                 positions = torch.tensor([r.pos for r in rows], device=self.device)[:, None]
                 logits = self._forward(ids, positions, cache, mask)
-                self.computed_tokens += len(rows)
-                tokens, lps = self._choose(logits, rows)
-                keep, last = [], []
-                for i, (row, token, lp) in enumerate(zip(rows, tokens, lps)):
-                    row.pos += 1
-                    fin = self._advance(row, token, lp)
+                self.computed_tokens += live
+                self.idle_tokens += len(rows) - live
+                running = [i for i, r in enumerate(rows) if not r.done]
+                if len(running) < len(rows):
+                    logits = logits.index_select(0, torch.tensor(running, device=logits.device))
+                tokens, lps = self._choose(logits, [rows[i] for i in running])
+                for r in rows:
+                    r.pos += 1
+                finished = self._advance([rows[i] for i in running], tokens, lps)
+                for i, token, fin in zip(running, tokens, finished):
                     if fin is None:
-                        keep.append(i)
-                        last.append(token)
+                        last[i] = token
                     else:
+                        rows[i].done = True
+                        live -= 1
                         yield fin
-                if len(keep) < len(rows):
-                    rows = [rows[i] for i in keep]
-                    cache, mask = self._select(cache, mask, keep)
+
+    def _slabs(self) -> bool:
+        return self.cache_mode == "slab" and SLABS and self._mergeable and hasattr(self._shell, "layers")
+
+    def _regroup(self, cache, mask, keep: list[int], count: int, new_rows, new_kv):
+        """The batch's cache and mask for the running rows ``keep`` (of ``count``) followed by
+        ``new_rows`` (whose prompts' caches are ``new_kv``)."""
+        self.rebuilds += 1
+        if self._slabs():
+            return self._rebuild(cache, mask, keep if count else [], new_kv)
+        if len(keep) < count:
+            cache, mask = self._select(cache, mask, keep)
+        if new_rows:
+            cache, mask = self._merge(cache, mask, keep, new_rows, new_kv)
+        return cache, mask
 
     def _can_merge(self) -> bool:
         return self._mergeable
@@ -280,8 +346,12 @@ class Decoder:
             if starting:
                 logits = job.logits[None].expand(len(starting), -1)
                 tokens, lps = self._choose(logits, starting)
-                for row, token, lp in zip(starting, tokens, lps):
-                    fin = self._advance(row, token, lp) if row.budget > 0 else self._finish(row, None, "length")
+                can = [i for i, row in enumerate(starting) if row.budget > 0]
+                first = self._advance([starting[i] for i in can], [tokens[i] for i in can], [lps[i] for i in can])
+                fins = [None if row.budget > 0 else self._finish(row, None, "length") for row in starting]
+                for i, fin in zip(can, first):
+                    fins[i] = fin
+                for row, fin in zip(starting, fins):
                     (done.append(fin) if fin is not None else alive.append(row))
             if alive:
                 new_rows += alive
@@ -323,6 +393,57 @@ class Decoder:
         if cache is None:
             cache = self._shell
         set_kv(cache, merged)
+        return cache, torch.cat(masks, dim=0)
+
+    def _rebuild(self, cache, mask, keep: list[int], new_kv):
+        """Slab mode: fresh slabs holding the kept rows, then the new rows, left-padded with
+        zeros to one length (leading columns no kept row attends to are dropped), with room
+        for ``SLAB_CHUNK`` more tokens.  Layer by layer, so that the old and the new cache
+        coexist for one layer at a time."""
+        old: list | None = kv_of(cache) if keep else None
+        index: torch.Tensor | None = None
+        start = old_len = 0
+        masks = []
+        if old is not None:
+            index = torch.tensor(keep, device=mask.device)
+            mask = mask.index_select(0, index)
+            start = int(mask.any(dim=0).nonzero()[0, 0])
+            mask = mask[:, start:]
+            old_len = mask.shape[1]
+        length = max([old_len] + [kv[0][0].shape[2] for kv, _ in new_kv])
+        total = len(keep) + sum(n for _, n in new_kv)
+        if not total:
+            return cache, None
+        if old is not None:
+            masks.append(pad_left(mask, length, 1))
+        for kv, n in new_kv:
+            masks.append(pad_left(torch.ones((n, kv[0][0].shape[2]), dtype=torch.long, device=self.device), length, 1))
+        if cache is None or not isinstance(cache.layers[0], SlabLayer):
+            cache = self._cache_cls()
+        layers = len(old) if old is not None else len(new_kv[0][0])
+        for li in range(layers):
+            bufs = []
+            for j in (0, 1):  # keys, values
+                like = old[li][j] if old is not None else new_kv[0][0][li][j]
+                buf = like.new_zeros((total, like.shape[1], length + SLAB_CHUNK, like.shape[3]))
+                row = 0
+                if old is not None:
+                    assert index is not None
+                    src = old[li][j][:, :, start:]
+                    buf[: len(keep), :, length - old_len : length] = src.index_select(0, index.to(src.device))
+                    row = len(keep)
+                for kv, n in new_kv:
+                    t = kv[li][j]
+                    buf[row : row + n, :, length - t.shape[2] : length] = t  # the prompt's one row, n times
+                    row += n
+                bufs.append(buf)
+            if old is not None:
+                old[li] = None  # the old layer can go now
+            layer = SlabLayer(bufs[0], bufs[1], length)
+            if li < len(cache.layers):
+                cache.layers[li] = layer
+            else:
+                cache.layers.append(layer)
         return cache, torch.cat(masks, dim=0)
 
     def _select(self, cache, mask, keep: list[int]):

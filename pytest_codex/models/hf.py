@@ -8,12 +8,21 @@
 Loading happens only in ``load()``, which the store adapter calls in the generating
 process and only when samples are missing; xdist workers never import torch here.
 Decoding is ``pytest_codex.models.decoding.Decoder`` (continuous batching).
+
+On a GPU (``pytest_codex.models.gpu`` holds the decisions as pure functions): bfloat16 by
+default; the weights load straight onto the GPU through ``from_pretrained(...,
+device_map=...)``, spread over several GPUs when one cannot hold them and the cache; the
+attention kernel is chosen per loaded model; the batch size comes from the GPU memory left
+after loading and the key/value cache one sequence needs; the cache is a slab written in
+place.  Nothing initialises CUDA before ``resolve()`` (generation time): the sandbox's fork
+server, started in ``pytest_configure``, is long running by then.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -33,6 +42,15 @@ from pytest_codex.core.generation import (
 from pytest_codex.models import prompts as styles
 from pytest_codex.models.base import Generator
 from pytest_codex.models.generated import GeneratedModel
+from pytest_codex.models.gpu import (
+    CPU_BATCH,
+    KVShape,
+    auto_batch_size,
+    choose_attention,
+    device_map_for,
+    gpu_layer_shares,
+    weight_bytes,
+)
 from pytest_codex.models.sources import Source, source_for
 from pytest_codex.models.store import sha256_file
 from pytest_codex.options.generation import GenerationOptions
@@ -97,6 +115,8 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_device(requested: str) -> str:
+    """``auto`` -> ``cuda`` or ``cpu``; a GPU that is not there is a ``ModelError``.  Counts
+    the GPUs without initialising CUDA (no context is created here)."""
     import torch  # lazy: torch loads only in the generating process, when a model runs
 
     if requested == "auto":
@@ -242,6 +262,9 @@ class HFGenerator(Generator):
         self.model: Any = None  # a transformers causal LM, once loaded
         self.chat_template_sha256: str | None = None
         self.load_seconds: float | None = None
+        self.attention: str | None = None  # the attention implementation the loaded model uses
+        self.device_map: str | dict | None = None
+        self.planned_batch: int | None = None  # the last batch size chosen from GPU memory
 
     def use_store(self, store) -> None:
         self._store = store
@@ -272,10 +295,14 @@ class HFGenerator(Generator):
         return self._fingerprint
 
     def check(self) -> None:
+        """Start-up (pytest_configure): the device and, on the CPU, the dtype.  A GPU's dtype is
+        settled in ``resolve()``: asking a GPU what it computes initialises CUDA, which waits
+        until generation."""
         if self.source.kind == "hub":
             hub_snapshot(self.source, download=True)
         self.device = resolve_device(self.options.device)
-        self.dtype = resolve_dtype(self.options.dtype, self.device)
+        if not self.device.startswith("cuda"):
+            self.dtype = resolve_dtype(self.options.dtype, self.device)
 
     def _model_dir(self) -> str:
         src = self.source
@@ -292,6 +319,9 @@ class HFGenerator(Generator):
 
         if self.device is None:
             self.check()
+        assert self.device is not None  # check() settles it
+        if self.dtype is None:
+            self.dtype = resolve_dtype(self.options.dtype, self.device)
         self.path = self._model_dir()
         with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
@@ -313,10 +343,14 @@ class HFGenerator(Generator):
         }
 
     @property
-    def batch_size(self) -> int:
+    def batch_size(self) -> int | None:
+        """``--codex-batch-size``, else 32 on the CPU; on a GPU, the size last chosen from its
+        memory (``plan_batch``; None before any)."""
         if self.options.batch_size:
             return self.options.batch_size
-        return 64 if (self.device or "").startswith("cuda") else 32
+        if (self.device or "").startswith("cuda"):
+            return self.planned_batch
+        return CPU_BATCH
 
     def load(self) -> None:
         if self.model is not None:
@@ -326,14 +360,32 @@ class HFGenerator(Generator):
             AutoModelForCausalLM,  # lazy: transformers loads only in the generating process, when a model runs
         )
 
+        from pytest_codex.models.decode_kernels import (  # lazy: imports torch
+            register_decode_attention,
+            use_attention,
+        )
+
         if self.path is None:
             self.resolve()
-        assert self.path is not None and self.dtype is not None  # resolve() settles both
+        assert self.path is not None and self.dtype is not None and self.device is not None  # resolve() settles them
         start = time.perf_counter()
-        kwargs = _dtype_kwarg(getattr(torch, self.dtype))
-        multi_gpu = self.device == "cuda" and torch.cuda.device_count() > 1
-        if multi_gpu:
-            kwargs["device_map"] = "auto"  # a model larger than one GPU is split across them
+        dtype = getattr(torch, self.dtype)
+        kwargs = _dtype_kwarg(dtype)
+        on_gpu = self.device.startswith("cuda")
+        if on_gpu:  # straight onto the GPU(s): no copy of the weights in host memory first
+            count = torch.cuda.device_count()
+            several = self.device == "cuda" and count > 1
+            free = [torch.cuda.mem_get_info(i)[0] for i in range(count)] if several else [1]
+            self.device_map = device_map_for(
+                self.device, free, weight_bytes(self.path, dtype.itemsize) if several else 0
+            )
+            if importlib.util.find_spec("accelerate") is not None:
+                kwargs["device_map"] = self.device_map
+            elif self.device_map == "auto":
+                raise ModelError(
+                    f"{self.source.option}: the model does not fit on one GPU with room for its cache, and "
+                    f"spreading it over {count} GPUs needs the 'accelerate' package: pip install accelerate"
+                )
         try:
             with quiet_transformers():
                 # Any: transformers types ``to`` through functools.wraps, which loses the bound self
@@ -341,20 +393,54 @@ class HFGenerator(Generator):
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.source.option}: transformers cannot load {self.path} ({first})") from None
-        self.model = (model if multi_gpu else model.to(self.device)).eval()
+        if "device_map" not in kwargs:  # the CPU, or a GPU without accelerate: load, then move
+            model = model.to(self.device_map[""] if isinstance(self.device_map, dict) else self.device)
+        loaded = getattr(model.config, "_attn_implementation", None) or "eager"
+        device_type = "cuda" if on_gpu else "cpu"
+        wanted = choose_attention(device_type, loaded, device_type == "cpu" and register_decode_attention())
+        self.attention = use_attention(model, wanted) if wanted != loaded else loaded
+        self.model = model.eval()
         self.load_seconds = time.perf_counter() - start
+
+    def plan_batch(self, tokens_per_sequence: int) -> int:
+        """The batch size for sequences of up to ``tokens_per_sequence`` tokens: the option,
+        32 on the CPU, or on a GPU ``gpu.auto_batch_size`` from the memory left on every GPU
+        that holds layers and the model's key/value cache per token."""
+        if self.options.batch_size or not (self.device or "").startswith("cuda"):
+            return self.batch_size or CPU_BATCH
+        import torch  # lazy: torch loads only in the generating process, when a model runs
+
+        model = self.model
+        config = model.config
+        text = getattr(config, "text_config", None) or config
+        kv = KVShape.of(config, torch.finfo(model.dtype).bits // 8)
+        placement = getattr(model, "hf_device_map", None) or {"": model.device}
+        shares = gpu_layer_shares(placement)
+        free = []
+        for dev in shares:
+            available = torch.cuda.mem_get_info(dev)[0]
+            free.append(available + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev))
+        self.planned_batch = auto_batch_size(
+            free_bytes=free or [0],
+            kv_bytes_per_token=kv.bytes_per_token,
+            tokens_per_sequence=tokens_per_sequence,
+            vocab_size=int(text.vocab_size),
+            layer_shares=list(shares.values()) or None,
+        )
+        return self.planned_batch
 
     def scorer(self) -> Scorer:
         return lambda pairs: causal_lm_loglikelihoods(self, pairs)
 
     def describe(self) -> dict:
-        out = {
+        out: dict[str, Any] = {
             "backend": "transformers",
             "source": self.source.kind,
             "weights": self.source.target,
-            "batch_size": self.batch_size,
             "engine": ENGINE,
         }
+        if self.batch_size is not None:
+            out["batch_size"] = self.batch_size
         if self.source.kind == "gguf":
             out["gguf_sha256"] = self.fingerprint()["gguf_sha256"]
             out["converted_dir"] = self.path
@@ -364,6 +450,10 @@ class HFGenerator(Generator):
             out.update(prompt_style=self.style, chat_template_sha256=self.chat_template_sha256)
         if self.load_seconds is not None:
             out["load_seconds"] = round(self.load_seconds, 3)
+        if self.attention is not None:
+            out["attention"] = self.attention
+        if self.device_map is not None:
+            out["device_map"] = self.device_map if isinstance(self.device_map, str) else dict(self.device_map)
         return out
 
     # -- generation -----------------------------------------------------------------------------
@@ -385,20 +475,29 @@ class HFGenerator(Generator):
                 ids.update(int(v) for v in value)
         return sorted(ids)
 
-    def decoder(self, params: GenParams, batch_size: int | None = None):
+    def decoder(self, params: GenParams, batch_size: int | None = None, longest_prompt: int = 0):
+        """The decoder for ``params``; on a GPU the batch size is planned for prompts of up to
+        ``longest_prompt`` tokens, the cache is a slab and finished rows leave the batch when
+        an eighth of it has finished (one rebuild instead of one per finished row)."""
         from pytest_codex.models.decoding import Decoder  # lazy: imports torch
 
         self.load()
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        tokens = longest_prompt + params.max_new_tokens
+        size = batch_size or self.plan_batch(min(tokens, limit) if limit else tokens)
+        on_gpu = self.model.device.type == "cuda"
         return Decoder(
             self.model,
             self.tokenizer,
             device=self.model.device,
-            batch_size=batch_size or self.batch_size,
+            batch_size=size,
             eos_ids=self._eos_ids(),
             stop_rule=styles.stop_rule(self.style, params.stop),
             temperature=params.temperature,
             top_p=params.top_p,
-            max_positions=getattr(self.model.config, "max_position_embeddings", None),
+            max_positions=limit,
+            cache="slab" if on_gpu else "dynamic",
+            compact_at=max(1, size // 8) if on_gpu else 1,
         )
 
     def iter_generate(
@@ -421,7 +520,8 @@ class HFGenerator(Generator):
                     max_new_tokens=params.max_new_tokens,
                 )
             )
-        for fin in self.decoder(params).run(jobs):
+        longest = max((len(job.input_ids) for job in jobs), default=0)
+        for fin in self.decoder(params, longest_prompt=longest).run(jobs):
             prompt = prompts[fin.key]
             text = styles.extract_completion(prompt, fin.text) if self.style == styles.CHAT else fin.text
             comp = Completion(

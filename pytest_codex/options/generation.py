@@ -39,7 +39,7 @@ SEED = Option(
 )
 BATCH_SIZE = Option(
     "--codex-batch-size",
-    "rows decoded together by the transformers backend; auto = 32 on CPU, 64 on a GPU",
+    "rows decoded together by the transformers backend; auto = 32 on CPU, from free memory on a GPU",
     OrAuto(Integer(1, "32")),
     "auto",
     "N",

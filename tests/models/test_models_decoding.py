@@ -50,6 +50,8 @@ def decode(
     max_new=24,
     prompts=PROMPTS,
     reverse=False,
+    cache="dynamic",
+    compact_at=1,
 ):
     dec = Decoder(
         model,
@@ -60,6 +62,8 @@ def decode(
         stop_rule=stop_rule(stops),
         temperature=temperature,
         top_p=top_p,
+        cache=cache,
+        compact_at=compact_at,
     )
     jobs = [
         Job(
@@ -178,3 +182,89 @@ def test_token_budget_and_context_length(tiny):
     )
     (fin,) = dec.run([Job(key=0, input_ids=tok(PROMPTS[0])["input_ids"], indices=[0], seeds={0: 1}, max_new_tokens=50)])
     assert fin.generated <= 3 and fin.reason == "length"
+
+
+# -- slabs (the GPU path's cache, tested here on the CPU) ---------------------------------------
+def test_slab_cache_and_late_compaction_give_the_same_samples(tiny):
+    """The slab cache (steps write in place, the batch is rebuilt only when rows join or
+    leave) with finished rows left in the batch until 3 have finished: the same samples, the
+    same log-probabilities and the same running-row compute as the dynamic cache."""
+    model, tok = tiny
+    common = dict(batch_size=8, temperature=1.0, n=3, stops=("e", "\n"), max_new=30)
+    dyn, ref = decode(model, tok, **common)
+    slab, out = decode(model, tok, cache="slab", compact_at=3, **common)
+    assert {k: (f.text, f.token_ids) for k, f in out.items()} == {k: (f.text, f.token_ids) for k, f in ref.items()}
+    assert all(out[k].sum_logprob == pytest.approx(ref[k].sum_logprob, abs=1e-4) for k in ref)
+    assert slab.computed_tokens == dyn.computed_tokens == sum(f.generated - 1 for f in out.values())
+    assert dyn.idle_tokens == 0 < slab.idle_tokens  # finished rows waited for a rebuild ...
+    assert slab.rebuilds < dyn.rebuilds  # ... so the batch was rebuilt less often
+    _, greedy_ref = decode(model, tok, stops=("\x00never",), max_new=20)
+    _, greedy = decode(model, tok, stops=("\x00never",), max_new=20, cache="slab", compact_at=2)
+    assert {k: f.token_ids for k, f in greedy.items()} == {k: f.token_ids for k, f in greedy_ref.items()}
+
+
+def test_a_slab_layer_grows_in_place_and_matches_concatenation():
+    from pytest_codex.models.decode_kernels import SlabLayer
+    from pytest_codex.models.gpu import SLAB_CHUNK
+
+    gen = torch.Generator().manual_seed(0)
+    keys, values = torch.randn(3, 2, 5, 4, generator=gen), torch.randn(3, 2, 5, 4, generator=gen)
+    kbuf, vbuf = torch.zeros(3, 2, 7, 4), torch.zeros(3, 2, 7, 4)
+    kbuf[:, :, :5], vbuf[:, :, :5] = keys, values
+    layer = SlabLayer(kbuf, vbuf, 5)
+    for step in range(4):  # the third step outgrows the 7 places
+        k, v = torch.randn(3, 2, 1, 4, generator=gen), torch.randn(3, 2, 1, 4, generator=gen)
+        got_k, got_v = layer.update(k, v, 0)
+        keys, values = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
+        assert torch.equal(got_k, keys) and torch.equal(got_v, values)
+        assert layer.get_seq_length() == 6 + step
+    assert layer.capacity == 8 + SLAB_CHUNK  # grown once, with room for SLAB_CHUNK more tokens
+    assert layer._kbuf.data_ptr() == layer.keys.data_ptr()  # the keys are a view of the slab
+
+
+def test_the_codex_attention_kernel_is_chosen_per_model_and_decodes_like_sdpa(tmp_path_factory, monkeypatch):
+    """decode_attention, registered under its own name, used by one model only: the stock
+    ``sdpa`` entry of transformers' table is untouched and another model keeps it."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    from pytest_codex.models import decode_kernels
+    from pytest_codex.models.decode_kernels import decode_attention, register_decode_attention, use_attention
+    from pytest_codex.models.gpu import CODEX_ATTENTION
+
+    handed_over = []  # query lengths decode_attention handed to the stock sdpa
+    stock_sdpa = decode_kernels._stock_sdpa
+    monkeypatch.setattr(
+        decode_kernels,
+        "_stock_sdpa",
+        lambda: lambda m, q, *a, **kw: handed_over.append(q.shape[2]) or stock_sdpa()(m, q, *a, **kw),
+    )
+
+    path = tiny_model(tmp_path_factory)
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    stock = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
+    fast = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
+    sdpa_before = ALL_ATTENTION_FUNCTIONS["sdpa"]
+    assert register_decode_attention()
+    assert use_attention(fast, CODEX_ATTENTION) == CODEX_ATTENTION
+    assert ALL_ATTENTION_FUNCTIONS["sdpa"] is sdpa_before is not decode_attention
+    assert stock.config._attn_implementation == "sdpa"
+    _, ref = decode(stock, tok, temperature=0.8, n=2, stops=("\x00never",), max_new=16)
+    assert not handed_over  # the stock model never went through decode_attention
+    _, out = decode(fast, tok, temperature=0.8, n=2, stops=("\x00never",), max_new=16)
+    assert handed_over and all(q > 1 for q in handed_over)  # prompts only: every step ran the kernel
+    assert {k: f.token_ids for k, f in out.items()} == {k: f.token_ids for k, f in ref.items()}
+    assert all(out[k].sum_logprob == pytest.approx(ref[k].sum_logprob, abs=1e-3) for k in ref)
+
+
+@pytest.mark.parametrize("metaspace", [False, True], ids=["bytelevel", "metaspace"])
+def test_batched_text_decoding_gives_what_decode_gives(tmp_path_factory, metaspace):
+    """The decoder turns every row's window into text with one batched call per step; it must
+    give exactly ``tokenizer.decode`` (special tokens skipped, partial UTF-8 as U+FFFD)."""
+    from pytest_codex.models.decoding import text_decoder
+
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_model(tmp_path_factory, metaspace=metaspace))
+    gen = torch.Generator().manual_seed(1)
+    seqs = [torch.randint(0, len(tok), (int(n),), generator=gen).tolist() for n in torch.randint(0, 9, (300,))]
+    seqs += [tok(p)["input_ids"][:k] for p in PROMPTS for k in (1, 5, 12)]
+    assert text_decoder(tok)(seqs) == [tok.decode(s, skip_special_tokens=True) for s in seqs]
+    assert any("\ufffd" in t for t in text_decoder(tok)(seqs)) or metaspace  # byte-level: partial characters
