@@ -11,6 +11,7 @@ import select
 import socket
 import time
 
+from pytest_codex.core import text
 from pytest_codex.sandbox import wire
 
 FRAME_LIMIT = 16 << 20
@@ -54,11 +55,14 @@ class Channel:
                 del self._out[: -self.cap]
 
     def output(self) -> str:
+        """The kept tail of the output, made safe (``text.clean``: valid UTF-8, control
+        characters visible, bounded)."""
         self._drain_output()
-        text = bytes(self._out[-self.cap :]).decode("utf-8", "replace")
-        if self.output_bytes > self.cap:
-            text = f"[{self.output_bytes - self.cap} earlier bytes not kept]\n" + text
-        return text
+        raw = bytes(self._out[-self.cap :]).decode("utf-8", "replace")
+        safe = text.clean(raw, 4 * len(raw) + 1)  # escaped whole, then its tail kept
+        if self.output_bytes > self.cap or len(safe) > self.cap:
+            safe = f"[{max(self.output_bytes - self.cap, 0)} earlier bytes not kept]\n" + safe[-self.cap :]
+        return safe
 
     # -- waiting -----------------------------------------------------------------
     def _wait(self, events: int) -> None:

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_codex.core import text
 from pytest_codex.core.errors import CodexUsageError
 from pytest_codex.core.problems import Problem
 from pytest_codex.core.verdicts import SampleResult, Verdict
@@ -158,10 +159,10 @@ class SandboxExecutor:
     def _log_tail(self) -> str:
         try:
             self._log.seek(0)
-            text = self._log.read()[-1000:].decode("utf-8", "replace").strip()
+            tail = self._log.read()[-1000:].decode("utf-8", "replace").strip()
         except (OSError, ValueError):
-            text = ""
-        return f"server log: {text}" if text else "no server log"
+            tail = ""
+        return f"server log: {text.line(tail, 1000)}" if tail else "no server log"
 
     def describe(self) -> dict:
         return {
@@ -242,7 +243,12 @@ class SandboxExecutor:
         elif verdict == Verdict.TIMEOUT:
             detail = f"{detail} ({time_limit:g} s)"
         return SampleResult(
-            verdict, error_type=error_type, detail=detail, duration=duration, output=output, time_limit=time_limit
+            verdict,
+            error_type=None if error_type is None else text.line(error_type, 100),
+            detail=None if detail is None else text.line(detail, text.DETAIL_CHARS),
+            duration=duration,
+            output=output,
+            time_limit=time_limit,
         )
 
     def close(self) -> None:
