@@ -6,6 +6,7 @@ thread-safe (use one executor per thread).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from pytest_codex.sandbox.channel import Channel
 from pytest_codex.sandbox.judge import Diverged, judge
 
 OUTPUT_CAP = 4096
-UID_BASE = 2_000_000_000  # + the supervisor's pid: one unprivileged uid per worker
+UID_BASE = 2_000_000_000  # + 256 x the trusted pid + a counter: one unprivileged uid per executor
 TMPFS_BYTES = 64 << 20
 START_TIMEOUT = 60.0
 SERVER_TIMEOUT = 60.0
@@ -58,6 +59,23 @@ class SandboxUnavailable(CodexUsageError):
 
 class SandboxError(RuntimeError):
     """The fork server failed while running a sample (a harness error, not a verdict)."""
+
+
+class _ServerDied(Exception):
+    """The fork server is gone (``during_sample``: while it ran one)."""
+
+    def __init__(self, why: str, during_sample: bool, duration: float = 0.0) -> None:
+        super().__init__(why)
+        self.during_sample, self.duration = during_sample, duration
+
+
+_uids = itertools.count()
+
+
+def _sandbox_uid() -> int:
+    """A uid of its own for each executor: 2,000,000,000 + 256 x this process's pid + a
+    counter (pids are below 2**22, so this stays under 2**32 - 1)."""
+    return UID_BASE + 256 * (os.getpid() % (1 << 22)) + next(_uids) % 256
 
 
 def _signal_name(num: int) -> str:
@@ -96,16 +114,31 @@ class SandboxExecutor:
         self.limits = limits or isolation.Limits()
         self._replays: dict[Problem, list[str]] = {}  # the calls of a passing run, per problem
         self._root = tempfile.mkdtemp(prefix="codex-sandbox-")
-        os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/work
+        os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/box/work
         self._log = tempfile.TemporaryFile()
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {
+        self._config = {
             "root": self._root,
-            "uid_base": UID_BASE,
+            "uid": _sandbox_uid(),  # kept across restarts
+            "owner": os.getpid(),
             "tmpfs_bytes": TMPFS_BYTES,
             "disable": list(disable),
             "limits": self.limits.to_json(),
         }
+        self._sock: socket.socket | None = None
+        self.restarts = 0  # how often the fork server died and was started again
+        self._start_server()
+        missing = [name for name, on in self.info["layers"].items() if not on]
+        if mode == "strict" and missing:
+            self.close()
+            why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
+            raise SandboxUnavailable(
+                f"--codex-sandbox=strict: isolation layers missing: {why}; "
+                "run as root on Linux with namespaces, Landlock and seccomp, "
+                "or use --codex-sandbox=auto"
+            )
+
+    def _start_server(self) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         package_parent = str(Path(__file__).resolve().parents[2])
         try:
             self._proc = subprocess.Popen(
@@ -119,7 +152,7 @@ class SandboxExecutor:
                     _BOOT,
                     package_parent,
                     str(theirs.fileno()),
-                    json.dumps(config),
+                    json.dumps(self._config),
                 ],
                 pass_fds=[theirs.fileno()],
                 env={**isolation.SAFE_ENV, "LD_BIND_NOW": "1"},
@@ -130,7 +163,7 @@ class SandboxExecutor:
             )
         finally:
             theirs.close()
-        self._sock: socket.socket | None = mine
+        self._sock = mine
         self._sock.settimeout(START_TIMEOUT)
         try:
             hello = self._recv()
@@ -138,16 +171,20 @@ class SandboxExecutor:
             self.close()
             raise SandboxUnavailable(f"the sandbox's fork server did not start: {exc}; {self._log_tail()}") from None
         self._sock.settimeout(SERVER_TIMEOUT)
-        self.info = hello[1]
-        missing = [name for name, on in self.info["layers"].items() if not on]
-        if mode == "strict" and missing:
+        info = hello[1]
+        if self.restarts and info["layers"] != self.info["layers"]:
             self.close()
-            why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
-            raise SandboxUnavailable(
-                f"--codex-sandbox=strict: isolation layers missing: {why}; "
-                "run as root on Linux with namespaces, Landlock and seccomp, "
-                "or use --codex-sandbox=auto"
-            )
+            raise SandboxError(f"the restarted fork server has other layers: {info['layers']} (was {self.info['layers']})")
+        self.info = info
+
+    def _restart(self) -> None:
+        """Start a new fork server (same isolation, same uid) after the old one died."""
+        self._stop_server()
+        self.restarts += 1
+        try:
+            self._start_server()
+        except SandboxUnavailable as exc:
+            raise SandboxError(f"the fork server died and could not be restarted: {exc}") from None
 
     def _recv(self):
         assert self._sock is not None  # not closed
@@ -176,6 +213,22 @@ class SandboxExecutor:
         }
 
     def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
+        """One sample's verdict.  If the fork server died, it is started again: a sample it
+        was running is ``crashed``, the samples after it run normally."""
+        try:
+            return self._run(problem, completion, time_limit)
+        except _ServerDied as died:
+            self._restart()
+            if not died.during_sample:  # it died between samples: this one never started
+                return self._run(problem, completion, time_limit)
+            return SampleResult(
+                Verdict.CRASHED,
+                detail=f"the sandbox's fork server died during the sample ({died}); it was restarted",
+                duration=died.duration,
+                time_limit=time_limit,
+            )
+
+    def _run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
         replay = self._replays.get(problem)
         try:
             result, calls = self._attempt(problem, completion, time_limit, replay or [])
@@ -188,17 +241,18 @@ class SandboxExecutor:
 
     def _attempt(self, problem: Problem, completion: str, time_limit: float, replay: list[str]):
         start = time.monotonic()
+        if self._sock is None:
+            raise SandboxError("the executor is closed")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         try:
-            assert self._sock is not None  # not closed
             socket.send_fds(
                 self._sock, [json.dumps(["run", math.ceil(time_limit) + 1]).encode()], [theirs.fileno(), out_w]
             )
         except OSError as exc:
             mine.close()
             os.close(out_r)
-            raise SandboxError(f"the fork server is gone: {exc}; {self._log_tail()}") from None
+            raise _ServerDied(f"it was gone: {exc}", during_sample=False) from None
         finally:
             theirs.close()
             os.close(out_w)
@@ -207,20 +261,22 @@ class SandboxExecutor:
         try:
             judgement = judge(problem, completion, channel, replay)
         finally:
-            # A child that hung up gets a moment to finish dying, so its status is known.
-            status = self._end(grace=0.05 if judgement is not None and judgement.channel_closed else 0.0)
-            duration = time.monotonic() - start
-            output = channel.output()  # every writer is dead now: read to the end
-            channel.close()
+            try:
+                # A child that hung up gets a moment to finish dying, so its status is known.
+                status = self._end(0.05 if judgement is not None and judgement.channel_closed else 0.0, start)
+            finally:
+                duration = time.monotonic() - start
+                output = channel.output()  # every writer is dead now: read to the end
+                channel.close()
         return self._result(judgement, status, time_limit, duration, output), judgement.calls
 
-    def _end(self, grace: float) -> dict:
+    def _end(self, grace: float, start: float) -> dict:
         try:
             assert self._sock is not None  # not closed
             self._sock.send(json.dumps(["end", grace]).encode())
             reply = self._recv()
-        except OSError as exc:
-            raise SandboxError(f"the fork server did not answer: {exc}; {self._log_tail()}") from None
+        except (OSError, SandboxError) as exc:
+            raise _ServerDied(str(exc), during_sample=True, duration=time.monotonic() - start) from None
         return reply[1]
 
     @staticmethod
@@ -251,11 +307,7 @@ class SandboxExecutor:
             time_limit=time_limit,
         )
 
-    def close(self) -> None:
-        unpin = getattr(self, "_unpin", None)
-        if unpin is not None:
-            os.sched_setaffinity(0, unpin)
-            self._unpin = None
+    def _stop_server(self) -> None:
         proc = getattr(self, "_proc", None)
         sock = getattr(self, "_sock", None)
         if sock is not None:
@@ -267,6 +319,13 @@ class SandboxExecutor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def close(self) -> None:
+        unpin = getattr(self, "_unpin", None)
+        if unpin is not None:
+            os.sched_setaffinity(0, unpin)
+            self._unpin = None
+        self._stop_server()
         self._log.close()
         shutil.rmtree(self._root, ignore_errors=True)
 
