@@ -33,6 +33,7 @@ TMPFS_BYTES = 64 << 20
 START_TIMEOUT = 60.0
 SERVER_TIMEOUT = 60.0
 NO_REPLAY: list[str] = []
+RECORD_LIMIT = 10.0  # seconds at least for the canonical run that records a problem's calls
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from pytest_codex.sandbox.server import main; del sys.path[0]; main(sys.argv[2:])"
@@ -112,7 +113,8 @@ class SandboxExecutor:
             os.sched_setaffinity(0, {cpu})  # the fork server inherits it
         self.mode = mode
         self.limits = limits or isolation.Limits()
-        self._replays: dict[Problem, list[str]] = {}  # the calls of a passing run, per problem
+        self._replays: dict[Problem, list[str]] = {}  # the canonical solution's calls, per problem
+        self._stable: dict[Problem, bool] = {}  # whether the tests made the same calls twice
         self._root = tempfile.mkdtemp(prefix="codex-sandbox-")
         os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/box/work
         self._log = tempfile.TemporaryFile()
@@ -230,14 +232,28 @@ class SandboxExecutor:
 
     def _run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
         replay = self._replays.get(problem)
+        if replay is None:
+            replay = self._replays[problem] = self._record(problem, time_limit)
         try:
-            result, calls = self._attempt(problem, completion, time_limit, replay or [])
-        except Diverged:  # the tests call differently each time (random inputs): no more replays
-            self._replays[problem] = NO_REPLAY
-            result, calls = self._attempt(problem, completion, time_limit, [])
-        if result.passed and replay is None:
-            self._replays[problem] = calls
+            result, _ = self._attempt(problem, completion, time_limit, replay)
+        except Diverged:  # the tests called differently: this sample runs again, live
+            result, _ = self._attempt(problem, completion, time_limit, [])
+            if problem not in self._stable:  # random inputs, or only this sample's answers?
+                again = self._record(problem, time_limit)
+                self._stable[problem] = again == replay
+                if again != replay:
+                    self._replays[problem] = NO_REPLAY
         return result
+
+    def _record(self, problem: Problem, time_limit: float) -> list[str]:
+        """The calls the tests make, recorded from the canonical solution (trusted code, run
+        in the sandbox too), never from a sample: a sample's own answers cannot shape the
+        calls later samples are told, and every sample of a problem whose tests call
+        alike is answered in full before the tests run (no feedback, see ``judge``)."""
+        if not problem.canonical_solution.strip():
+            return NO_REPLAY
+        result, calls = self._attempt(problem, problem.canonical_solution, max(2 * time_limit, RECORD_LIMIT), [])
+        return calls if result.passed and calls is not None else NO_REPLAY
 
     def _attempt(self, problem: Problem, completion: str, time_limit: float, replay: list[str]):
         start = time.monotonic()

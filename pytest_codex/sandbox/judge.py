@@ -18,6 +18,7 @@ for a call the tests did not make is ever used.
 from __future__ import annotations
 
 import builtins
+import time
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +32,7 @@ from pytest_codex.sandbox import wire
 from pytest_codex.sandbox.channel import Channel, ChannelClosed, SampleTimeout
 
 TESTS_FILE = "<tests>"
+TRUSTED_GRACE = 2.0  # seconds the trusted side may work on a sample past its time limit
 
 
 class SampleOver(BaseException):
@@ -82,8 +84,15 @@ def trusted_code(problem: Problem) -> TrustedCode:
 class CandidateProxy:
     """Stands for the completion's function in the trusted process."""
 
-    def __init__(self, channel: Channel, name: str, replay: list[str]) -> None:
+    def __init__(
+        self, channel: Channel, name: str, replay: list[str], answers: list[bytes], cut: BaseException | None
+    ) -> None:
+        """``answers``: the sample's answers to the ``replay`` calls, read before the tests
+        ran; ``cut``: what ended the reading early (the sample timed out, hung up or sent
+        something malformed), raised when the tests reach the first missing answer."""
         self._channel, self._name, self._replay = channel, name, replay
+        self._answers, self._cut = answers, cut
+        self._budget_end = channel.deadline + TRUSTED_GRACE
         self.calls: list[str] = []  # each call as the JSON text [packed_args, packed_kwargs]
         self.last_call: str | None = None
         self.last_result: str | None = None
@@ -110,17 +119,35 @@ class CandidateProxy:
             self.diverged = True
             raise Diverged()
         try:
-            if index >= len(self._replay):
+            self._within_budget()
+            if index < len(self._replay):
+                if index >= len(self._answers):
+                    raise self._cut or ChannelClosed()
+                reply = wire.loads(self._answers[index])
+                self._answers[index] = b""
+            else:
                 self._channel.send_text(f'["call",{wire_call}]')
-            reply = self._channel.recv()
-            return self._take(reply, args, call)
+                reply = self._channel.recv()
+            result = self._take(reply, args, call)
+            self._within_budget()
+            return result
         except SampleTimeout:
             self.over = SampleOver(Verdict.TIMEOUT, None, f"no answer to {call} within the time limit")
         except ChannelClosed:
             self.over = SampleOver(Verdict.CRASHED, None, f"the sample ended during {call}")
+        except wire.OverBudget as exc:
+            self.over = SampleOver(Verdict.ERROR, "OverBudget", f"answer to {call} over budget: {text.line(exc, 300)}")
         except wire.WireError as exc:
             self.over = SampleOver(Verdict.ERROR, "ProtocolError", f"bad answer to {call}: {text.line(exc, 300)}")
         raise self.over
+
+    def _within_budget(self) -> None:
+        """The trusted side's own work on this sample (decoding, the tests' comparisons) has
+        a deadline too: ``TRUSTED_GRACE`` past the sample's."""
+        if time.monotonic() > self._budget_end:
+            raise wire.OverBudget(
+                f"the trusted side's work on this sample ran {TRUSTED_GRACE:g} s past its time limit"
+            )
 
     def _take(self, reply, args: tuple, call: str):
         kind = reply[0] if isinstance(reply, list) and reply else None
@@ -184,11 +211,12 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
     loaded = _loaded(reply)
     if loaded is not None:
         return loaded
+    answers, cut = _read_answers(channel, len(replay))
     code = trusted_code(problem)
     scope: dict = {"__name__": "__codex_tests__"}
     exec(code.setup, scope)
     exec(code.tests, scope)
-    proxy = CandidateProxy(channel, problem.entry_point, replay)
+    proxy = CandidateProxy(channel, problem.entry_point, replay, answers, cut)
     scope[problem.entry_point] = proxy  # a test naming the entry point means the candidate too
     check = scope.get("check")
     if not callable(check):
@@ -210,6 +238,19 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
     if over is not None:
         return Judgement(over.verdict, over.error_type, over.detail, channel_closed=over.verdict == Verdict.CRASHED)
     return Judgement(Verdict.PASSED, calls=proxy.calls)
+
+
+def _read_answers(channel: Channel, n: int) -> tuple[list[bytes], BaseException | None]:
+    """All the sample's answers to the replayed calls, read before any test runs: how fast
+    the trusted side reads them never depends on whether they are right, so the sample
+    learns nothing about its answers (no oracle) before it is ended."""
+    answers: list[bytes] = []
+    try:
+        for _ in range(n):
+            answers.append(channel.recv_frame())
+    except (SampleTimeout, ChannelClosed, wire.WireError) as exc:
+        return answers, exc
+    return answers, None
 
 
 def _loaded(reply) -> Judgement | None:
