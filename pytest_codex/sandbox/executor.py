@@ -343,7 +343,10 @@ class SandboxExecutor:
             self._unpin = None
         self._stop_server()
         self._log.close()
-        shutil.rmtree(self._root, ignore_errors=True)
+        try:
+            isolation.remove_tree(self._root)  # iterative: no depth a sample made can stop it
+        except OSError:
+            shutil.rmtree(self._root, ignore_errors=True)
 
 
 def make_executor(kind: str = "auto", cpu: int | None = None) -> SandboxExecutor:

@@ -157,6 +157,15 @@ def mount_workdir(work: str, tmpfs_bytes: int, owner: int, create: bool = False)
     )
 
 
+def renew_directory(work: str, owner: int) -> None:
+    """Without a mount namespace: remove ``work`` (``remove_tree``) and make it again, empty,
+    owned by ``owner``, mode 0700."""
+    remove_tree(work)
+    os.mkdir(work, 0o700)
+    if owner != os.getuid():
+        os.chown(work, owner, owner)
+
+
 def remove_tree(path: str) -> None:
     """Remove ``path`` and everything under it, by file descriptor and iteratively: at most
     two descriptors open and one path component per call, so no depth or name length makes

@@ -16,8 +16,9 @@ SOCK_SEQPACKET socket, one sample at a time:
                                                              reap them, reply ["ended", status]
 
 Before it forks the next sample's child (a spare, prepared ahead of time) the server gives
-it a fresh working directory (``renew``: a new tmpfs, or without a mount namespace a new
-directory after removing the old one by file descriptor, iteratively) and resets the PID
+it a fresh working directory (``renew``, done by the supervisor: a new tmpfs, or without a
+mount namespace a new directory after removing the old one by file descriptor,
+iteratively) and resets the PID
 namespace's pid counter, so nothing a sample leaves (files, xattrs, timestamps, inode and
 pid numbers) reaches the next one, and nothing a sample writes can make the cleanup fail.
 
@@ -80,9 +81,12 @@ def main(argv: list[str]) -> None:
 
 
 def _supervise(sock, server: int, config: dict) -> None:
-    """The supervisor's loop: mount a fresh tmpfs on the working directory when the server
-    asks; exit with the server's status when it is gone (its end of ``sock`` closes)."""
+    """The supervisor's loop: give the working directory a fresh tmpfs (or, without a mount
+    namespace, remove it and make it again) when the server asks; exit with the server's
+    status when it is gone (its end of ``sock`` closes).  The supervisor is outside the
+    server's Landlock domain, whose path checks would make removing a deep tree quadratic."""
     work = os.path.join(config["root"], isolation.WORK)
+    mounted = True
     while True:
         try:
             msg = sock.recv(4096)
@@ -94,12 +98,21 @@ def _supervise(sock, server: int, config: dict) -> None:
             request = json.loads(msg)
             if request[0] != "renew":
                 raise ValueError(f"unexpected request {request[0]!r}")
-            isolation.mount_workdir(work, int(config["tmpfs_bytes"]), int(request[1]))
+            owner, mounted = int(request[1]), bool(request[2])
+            if mounted:
+                isolation.mount_workdir(work, int(config["tmpfs_bytes"]), owner)
+            else:
+                isolation.renew_directory(work, owner)
             reply = b"ok"
         except Exception as exc:  # the server reports it and exits: the executor restarts it
             reply = f"{type(exc).__name__}: {exc}".encode()
         sock.send(reply)
-    _, status = os.waitpid(server, 0)
+    _, status = os.waitpid(server, 0)  # every sample process is dead now
+    if not mounted:
+        try:
+            isolation.remove_tree(work)  # leave nothing (with a tmpfs, the namespace takes it)
+        except OSError:
+            pass
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
@@ -156,13 +169,12 @@ class Server:
         self.sock.send(json.dumps(["hello", self.hello]).encode())
         gc.collect()
         gc.freeze()  # children's collections skip (and so do not copy) everything loaded so far
+        self._renew()
         while True:
             if self.spare is None:
-                self._renew()
                 self.spare = self._fork_spare()
             msg, fds = _recv_fds(self.sock)
             if not msg:
-                self._close()
                 return  # the trusted side is gone
             request = json.loads(msg)
             if request[0] != "run" or len(fds) != 2:
@@ -173,7 +185,6 @@ class Server:
             msg = self.sock.recv(65536)
             if not msg:
                 self._finish(pid, 0.0)
-                self._close()
                 return
             status = self._finish(pid, float(json.loads(msg)[1]))
             self.sock.send(json.dumps(["ended", status]).encode())
@@ -185,23 +196,12 @@ class Server:
         next sample's pid and inode numbers do not depend on what the last one did."""
         plan = self.plan
         owner = plan.uid if plan.on("unprivileged_uid") and plan.uid is not None else os.getuid()
-        if plan.on("private_tmpfs"):
-            self.supervisor.send(json.dumps(["renew", owner]).encode())
-            reply = self.supervisor.recv(4096)
-            if reply != b"ok":
-                raise RuntimeError(f"could not mount a fresh working directory: {reply.decode(errors='replace')}")
-        else:
-            isolation.remove_tree(plan.workdir)
-            os.mkdir(plan.workdir, 0o700)
-            if owner != os.getuid():
-                os.chown(plan.workdir, owner, owner)
+        self.supervisor.send(json.dumps(["renew", owner, plan.on("private_tmpfs")]).encode())
+        reply = self.supervisor.recv(4096)
+        if reply != b"ok":
+            raise RuntimeError(f"could not renew the working directory: {reply.decode(errors='replace')}")
         if self.last_pid is not None:
             os.pwrite(self.last_pid, b"1", 0)  # the next fork gets pid 2, whatever came before
-
-    def _close(self) -> None:
-        """The trusted side hung up: leave nothing (without a tmpfs, the last sample's files)."""
-        if not self.plan.on("private_tmpfs"):
-            isolation.remove_tree(self.plan.workdir)
 
     def _fork_spare(self) -> tuple[int, _socket.socket] | None:
         """Fork and isolate the next sample's child now, while the trusted side is busy."""
@@ -247,12 +247,15 @@ class Server:
         return pid
 
     def _finish(self, pid: int, grace: float) -> dict:
-        """Kill every process of the sample and reap them (its working directory is replaced
-        before the next sample's child is forked)."""
+        """Kill every process of the sample, reap them, and renew the working directory."""
         if pid < 0:
+            self._renew()
             return {"state": "fork_failed"}
         status = _wait(pid, grace)
         self._reap_all(pid)
+        # Before the reply: a slow renewal (a deep tree on a slow disk, without a tmpfs) must
+        # not eat into the next sample's time.
+        self._renew()
         if status is None:
             return {"state": "killed"}
         if os.WIFSIGNALED(status):
