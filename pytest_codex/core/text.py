@@ -105,7 +105,7 @@ class _Repr(reprlib.Repr):
 
 def _placeholder(x: object) -> str:
     try:
-        name = type(x).__qualname__
+        name = type(x).__name__
         name = name if isinstance(name, str) else "object"
     except BaseException:
         name = "object"
@@ -120,7 +120,7 @@ def show(value: object, limit: int = VALUE_CHARS) -> str:
     try:
         text = _REPR.repr(value)
     except RecursionError:
-        text = f"<{type(value).__qualname__} nested too deeply to show>"
+        text = f"<{type(value).__name__} nested too deeply to show>"
     except BaseException:
         text = _placeholder(value)
     if type(text) is not str:
