@@ -25,7 +25,7 @@ from pytest_codex.core.problems import Problem
 from pytest_codex.core.verdicts import SampleResult, Verdict
 from pytest_codex.sandbox import isolation
 from pytest_codex.sandbox.channel import Channel
-from pytest_codex.sandbox.judge import Diverged, judge
+from pytest_codex.sandbox.judge import Diverged, judge, record_calls
 
 OUTPUT_CAP = 4096
 UID_BASE = 2_000_000_000  # + 256 x the trusted pid + a counter: one unprivileged uid per executor
@@ -33,7 +33,6 @@ TMPFS_BYTES = 64 << 20
 START_TIMEOUT = 60.0
 SERVER_TIMEOUT = 60.0
 NO_REPLAY: list[str] = []
-RECORD_LIMIT = 10.0  # seconds at least for the canonical run that records a problem's calls
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from pytest_codex.sandbox.server import main; del sys.path[0]; main(sys.argv[2:])"
@@ -233,27 +232,27 @@ class SandboxExecutor:
     def _run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
         replay = self._replays.get(problem)
         if replay is None:
-            replay = self._replays[problem] = self._record(problem, time_limit)
+            replay = self._replays[problem] = self._record(problem)
         try:
             result, _ = self._attempt(problem, completion, time_limit, replay)
         except Diverged:  # the tests called differently: this sample runs again, live
             result, _ = self._attempt(problem, completion, time_limit, [])
             if problem not in self._stable:  # random inputs, or only this sample's answers?
-                again = self._record(problem, time_limit)
+                again = self._record(problem)
                 self._stable[problem] = again == replay
                 if again != replay:
                     self._replays[problem] = NO_REPLAY
         return result
 
-    def _record(self, problem: Problem, time_limit: float) -> list[str]:
+    def _record(self, problem: Problem) -> list[str]:
         """The calls the tests make, recorded from the canonical solution (trusted code, run
-        in the sandbox too), never from a sample: a sample's own answers cannot shape the
+        by ``judge.record_calls``), never from a sample: a sample's own answers cannot shape the
         calls later samples are told, and every sample of a problem whose tests call
         alike is answered in full before the tests run (no feedback, see ``judge``)."""
         if not problem.canonical_solution.strip():
             return NO_REPLAY
-        result, calls = self._attempt(problem, problem.canonical_solution, max(2 * time_limit, RECORD_LIMIT), [])
-        return calls if result.passed and calls is not None else NO_REPLAY
+        calls = record_calls(problem)
+        return NO_REPLAY if calls is None else calls
 
     def _attempt(self, problem: Problem, completion: str, time_limit: float, replay: list[str]):
         start = time.monotonic()

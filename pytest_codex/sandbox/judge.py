@@ -81,6 +81,33 @@ def trusted_code(problem: Problem) -> TrustedCode:
     return TrustedCode(setup, tests)
 
 
+def record_calls(problem: Problem) -> list[str] | None:
+    """The calls the tests make (as JSON texts, as the proxy sends them) when they check the
+    canonical solution, or None if it does not pass.  The canonical solution is part of the
+    trusted suite (``judge`` defines it in the tests' namespace for every sample already): it
+    runs here, in this process, never a completion."""
+    code = trusted_code(problem)
+    scope: dict = {"__name__": "__codex_tests__"}
+    calls: list[str] = []
+    try:
+        exec(code.setup, scope)
+        canonical = scope.get(problem.entry_point)
+        exec(code.tests, scope)
+        check = scope.get("check")
+        if not (callable(canonical) and callable(check)):
+            return None
+
+        def recorder(*args, **kwargs):
+            calls.append(wire.dumps([wire.pack(args), wire.pack(kwargs)]))
+            return canonical(*args, **kwargs)
+
+        scope[problem.entry_point] = recorder
+        check(recorder)
+    except Exception:
+        return None
+    return calls
+
+
 class CandidateProxy:
     """Stands for the completion's function in the trusted process."""
 
