@@ -126,6 +126,7 @@ class SandboxExecutor:
             "limits": self.limits.to_json(),
         }
         self._sock: socket.socket | None = None
+        self.info: dict = {}  # the server's hello: layers, missing, uid, Landlock ABI
         self.restarts = 0  # how often the fork server died and was started again
         self._start_server()
         missing = [name for name, on in self.info["layers"].items() if not on]
@@ -175,7 +176,9 @@ class SandboxExecutor:
         info = hello[1]
         if self.restarts and info["layers"] != self.info["layers"]:
             self.close()
-            raise SandboxError(f"the restarted fork server has other layers: {info['layers']} (was {self.info['layers']})")
+            raise SandboxError(
+                f"the restarted fork server has other layers: {info['layers']} (was {self.info['layers']})"
+            )
         self.info = info
 
     def _restart(self) -> None:

@@ -172,9 +172,7 @@ class CandidateProxy:
         """The trusted side's own work on this sample (decoding, the tests' comparisons) has
         a deadline too: ``TRUSTED_GRACE`` past the sample's."""
         if time.monotonic() > self._budget_end:
-            raise wire.OverBudget(
-                f"the trusted side's work on this sample ran {TRUSTED_GRACE:g} s past its time limit"
-            )
+            raise wire.OverBudget(f"the trusted side's work on this sample ran {TRUSTED_GRACE:g} s past its time limit")
 
     def _take(self, reply, args: tuple, call: str):
         kind = reply[0] if isinstance(reply, list) and reply else None

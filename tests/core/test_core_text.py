@@ -25,7 +25,12 @@ def test_clean_text_is_valid_utf8_visible_and_bounded(value, limit):
     assert safe(one, multiline=False) and len(one) <= limit + 60
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(), lambda c: st.lists(c) | st.tuples(c, c) | st.dictionaries(st.text(), c)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda c: st.lists(c) | st.tuples(c, c) | st.dictionaries(st.text(), c),
+    )
+)
 def test_show_never_raises_and_stays_on_one_bounded_line(value):
     out = text.show(value)
     assert safe(out, multiline=False) and len(out) <= text.VALUE_CHARS + 60

@@ -42,7 +42,9 @@ def problem(name: str, canonical: str, test: str) -> Problem:
 
 BIG = problem("big", "    return 10 ** x\n", "def check(candidate):\n    assert candidate(5000) == 10 ** 5000\n")
 ARG = problem(
-    "bits", "    return x.bit_length()\n", "def check(candidate):\n    assert candidate(10 ** 5000) == (10 ** 5000).bit_length()\n"
+    "bits",
+    "    return x.bit_length()\n",
+    "def check(candidate):\n    assert candidate(10 ** 5000) == (10 ** 5000).bit_length()\n",
 )
 BAD_MESSAGE = problem(
     "one",
@@ -61,7 +63,9 @@ def test_a_correct_candidate_returning_an_int_of_5001_digits_passes(executor):
     assert executor.run(BIG, BIG.canonical_solution, 5.0).passed
     r = executor.run(BIG, "    return 10 ** x + 1\n", 5.0)
     assert r.verdict == "failed" and readable(r.detail), r
-    assert r.detail.startswith("candidate(5000) returned <int of about 5001 digits>; assert candidate(5000) == 10 ** 5000")
+    assert r.detail.startswith(
+        "candidate(5000) returned <int of about 5001 digits>; assert candidate(5000) == 10 ** 5000"
+    )
 
 
 def test_a_test_passing_an_int_of_5001_digits_gets_the_right_verdicts(executor):
@@ -118,7 +122,10 @@ def test_what_a_sample_says_is_made_safe_where_it_enters(executor, body, error_t
 SAMPLES = [
     ("HumanEval/0", "    raise ValueError('\\udcff')\n"),
     ("HumanEval/0", "    raise type('\\udcff', (Exception,), {})('x')\n"),
-    ("HumanEval/0", "    print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07')\n    raise ValueError('\\x1b[31mred\\r===== 164 passed')\n"),
+    (
+        "HumanEval/0",
+        "    print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07')\n    raise ValueError('\\x1b[31mred\\r===== 164 passed')\n",
+    ),
     ("HumanEval/1", "    # \x1b[2J\udcff a comment\n    return [] \n"),
     ("HumanEval/2", "    return number % 1.0\n"),  # correct
 ]

@@ -287,7 +287,11 @@ def test_the_trusted_side_reads_every_answer_whether_or_not_it_is_right():
     ex = full_executor(disable=("seccomp",))  # seccomp refuses the ioctl itself (below)
     try:
         right, wrong = oracle_output(ex, True), oracle_output(ex, False)
-        assert right == wrong == ["call 1 earlier answers read", "call 2 earlier answers read", "call 3 earlier answers read"]
+        assert (
+            right
+            == wrong
+            == ["call 1 earlier answers read", "call 2 earlier answers read", "call 3 earlier answers read"]
+        )
         # Negative control: one round trip per call (no replay) does give the signal away:
         # after a wrong first answer the tests stop and no second call ever comes.
         ex._replays[ADD] = NO_REPLAY
