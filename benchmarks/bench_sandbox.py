@@ -11,6 +11,7 @@ whole command, start-up included).
 
     .venv/bin/python benchmarks/bench_sandbox.py [--threads 2] [--per-problem 10] [--no-layers]
     .venv/bin/python benchmarks/bench_sandbox.py --end-to-end
+    .venv/bin/python benchmarks/bench_sandbox.py --baseline ../before --rounds 5   (this tree vs another)
 """
 
 from __future__ import annotations
@@ -134,6 +135,61 @@ def executor_mode(args) -> None:
         previous = ms
 
 
+# One rate measurement for the package in another tree (e.g. the commit a branch started
+# from), run in a subprocess so that each tree imports its own pytest_codex.
+_RATE = """
+import os, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from pytest_codex.core.problems import load_suite
+from pytest_codex.sandbox.executor import SandboxExecutor
+per_problem, threads = int(sys.argv[2]), int(sys.argv[3])
+work = [(p, p.canonical_solution) for p in load_suite("humaneval").problems for _ in range(per_problem)]
+cpus = sorted(os.sched_getaffinity(0))
+pin = threads <= len(cpus)
+chunks = [work[i::threads] for i in range(threads)]
+ready = threading.Barrier(threads + 1)
+done = []
+def worker(i):
+    ex = SandboxExecutor(cpu=cpus[i] if pin else None)
+    try:
+        ready.wait()
+        done.append(sum(ex.run(p, c, 3.0).passed for p, c in chunks[i]))
+    finally:
+        ex.close()
+pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+for t in pool:
+    t.start()
+ready.wait()
+start = time.perf_counter()
+for t in pool:
+    t.join()
+print(len(work) / (time.perf_counter() - start), sum(done))
+"""
+
+
+def baseline_mode(args) -> None:
+    """This tree against ``--baseline`` (another checkout), interleaved round by round so that
+    both see the same machine load; prints each rate and the ratio of the medians."""
+    trees = {"baseline": str(Path(args.baseline).resolve()), "this tree": str(ROOT)}
+    rates: dict[str, list[float]] = {name: [] for name in trees}
+    n = 164 * args.per_problem
+    for r in range(args.rounds):
+        for name, tree in trees.items():
+            out = subprocess.run(
+                [sys.executable, "-c", _RATE, tree, str(args.per_problem), str(args.threads)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            rates[name].append(float(out[0]))
+            print(f"round {r + 1} {name:10s} {float(out[0]):7.1f} samples/s ({out[1]}/{n} passed)", flush=True)
+    med = {name: sorted(v)[len(v) // 2] for name, v in rates.items()}
+    print(f"{n} canonical samples, {args.threads} threads, median of {args.rounds} interleaved rounds:")
+    print(f"baseline  {med['baseline']:7.1f} samples/s   ({trees['baseline']})")
+    print(f"this tree {med['this tree']:7.1f} samples/s")
+    print(f"ratio this/baseline: {med['this tree'] / med['baseline']:.3f}")
+
+
 def end_to_end_mode(args) -> None:
     work = jobs(args.per_problem)
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,8 +238,12 @@ def main() -> None:
     ap.add_argument("--no-layers", action="store_true", help="skip the per-layer costs")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of the per-layer costs (default 3)")
     ap.add_argument("--end-to-end", action="store_true", help="time whole commands instead")
+    ap.add_argument("--baseline", metavar="TREE", help="compare with the package in another checkout")
     args = ap.parse_args()
-    (end_to_end_mode if args.end_to_end else executor_mode)(args)
+    if args.baseline:
+        baseline_mode(args)
+    else:
+        (end_to_end_mode if args.end_to_end else executor_mode)(args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_codex.core import text
 from pytest_codex.core.errors import CodexUsageError, UnknownModelError
 from pytest_codex.core.generation import ModelSource, PrepareStats
 from pytest_codex.core.problems import Problem, Suite
@@ -244,7 +245,7 @@ def failure_text(case: Case, samples: list[SampleRecord]) -> str:
     completion = first.completion.splitlines()
     if completion:
         lines.append("completion:")
-        lines += ["  | " + line for line in completion[:SHOW_LINES]]
+        lines += ["  | " + text.clean(line, 300) for line in completion[:SHOW_LINES]]
         if len(completion) > SHOW_LINES:
             lines.append(f"  | ... ({len(completion) - SHOW_LINES} more lines)")
     if first.output:

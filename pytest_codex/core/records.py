@@ -11,12 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_codex.core import text
 from pytest_codex.core.generation import Completion
 from pytest_codex.core.verdicts import SampleResult, Verdict
 
 # fields of a Completion kept with its sample when the backend gave them
 COMPLETION_EXTRAS = ("raw", "sum_logprob", "mean_logprob", "num_tokens")
 RANKING_SCORES = ("backtranslation",)  # scores set on a sample after it was executed
+
+
+def _utf8(value: Any) -> Any:
+    return text.valid_utf8(value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -55,8 +60,8 @@ class SampleRecord:
             duration=result.duration,
             output=result.output,
             time_limit=result.time_limit,
-            completion=completion.text,
-            **{k: getattr(completion, k) for k in COMPLETION_EXTRAS},
+            completion=text.valid_utf8(completion.text),  # JSON, xdist and XML need valid UTF-8
+            **{k: _utf8(getattr(completion, k)) for k in COMPLETION_EXTRAS},
         )
 
     def to_json(self) -> dict[str, Any]:

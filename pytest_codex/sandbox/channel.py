@@ -11,9 +11,12 @@ import select
 import socket
 import time
 
+from pytest_codex.core import text
 from pytest_codex.sandbox import wire
 
-FRAME_LIMIT = 16 << 20
+FRAME_LIMIT = 16 << 20  # bytes of one message from the sample
+RECEIVED_LIMIT = 64 << 20  # bytes of all its messages together (the replay's answers are read at once)
+DRAIN_CHUNKS = 16  # reads of the output pipe per wake-up, so a full pipe cannot hold the loop
 
 
 class SampleTimeout(Exception):
@@ -35,11 +38,16 @@ class Channel:
         self._buf = bytearray()
         self._out = bytearray()
         self.output_bytes = 0
+        self.received = 0  # bytes of messages from the sample
         self._out_open = True
 
     # -- output pipe -------------------------------------------------------------
-    def _drain_output(self) -> None:
-        while self._out_open:
+    def _drain_output(self, chunks: int = DRAIN_CHUNKS) -> None:
+        """Read what the output pipe holds, at most ``chunks`` reads (the wait loop comes back
+        while there is more, and checks the deadline in between)."""
+        for _ in range(chunks):
+            if not self._out_open:
+                return
             try:
                 chunk = os.read(self.out_fd, 1 << 16)
             except BlockingIOError:
@@ -54,11 +62,14 @@ class Channel:
                 del self._out[: -self.cap]
 
     def output(self) -> str:
-        self._drain_output()
-        text = bytes(self._out[-self.cap :]).decode("utf-8", "replace")
-        if self.output_bytes > self.cap:
-            text = f"[{self.output_bytes - self.cap} earlier bytes not kept]\n" + text
-        return text
+        """The kept tail of the output, made safe (``text.clean``: valid UTF-8, control
+        characters visible, bounded)."""
+        self._drain_output(chunks=1 << 12)  # every writer is dead: this reaches the end
+        raw = bytes(self._out[-self.cap :]).decode("utf-8", "replace")
+        safe = text.clean(raw, 4 * len(raw) + 1)  # escaped whole, then its tail kept
+        if self.output_bytes > self.cap or len(safe) > self.cap:
+            safe = f"[{max(self.output_bytes - self.cap, 0)} earlier bytes not kept]\n" + safe[-self.cap :]
+        return safe
 
     # -- waiting -----------------------------------------------------------------
     def _wait(self, events: int) -> None:
@@ -93,16 +104,23 @@ class Channel:
 
     def recv(self):
         """The next message from the child (raises WireError on malformed data)."""
+        return wire.loads(self.recv_frame())
+
+    def recv_frame(self) -> bytes:
+        """The next message's body, not parsed (raises WireError when over the size limits)."""
         while True:
             if len(self._buf) >= wire.HEADER.size:
                 (size,) = wire.HEADER.unpack_from(self._buf)
                 if size > FRAME_LIMIT:
-                    raise wire.WireError(f"message of {size} bytes exceeds the {FRAME_LIMIT}-byte limit")
+                    raise wire.OverBudget(f"message of {size} bytes exceeds the {FRAME_LIMIT}-byte limit")
+                if self.received + size > RECEIVED_LIMIT:
+                    raise wire.OverBudget(f"the sample's messages exceed {RECEIVED_LIMIT} bytes in all")
                 end = wire.HEADER.size + size
                 if len(self._buf) >= end:
                     body = bytes(self._buf[wire.HEADER.size : end])
                     del self._buf[:end]
-                    return wire.loads(body)
+                    self.received += size
+                    return body
             try:
                 chunk = self.sock.recv(1 << 16)
             except BlockingIOError:

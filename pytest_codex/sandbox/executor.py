@@ -6,6 +6,7 @@ thread-safe (use one executor per thread).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -18,15 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_codex.core import text
 from pytest_codex.core.errors import CodexUsageError
 from pytest_codex.core.problems import Problem
 from pytest_codex.core.verdicts import SampleResult, Verdict
 from pytest_codex.sandbox import isolation
 from pytest_codex.sandbox.channel import Channel
-from pytest_codex.sandbox.judge import Diverged, judge
+from pytest_codex.sandbox.judge import Diverged, judge, record_calls
 
 OUTPUT_CAP = 4096
-UID_BASE = 2_000_000_000  # + the supervisor's pid: one unprivileged uid per worker
+UID_BASE = 2_000_000_000  # + 256 x the trusted pid + a counter: one unprivileged uid per executor
 TMPFS_BYTES = 64 << 20
 START_TIMEOUT = 60.0
 SERVER_TIMEOUT = 60.0
@@ -57,6 +59,23 @@ class SandboxUnavailable(CodexUsageError):
 
 class SandboxError(RuntimeError):
     """The fork server failed while running a sample (a harness error, not a verdict)."""
+
+
+class _ServerDied(Exception):
+    """The fork server is gone (``during_sample``: while it ran one)."""
+
+    def __init__(self, why: str, during_sample: bool, duration: float = 0.0) -> None:
+        super().__init__(why)
+        self.during_sample, self.duration = during_sample, duration
+
+
+_uids = itertools.count()
+
+
+def _sandbox_uid() -> int:
+    """A uid of its own for each executor: 2,000,000,000 + 256 x this process's pid + a
+    counter (pids are below 2**22, so this stays under 2**32 - 1)."""
+    return UID_BASE + 256 * (os.getpid() % (1 << 22)) + next(_uids) % 256
 
 
 def _signal_name(num: int) -> str:
@@ -93,18 +112,35 @@ class SandboxExecutor:
             os.sched_setaffinity(0, {cpu})  # the fork server inherits it
         self.mode = mode
         self.limits = limits or isolation.Limits()
-        self._replays: dict[Problem, list[str]] = {}  # the calls of a passing run, per problem
+        self._replays: dict[Problem, list[str]] = {}  # the canonical solution's calls, per problem
+        self._stable: dict[Problem, bool] = {}  # whether the tests made the same calls twice
         self._root = tempfile.mkdtemp(prefix="codex-sandbox-")
-        os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/work
+        os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/box/work
         self._log = tempfile.TemporaryFile()
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {
+        self._config = {
             "root": self._root,
-            "uid_base": UID_BASE,
+            "uid": _sandbox_uid(),  # kept across restarts
+            "owner": os.getpid(),
             "tmpfs_bytes": TMPFS_BYTES,
             "disable": list(disable),
             "limits": self.limits.to_json(),
         }
+        self._sock: socket.socket | None = None
+        self.info: dict = {}  # the server's hello: layers, missing, uid, Landlock ABI
+        self.restarts = 0  # how often the fork server died and was started again
+        self._start_server()
+        missing = [name for name, on in self.info["layers"].items() if not on]
+        if mode == "strict" and missing:
+            self.close()
+            why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
+            raise SandboxUnavailable(
+                f"--codex-sandbox=strict: isolation layers missing: {why}; "
+                "run as root on Linux with namespaces, Landlock and seccomp, "
+                "or use --codex-sandbox=auto"
+            )
+
+    def _start_server(self) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         package_parent = str(Path(__file__).resolve().parents[2])
         try:
             self._proc = subprocess.Popen(
@@ -118,7 +154,7 @@ class SandboxExecutor:
                     _BOOT,
                     package_parent,
                     str(theirs.fileno()),
-                    json.dumps(config),
+                    json.dumps(self._config),
                 ],
                 pass_fds=[theirs.fileno()],
                 env={**isolation.SAFE_ENV, "LD_BIND_NOW": "1"},
@@ -129,7 +165,7 @@ class SandboxExecutor:
             )
         finally:
             theirs.close()
-        self._sock: socket.socket | None = mine
+        self._sock = mine
         self._sock.settimeout(START_TIMEOUT)
         try:
             hello = self._recv()
@@ -137,16 +173,22 @@ class SandboxExecutor:
             self.close()
             raise SandboxUnavailable(f"the sandbox's fork server did not start: {exc}; {self._log_tail()}") from None
         self._sock.settimeout(SERVER_TIMEOUT)
-        self.info = hello[1]
-        missing = [name for name, on in self.info["layers"].items() if not on]
-        if mode == "strict" and missing:
+        info = hello[1]
+        if self.restarts and info["layers"] != self.info["layers"]:
             self.close()
-            why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
-            raise SandboxUnavailable(
-                f"--codex-sandbox=strict: isolation layers missing: {why}; "
-                "run as root on Linux with namespaces, Landlock and seccomp, "
-                "or use --codex-sandbox=auto"
+            raise SandboxError(
+                f"the restarted fork server has other layers: {info['layers']} (was {self.info['layers']})"
             )
+        self.info = info
+
+    def _restart(self) -> None:
+        """Start a new fork server (same isolation, same uid) after the old one died."""
+        self._stop_server()
+        self.restarts += 1
+        try:
+            self._start_server()
+        except SandboxUnavailable as exc:
+            raise SandboxError(f"the fork server died and could not be restarted: {exc}") from None
 
     def _recv(self):
         assert self._sock is not None  # not closed
@@ -158,10 +200,10 @@ class SandboxExecutor:
     def _log_tail(self) -> str:
         try:
             self._log.seek(0)
-            text = self._log.read()[-1000:].decode("utf-8", "replace").strip()
+            tail = self._log.read()[-1000:].decode("utf-8", "replace").strip()
         except (OSError, ValueError):
-            text = ""
-        return f"server log: {text}" if text else "no server log"
+            tail = ""
+        return f"server log: {text.line(tail, 1000)}" if tail else "no server log"
 
     def describe(self) -> dict:
         return {
@@ -175,29 +217,60 @@ class SandboxExecutor:
         }
 
     def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
-        replay = self._replays.get(problem)
+        """One sample's verdict.  If the fork server died, it is started again: a sample it
+        was running is ``crashed``, the samples after it run normally."""
         try:
-            result, calls = self._attempt(problem, completion, time_limit, replay or [])
-        except Diverged:  # the tests call differently each time (random inputs): no more replays
-            self._replays[problem] = NO_REPLAY
-            result, calls = self._attempt(problem, completion, time_limit, [])
-        if result.passed and replay is None:
-            self._replays[problem] = calls
+            return self._run(problem, completion, time_limit)
+        except _ServerDied as died:
+            self._restart()
+            if not died.during_sample:  # it died between samples: this one never started
+                return self._run(problem, completion, time_limit)
+            return SampleResult(
+                Verdict.CRASHED,
+                detail=f"the sandbox's fork server died during the sample ({died}); it was restarted",
+                duration=died.duration,
+                time_limit=time_limit,
+            )
+
+    def _run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
+        replay = self._replays.get(problem)
+        if replay is None:
+            replay = self._replays[problem] = self._record(problem)
+        try:
+            result, _ = self._attempt(problem, completion, time_limit, replay)
+        except Diverged:  # the tests called differently: this sample runs again, live
+            result, _ = self._attempt(problem, completion, time_limit, [])
+            if problem not in self._stable:  # random inputs, or only this sample's answers?
+                again = self._record(problem)
+                self._stable[problem] = again == replay
+                if again != replay:
+                    self._replays[problem] = NO_REPLAY
         return result
+
+    def _record(self, problem: Problem) -> list[str]:
+        """The calls the tests make, recorded from the canonical solution (trusted code, run
+        by ``judge.record_calls``), never from a sample: a sample's own answers cannot shape the
+        calls later samples are told, and every sample of a problem whose tests call
+        alike is answered in full before the tests run (no feedback, see ``judge``)."""
+        if not problem.canonical_solution.strip():
+            return NO_REPLAY
+        calls = record_calls(problem)
+        return NO_REPLAY if calls is None else calls
 
     def _attempt(self, problem: Problem, completion: str, time_limit: float, replay: list[str]):
         start = time.monotonic()
+        if self._sock is None:
+            raise SandboxError("the executor is closed")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         try:
-            assert self._sock is not None  # not closed
             socket.send_fds(
                 self._sock, [json.dumps(["run", math.ceil(time_limit) + 1]).encode()], [theirs.fileno(), out_w]
             )
         except OSError as exc:
             mine.close()
             os.close(out_r)
-            raise SandboxError(f"the fork server is gone: {exc}; {self._log_tail()}") from None
+            raise _ServerDied(f"it was gone: {exc}", during_sample=False) from None
         finally:
             theirs.close()
             os.close(out_w)
@@ -206,20 +279,22 @@ class SandboxExecutor:
         try:
             judgement = judge(problem, completion, channel, replay)
         finally:
-            # A child that hung up gets a moment to finish dying, so its status is known.
-            status = self._end(grace=0.05 if judgement is not None and judgement.channel_closed else 0.0)
-            duration = time.monotonic() - start
-            output = channel.output()  # every writer is dead now: read to the end
-            channel.close()
+            try:
+                # A child that hung up gets a moment to finish dying, so its status is known.
+                status = self._end(0.05 if judgement is not None and judgement.channel_closed else 0.0, start)
+            finally:
+                duration = time.monotonic() - start
+                output = channel.output()  # every writer is dead now: read to the end
+                channel.close()
         return self._result(judgement, status, time_limit, duration, output), judgement.calls
 
-    def _end(self, grace: float) -> dict:
+    def _end(self, grace: float, start: float) -> dict:
         try:
             assert self._sock is not None  # not closed
             self._sock.send(json.dumps(["end", grace]).encode())
             reply = self._recv()
-        except OSError as exc:
-            raise SandboxError(f"the fork server did not answer: {exc}; {self._log_tail()}") from None
+        except (OSError, SandboxError) as exc:
+            raise _ServerDied(str(exc), during_sample=True, duration=time.monotonic() - start) from None
         return reply[1]
 
     @staticmethod
@@ -242,14 +317,15 @@ class SandboxExecutor:
         elif verdict == Verdict.TIMEOUT:
             detail = f"{detail} ({time_limit:g} s)"
         return SampleResult(
-            verdict, error_type=error_type, detail=detail, duration=duration, output=output, time_limit=time_limit
+            verdict,
+            error_type=None if error_type is None else text.line(error_type, 100),
+            detail=None if detail is None else text.line(detail, text.DETAIL_CHARS),
+            duration=duration,
+            output=output,
+            time_limit=time_limit,
         )
 
-    def close(self) -> None:
-        unpin = getattr(self, "_unpin", None)
-        if unpin is not None:
-            os.sched_setaffinity(0, unpin)
-            self._unpin = None
+    def _stop_server(self) -> None:
         proc = getattr(self, "_proc", None)
         sock = getattr(self, "_sock", None)
         if sock is not None:
@@ -261,8 +337,18 @@ class SandboxExecutor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def close(self) -> None:
+        unpin = getattr(self, "_unpin", None)
+        if unpin is not None:
+            os.sched_setaffinity(0, unpin)
+            self._unpin = None
+        self._stop_server()
         self._log.close()
-        shutil.rmtree(self._root, ignore_errors=True)
+        try:
+            isolation.remove_tree(self._root)  # iterative: no depth a sample made can stop it
+        except OSError:
+            shutil.rmtree(self._root, ignore_errors=True)
 
 
 def make_executor(kind: str = "auto", cpu: int | None = None) -> SandboxExecutor:

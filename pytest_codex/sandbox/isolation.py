@@ -14,6 +14,7 @@ import fcntl
 import os
 import resource
 import signal
+import stat
 import sys
 
 from pytest_codex.sandbox import linux
@@ -34,6 +35,9 @@ LAYERS = (
 
 SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
 CTL_FD = 3
+BOX = "box"  # under the sandbox root: root-owned, holds only the working directory
+WORK = os.path.join(BOX, "work")  # a sample's cwd: a fresh tmpfs (or directory) per sample
+WORK_INODES = 4096
 
 
 class Limits:
@@ -58,11 +62,13 @@ class Plan:
         self.layers: dict = dict(layers)  # name -> bool
         self.missing: dict = {}  # name -> why
         self.workdir = ""
+        self.boxdir = ""  # the working directory's parent: what the Landlock rule names
         self.libdir: str | None = None  # the standard library as the child sees it
         self.uid: int | None = None
         self.ruleset_fd: int | None = None
         self.landlock_abi = 0
-        self.seccomp: bytes | None = None
+        self.seccomp: bytes | None = None  # the server's filter (every child inherits it)
+        self.seccomp_sample: bytes | None = None  # added by each sample's child: narrower
         self.in_pid_namespace = False
 
     def on(self, name: str) -> bool:
@@ -101,8 +107,10 @@ def unshare_namespaces(plan: Plan, wanted: set[str]) -> None:
 
 
 def prepare_filesystem(plan: Plan, root: str, stdlib: str, tmpfs_bytes: int) -> None:
-    """The temp dir (``root/work``) and, with a mount namespace, a reachable stdlib."""
-    work = os.path.join(root, "work")
+    """``root/box`` (root-owned) for the working directory ``root/box/work``, and with a
+    mount namespace a reachable stdlib at ``root/lib``.  With a mount namespace ``root`` is
+    a small tmpfs of its own and each sample gets a fresh tmpfs on ``root/box/work``
+    (``mount_workdir``, by the supervisor); without, a fresh directory (``remove_tree``)."""
     if plan.on("private_tmpfs"):
         try:
             linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
@@ -111,8 +119,9 @@ def prepare_filesystem(plan: Plan, root: str, stdlib: str, tmpfs_bytes: int) -> 
                 root,
                 "tmpfs",
                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
-                f"size={tmpfs_bytes},nr_inodes=4096,mode=0755",
+                "size=1m,nr_inodes=64,mode=0755",
             )
+            mount_workdir(os.path.join(root, WORK), tmpfs_bytes, os.getuid(), create=True)  # tried here once
             lib = os.path.join(root, "lib")
             os.mkdir(lib)
             linux.mount(stdlib, lib, None, linux.MS_BIND | linux.MS_REC)
@@ -122,10 +131,117 @@ def prepare_filesystem(plan: Plan, root: str, stdlib: str, tmpfs_bytes: int) -> 
             plan.libdir = lib
         except OSError as exc:
             plan.drop("private_tmpfs", f"mount: {exc.strerror} (errno {exc.errno})")
-    os.mkdir(work, 0o700)
-    plan.workdir = work
+    plan.boxdir, plan.workdir = os.path.join(root, BOX), os.path.join(root, WORK)
+    os.makedirs(plan.workdir, 0o755, exist_ok=True)
+    os.chmod(plan.boxdir, 0o755)
     if plan.libdir is None:
         plan.libdir = stdlib
+
+
+def mount_workdir(work: str, tmpfs_bytes: int, owner: int, create: bool = False) -> None:
+    """A fresh tmpfs on ``work`` (the old one, if any, detached: nothing is traversed, so
+    nothing a sample left there can make this fail), owned by ``owner``, mode 0700."""
+    if create:
+        os.makedirs(work, 0o755, exist_ok=True)
+    try:
+        linux.umount2(work, linux.MNT_DETACH)
+    except OSError as exc:
+        if exc.errno != 22:  # EINVAL: nothing mounted there yet
+            raise
+    linux.mount(
+        "codex-sample",
+        work,
+        "tmpfs",
+        linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+        f"size={tmpfs_bytes},nr_inodes={WORK_INODES},mode=0700,uid={owner},gid={owner}",
+    )
+
+
+def renew_directory(work: str, owner: int) -> None:
+    """Without a mount namespace: remove ``work`` (``remove_tree``) and make it again, empty,
+    owned by ``owner``, mode 0700."""
+    remove_tree(work)
+    os.mkdir(work, 0o700)
+    if owner != os.getuid():
+        os.chown(work, owner, owner)
+
+
+def remove_tree(path: str) -> None:
+    """Remove ``path`` and everything under it, by file descriptor and iteratively: at most
+    two descriptors open and one path component per call, so no depth or name length makes
+    it fail (EMFILE, ENAMETOOLONG, RecursionError), and no symbolic link is followed."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    parent, name = os.path.split(path.rstrip(os.sep))
+    try:
+        top = os.open(parent or os.sep, flags)
+    except FileNotFoundError:
+        return
+    names: list[str] = []  # the path from ``parent`` down to ``fd``, as names
+    fd: int | None = None
+    try:
+        _unlink_or_enter(top, name, names)
+        if not names:
+            return
+        fd = _open_dir(top, name)
+        while True:
+            with os.scandir(fd) as entries:
+                entry = next(iter(entries), None)
+            if entry is not None:
+                if _unlink_or_enter(fd, entry.name, names):
+                    child = _open_dir(fd, entry.name)
+                    os.close(fd)
+                    fd = child
+                continue
+            done = names.pop()
+            up = os.open("..", flags, dir_fd=fd) if names else top
+            os.close(fd)
+            fd = None
+            os.rmdir(done, dir_fd=up)
+            if not names:
+                return
+            fd = up
+    finally:
+        if fd is not None:
+            os.close(fd)
+        os.close(top)
+
+
+def _open_dir(dir_fd: int, name: str) -> int:
+    """Open a directory to empty it; one the sample made unreadable or unwritable (without
+    the uid layer it is the server's own uid, without CAP_DAC_OVERRIDE) is made 0700 first."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except PermissionError:
+        os.chmod(name, 0o700, dir_fd=dir_fd)
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    try:
+        os.fchmod(fd, 0o700)
+    except OSError:
+        pass
+    return fd
+
+
+def _unlink_or_enter(dir_fd: int, name: str, names: list[str]) -> bool:
+    """Unlink ``name`` if it is not a directory; else push it on ``names`` and say so."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        names.append(name)
+        return True
+    os.unlink(name, dir_fd=dir_fd)
+    return False
+
+
+def open_last_pid() -> int | None:
+    """The PID namespace's ``ns_last_pid``, opened before Landlock (the server writes it
+    before each fork so that pid numbers say nothing about the previous sample)."""
+    try:
+        return os.open("/proc/sys/kernel/ns_last_pid", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def remap_stdlib(stdlib: str, libdir: str) -> None:
@@ -155,7 +271,6 @@ def choose_uid(plan: Plan, uid: int, wanted: bool) -> None:
         )
     else:
         plan.uid = uid
-        os.chown(plan.workdir, uid, uid)
         plan.layers["unprivileged_uid"] = True
 
 
@@ -206,7 +321,9 @@ def build_landlock_rules(fd: int, plan: Plan, abi: int, read_dirs: list[str], fs
     linux.landlock_allow_path(fd, plan.libdir, linux.FS_READ_DIR)
     file_rw = linux.FS_READ_FILE | linux.FS_WRITE_FILE | (linux.FS_TRUNCATE if abi >= 3 else 0)
     linux.landlock_allow_path(fd, "/dev/null", file_rw)
-    linux.landlock_allow_path(fd, plan.workdir, fs & ~(linux.FS_EXECUTE | linux.FS_MAKE_CHAR | linux.FS_MAKE_BLOCK))
+    # On the working directory's parent: the rule must outlive the tmpfs mounted afresh on
+    # the working directory for each sample (Landlock skips the hidden mount point).
+    linux.landlock_allow_path(fd, plan.boxdir, fs & ~(linux.FS_EXECUTE | linux.FS_MAKE_CHAR | linux.FS_MAKE_BLOCK))
     if not plan.in_pid_namespace:  # the server (confined too) finds a sample's orphans there
         linux.landlock_allow_path(fd, f"/proc/{os.getpid()}/task", read)
 
@@ -287,14 +404,19 @@ def probe(plan: Plan, limits: Limits) -> dict:
     """In a throw-away child: try every layer; returns {layer: why} for those that failed."""
     os.setsid()
     failed: dict = {}
-    _apply(_inherited_steps(plan, limits) + _late_steps(plan), plan, failed)
+    _apply(_inherited_steps(plan, limits) + _sample_steps(plan) + _late_steps(plan), plan, failed)
     return failed
 
 
 def confine_server(plan: Plan, limits: Limits) -> None:
     """Apply the inheritable layers to the server itself (after ``probe`` dropped failures)."""
-    os.chdir(plan.workdir)
+    os.chdir(plan.boxdir)  # never inside the working directory, which is replaced per sample
     _apply(_inherited_steps(plan, limits), plan)
+
+
+def _sample_steps(plan: Plan) -> list:
+    """What a sample's child adds to what it inherits: the narrower seccomp filter."""
+    return [("seccomp", linux.seccomp_install, plan.seccomp_sample)]
 
 
 # --- child side ---------------------------------------------------------------------
@@ -305,11 +427,13 @@ def enter(plan: Plan, handoff_fd: int) -> None:
     stderr /dev/null until ``attach``; fd 3 the hand-off socket; every other fd closed."""
     if plan.on("session"):
         os.setsid()
+    os.chdir(plan.workdir)  # the fresh one (the server renewed it just before this fork)
     handoff, null = fcntl.fcntl(handoff_fd, fcntl.F_DUPFD_CLOEXEC, 10), os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.dup2(handoff, CTL_FD)
     os.closerange(CTL_FD + 1, 1 << 20)
+    _apply(_sample_steps(plan), plan)
 
 
 def attach(plan: Plan) -> None:
@@ -317,7 +441,7 @@ def attach(plan: Plan) -> None:
     then drop to the sandbox uid."""
     import _socket  # lazy: the sandbox child: imported after the fork, before the uid drop
 
-    handoff = _socket.socket(fileno=CTL_FD)
+    handoff = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, CTL_FD)  # no getsockopt() probing
     msg, ancdata, _, _ = handoff.recvmsg(64, _socket.CMSG_LEN(2 * 4))
     handoff.detach()
     fds = [

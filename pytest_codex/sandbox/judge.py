@@ -18,22 +18,21 @@ for a call the tests did not make is ever used.
 from __future__ import annotations
 
 import builtins
-import reprlib
+import time
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from types import CodeType
 from typing import Any
 
+from pytest_codex.core import text
 from pytest_codex.core.problems import Problem
 from pytest_codex.core.verdicts import Verdict
 from pytest_codex.sandbox import wire
 from pytest_codex.sandbox.channel import Channel, ChannelClosed, SampleTimeout
 
 TESTS_FILE = "<tests>"
-_repr = reprlib.Repr()
-_repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxtuple = 120, 120, 12, 12
-_repr.maxdict, _repr.maxset, _repr.maxlevel = 8, 12, 4
+TRUSTED_GRACE = 2.0  # seconds the trusted side may work on a sample past its time limit
 
 
 class SampleOver(BaseException):
@@ -82,16 +81,45 @@ def trusted_code(problem: Problem) -> TrustedCode:
     return TrustedCode(setup, tests)
 
 
-def show_call(name: str, args: tuple, kwargs: dict) -> str:
-    parts = [_repr.repr(a) for a in args] + [f"{k}={_repr.repr(v)}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
+def record_calls(problem: Problem) -> list[str] | None:
+    """The calls the tests make (as JSON texts, as the proxy sends them) when they check the
+    canonical solution, or None if it does not pass.  The canonical solution is part of the
+    trusted suite (``judge`` defines it in the tests' namespace for every sample already): it
+    runs here, in this process, never a completion."""
+    code = trusted_code(problem)
+    scope: dict = {"__name__": "__codex_tests__"}
+    calls: list[str] = []
+    try:
+        exec(code.setup, scope)
+        canonical = scope.get(problem.entry_point)
+        exec(code.tests, scope)
+        check = scope.get("check")
+        if not (callable(canonical) and callable(check)):
+            return None
+
+        def recorder(*args, **kwargs):
+            calls.append(wire.dumps([wire.pack(args), wire.pack(kwargs)]))
+            return canonical(*args, **kwargs)
+
+        scope[problem.entry_point] = recorder
+        check(recorder)
+    except Exception:
+        return None
+    return calls
 
 
 class CandidateProxy:
     """Stands for the completion's function in the trusted process."""
 
-    def __init__(self, channel: Channel, name: str, replay: list[str]) -> None:
+    def __init__(
+        self, channel: Channel, name: str, replay: list[str], answers: list[bytes], cut: BaseException | None
+    ) -> None:
+        """``answers``: the sample's answers to the ``replay`` calls, read before the tests
+        ran; ``cut``: what ended the reading early (the sample timed out, hung up or sent
+        something malformed), raised when the tests reach the first missing answer."""
         self._channel, self._name, self._replay = channel, name, replay
+        self._answers, self._cut = answers, cut
+        self._budget_end = channel.deadline + TRUSTED_GRACE
         self.calls: list[str] = []  # each call as the JSON text [packed_args, packed_kwargs]
         self.last_call: str | None = None
         self.last_result: str | None = None
@@ -106,29 +134,45 @@ class CandidateProxy:
             raise Diverged()
         if self.over is not None:
             raise self.over
-        call = show_call("candidate", args, kwargs)
+        call = text.show_call("candidate", args, kwargs)
         self.last_call, self.last_result = call, None
         try:
-            text = wire.dumps([wire.pack(args), wire.pack(kwargs)])
+            wire_call = wire.dumps([wire.pack(args), wire.pack(kwargs)])
         except (wire.Unencodable, RecursionError) as exc:
             raise UnproxiableArgument(f"{call}: an argument cannot be sent to the sample: {exc}") from None
         index = len(self.calls)
-        self.calls.append(text)
-        if index < len(self._replay) and text != self._replay[index]:
+        self.calls.append(wire_call)
+        if index < len(self._replay) and wire_call != self._replay[index]:
             self.diverged = True
             raise Diverged()
         try:
-            if index >= len(self._replay):
-                self._channel.send_text(f'["call",{text}]')
-            reply = self._channel.recv()
-            return self._take(reply, args, call)
+            self._within_budget()
+            if index < len(self._replay):
+                if index >= len(self._answers):
+                    raise self._cut or ChannelClosed()
+                reply = wire.loads(self._answers[index])
+                self._answers[index] = b""
+            else:
+                self._channel.send_text(f'["call",{wire_call}]')
+                reply = self._channel.recv()
+            result = self._take(reply, args, call)
+            self._within_budget()
+            return result
         except SampleTimeout:
             self.over = SampleOver(Verdict.TIMEOUT, None, f"no answer to {call} within the time limit")
         except ChannelClosed:
             self.over = SampleOver(Verdict.CRASHED, None, f"the sample ended during {call}")
+        except wire.OverBudget as exc:
+            self.over = SampleOver(Verdict.ERROR, "OverBudget", f"answer to {call} over budget: {text.line(exc, 300)}")
         except wire.WireError as exc:
-            self.over = SampleOver(Verdict.ERROR, "ProtocolError", f"bad answer to {call}: {exc}")
+            self.over = SampleOver(Verdict.ERROR, "ProtocolError", f"bad answer to {call}: {text.line(exc, 300)}")
         raise self.over
+
+    def _within_budget(self) -> None:
+        """The trusted side's own work on this sample (decoding, the tests' comparisons) has
+        a deadline too: ``TRUSTED_GRACE`` past the sample's."""
+        if time.monotonic() > self._budget_end:
+            raise wire.OverBudget(f"the trusted side's work on this sample ran {TRUSTED_GRACE:g} s past its time limit")
 
     def _take(self, reply, args: tuple, call: str):
         kind = reply[0] if isinstance(reply, list) and reply else None
@@ -136,21 +180,22 @@ class CandidateProxy:
             result = wire.unpack(reply[1])
             if reply[2] is not None:
                 _write_back(args, wire.unpack(reply[2]))
-            self.last_result = _repr.repr(result)
+            self.last_result = text.show(result)
             return result
         if kind == "raise" and len(reply) == 3 and all(isinstance(v, str) for v in reply[1:]):
-            raise candidate_exception(reply[1], reply[2], call)
+            raise candidate_exception(text.line(reply[1], 100), text.line(reply[2], 500), call)
         if kind == "bad" and len(reply) == 2 and isinstance(reply[1], str):
             # Any: the exception carries codex_from_candidate
-            exc: Any = TypeError(f"{call} returned a value the sandbox refuses: {reply[1][:300]}")
+            exc: Any = TypeError(f"{call} returned a value the sandbox refuses: {text.line(reply[1], 300)}")
             exc.codex_from_candidate = "UnsupportedResultType"
             raise exc
-        raise wire.WireError(f"unexpected answer {_repr.repr(reply)}")
+        raise wire.WireError(f"unexpected answer {text.show(reply)}")
 
 
 def candidate_exception(type_name: str, message: str, call: str) -> Exception:
-    """The sample's exception re-created here: the builtin type of that name where there is one."""
-    cls = getattr(builtins, type_name[:100], None)
+    """The sample's exception re-created here: the builtin type of that name where there is one
+    (``type_name`` and ``message`` already made safe by ``text.line``)."""
+    cls = getattr(builtins, type_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         cls = Exception
     exc: Any  # an exception carrying the codex_* attributes the report reads
@@ -158,7 +203,7 @@ def candidate_exception(type_name: str, message: str, call: str) -> Exception:
         exc = cls(message)
     except Exception:
         exc = Exception(message)
-    exc.codex_from_candidate = type_name[:100]
+    exc.codex_from_candidate = type_name
     exc.codex_call = call
     return exc
 
@@ -187,15 +232,16 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
     except ChannelClosed:
         return Judgement(Verdict.CRASHED, detail="the sample ended while loading the completion", channel_closed=True)
     except wire.WireError as exc:
-        return Judgement(Verdict.ERROR, "ProtocolError", f"bad answer while loading: {exc}")
+        return Judgement(Verdict.ERROR, "ProtocolError", f"bad answer while loading: {text.line(exc, 300)}")
     loaded = _loaded(reply)
     if loaded is not None:
         return loaded
+    answers, cut = _read_answers(channel, len(replay))
     code = trusted_code(problem)
     scope: dict = {"__name__": "__codex_tests__"}
     exec(code.setup, scope)
     exec(code.tests, scope)
-    proxy = CandidateProxy(channel, problem.entry_point, replay)
+    proxy = CandidateProxy(channel, problem.entry_point, replay, answers, cut)
     scope[problem.entry_point] = proxy  # a test naming the entry point means the candidate too
     check = scope.get("check")
     if not callable(check):
@@ -219,29 +265,44 @@ def judge(problem: Problem, completion: str, channel: Channel, replay: list[str]
     return Judgement(Verdict.PASSED, calls=proxy.calls)
 
 
+def _read_answers(channel: Channel, n: int) -> tuple[list[bytes], BaseException | None]:
+    """All the sample's answers to the replayed calls, read before any test runs: how fast
+    the trusted side reads them never depends on whether they are right, so the sample
+    learns nothing about its answers (no oracle) before it is ended."""
+    answers: list[bytes] = []
+    try:
+        for _ in range(n):
+            answers.append(channel.recv_frame())
+    except (SampleTimeout, ChannelClosed, wire.WireError) as exc:
+        return answers, exc
+    return answers, None
+
+
 def _loaded(reply) -> Judgement | None:
     kind = reply[0] if isinstance(reply, list) and reply else None
     if kind == "ready":
         return None
     if kind == "syntax_error" and len(reply) == 4:
         line = f" (line {reply[3]})" if isinstance(reply[3], int) else ""
-        return Judgement(Verdict.SYNTAX_ERROR, str(reply[1])[:100], f"{str(reply[2])[:500]}{line}")
+        return Judgement(Verdict.SYNTAX_ERROR, text.line(reply[1], 100), f"{text.line(reply[2], 500)}{line}")
     if kind == "error" and len(reply) == 3:
-        return Judgement(Verdict.ERROR, str(reply[1])[:100], f"while loading the completion: {str(reply[2])[:500]}")
-    return Judgement(Verdict.ERROR, "ProtocolError", f"unexpected answer while loading: {_repr.repr(reply)}")
+        return Judgement(
+            Verdict.ERROR, text.line(reply[1], 100), f"while loading the completion: {text.line(reply[2], 500)}"
+        )
+    return Judgement(Verdict.ERROR, "ProtocolError", f"unexpected answer while loading: {text.show(reply)}")
 
 
 def _test_line(problem: Problem, exc: BaseException) -> str | None:
     lines = problem.test.splitlines()
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename == TESTS_FILE and frame.lineno and 0 < frame.lineno <= len(lines):
-            return lines[frame.lineno - 1].strip()
+            return text.line(lines[frame.lineno - 1].strip(), 300)
     return None
 
 
 def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> Judgement:
     from_candidate = getattr(exc, "codex_from_candidate", None)
-    message = str(exc)[:500]
+    message = text.exception_text(exc, 500)
     if from_candidate:
         where = getattr(exc, "codex_call", proxy.last_call)
         detail = f"{where} raised {from_candidate}: {message}" if from_candidate != "UnsupportedResultType" else message
@@ -256,5 +317,6 @@ def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> 
         if message:
             parts.append(f"message: {message}")
         return Judgement(Verdict.FAILED, "AssertionError", "; ".join(parts) or "assertion failed")
-    parts.append(f"{type(exc).__name__} in the tests: {message}")
-    return Judgement(Verdict.ERROR, type(exc).__name__, "; ".join(parts))
+    name = text.line(type(exc).__name__, 100)
+    parts.append(f"{name} in the tests: {message}")
+    return Judgement(Verdict.ERROR, name, "; ".join(parts))

@@ -5,13 +5,22 @@ environment, so it holds no problem, test, canonical solution or secret.  Proces
 
     pytest (trusted) -> supervisor -> server (init of a PID namespace) -> one child per sample
 
-The supervisor unshares the namespaces and forks the server; the server prepares the plan
-(``isolation``), preloads common standard-library modules, answers with a hello message,
-then serves requests on a SOCK_SEQPACKET socket, one sample at a time:
+The supervisor unshares the namespaces, forks the server and stays outside its confinement:
+it is what mounts a fresh tmpfs for each sample (the server, under Landlock and seccomp,
+cannot mount).  The server prepares the plan (``isolation``), preloads common
+standard-library modules, answers with a hello message, then serves requests on a
+SOCK_SEQPACKET socket, one sample at a time:
 
-    ["run", limits] + fds (control socket, output pipe)   -> fork a child
+    ["run", limits] + fds (control socket, output pipe)   -> hand them to the spare child
     ["end", grace]                                        -> kill every process of the sample,
-                                                             empty the temp dir, reply ["ended", status]
+                                                             reap them, reply ["ended", status]
+
+Before it forks the next sample's child (a spare, prepared ahead of time) the server gives
+it a fresh working directory (``renew``, done by the supervisor: a new tmpfs, or without a
+mount namespace a new directory after removing the old one by file descriptor,
+iteratively) and resets the PID
+namespace's pid counter, so nothing a sample leaves (files, xattrs, timestamps, inode and
+pid numbers) reaches the next one, and nothing a sample writes can make the cleanup fail.
 
 Standard library only.
 """
@@ -45,35 +54,75 @@ def main(argv: list[str]) -> None:
     os.environ.update(isolation.SAFE_ENV)
     wanted = set(isolation.LAYERS) - set(config.get("disable", ()))
     plan = Plan(layers={name: name in wanted for name in ("session", "rlimits", "parent_death")})
-    parent = os.getppid()
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-    uid = config["uid_base"] + os.getpid()
+    if os.getppid() != int(config["owner"]):
+        os._exit(1)  # the trusted process died before the parent-death signal was set
+    parent = os.getpid()
+    uid = int(config["uid"])
     isolation.unshare_namespaces(plan, wanted)
-    if plan.on("pid_namespace"):
-        server = os.fork()
-        if server:
-            sock.close()
-            _, status = os.waitpid(server, 0)
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
+    mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    server = os.fork()
+    if server:
+        sock.close()
+        theirs.close()
+        _supervise(mine, server, config)
+    mine.close()
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent and not plan.on("pid_namespace"):
+        os._exit(1)  # the supervisor died before the parent-death signal was set
+    if not plan.on("pid_namespace"):
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     try:
-        Server(sock, plan, config, uid, wanted).serve()
+        Server(sock, plan, config, uid, wanted, theirs).serve()
     except BaseException as exc:  # report, then make sure nothing of ours survives
         print(f"codex sandbox server: {type(exc).__name__}: {exc}", file=sys.stderr)
         os._exit(1)
     os._exit(0)
 
 
+def _supervise(sock, server: int, config: dict) -> None:
+    """The supervisor's loop: give the working directory a fresh tmpfs (or, without a mount
+    namespace, remove it and make it again) when the server asks; exit with the server's
+    status when it is gone (its end of ``sock`` closes).  The supervisor is outside the
+    server's Landlock domain, whose path checks would make removing a deep tree quadratic."""
+    work = os.path.join(config["root"], isolation.WORK)
+    mounted = True
+    while True:
+        try:
+            msg = sock.recv(4096)
+        except InterruptedError:
+            continue
+        if not msg:
+            break
+        try:
+            request = json.loads(msg)
+            if request[0] != "renew":
+                raise ValueError(f"unexpected request {request[0]!r}")
+            owner, mounted = int(request[1]), bool(request[2])
+            if mounted:
+                isolation.mount_workdir(work, int(config["tmpfs_bytes"]), owner)
+            else:
+                isolation.renew_directory(work, owner)
+            reply = b"ok"
+        except Exception as exc:  # the server reports it and exits: the executor restarts it
+            reply = f"{type(exc).__name__}: {exc}".encode()
+        sock.send(reply)
+    _, status = os.waitpid(server, 0)  # every sample process is dead now
+    if not mounted:
+        try:
+            isolation.remove_tree(work)  # leave nothing (with a tmpfs, the namespace takes it)
+        except OSError:
+            pass
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
 class Server:
-    def __init__(self, sock, plan: Plan, config: dict, uid: int, wanted: set[str]) -> None:
-        self.sock, self.plan = sock, plan
+    def __init__(self, sock, plan: Plan, config: dict, uid: int, wanted: set[str], supervisor) -> None:
+        self.sock, self.plan, self.supervisor = sock, plan, supervisor
         self.limits = Limits(**config["limits"])
         self.spare: tuple[int, _socket.socket] | None = None  # (pid, hand-off socket) of the next child
         plan.in_pid_namespace = plan.on("pid_namespace") and os.getpid() == 1
+        self.last_pid = isolation.open_last_pid() if plan.in_pid_namespace else None
         stdlib = os.path.dirname(os.__file__)
         isolation.prepare_filesystem(plan, config["root"], stdlib, config["tmpfs_bytes"])
         _preload()
@@ -84,7 +133,8 @@ class Server:
             isolation.build_landlock(plan, isolation.stdlib_read_dirs(plan.libdir))
         else:
             plan.drop("landlock", "disabled")
-        plan.seccomp = linux.seccomp_program() if "seccomp" in wanted else None
+        plan.seccomp = linux.seccomp_program("server") if "seccomp" in wanted else None
+        plan.seccomp_sample = linux.seccomp_program("sample") if "seccomp" in wanted else None
         plan.layers["seccomp"] = plan.seccomp is not None
         if plan.seccomp is None:
             plan.drop("seccomp", "disabled" if "seccomp" not in wanted else f"no filter for {linux.MACHINE}")
@@ -119,6 +169,7 @@ class Server:
         self.sock.send(json.dumps(["hello", self.hello]).encode())
         gc.collect()
         gc.freeze()  # children's collections skip (and so do not copy) everything loaded so far
+        self._renew()
         while True:
             if self.spare is None:
                 self.spare = self._fork_spare()
@@ -139,6 +190,18 @@ class Server:
             self.sock.send(json.dumps(["ended", status]).encode())
             # the next spare is forked at the top of the loop, after the reply and after
             # _finish's kill(-1), which would otherwise hit it
+
+    def _renew(self) -> None:
+        """A fresh working directory for the next sample, and the pid counter reset: the
+        next sample's pid and inode numbers do not depend on what the last one did."""
+        plan = self.plan
+        owner = plan.uid if plan.on("unprivileged_uid") and plan.uid is not None else os.getuid()
+        self.supervisor.send(json.dumps(["renew", owner, plan.on("private_tmpfs")]).encode())
+        reply = self.supervisor.recv(4096)
+        if reply != b"ok":
+            raise RuntimeError(f"could not renew the working directory: {reply.decode(errors='replace')}")
+        if self.last_pid is not None:
+            os.pwrite(self.last_pid, b"1", 0)  # the next fork gets pid 2, whatever came before
 
     def _fork_spare(self) -> tuple[int, _socket.socket] | None:
         """Fork and isolate the next sample's child now, while the trusted side is busy."""
@@ -184,12 +247,15 @@ class Server:
         return pid
 
     def _finish(self, pid: int, grace: float) -> dict:
-        """Kill every process of the sample, reap them, empty the temp dir."""
+        """Kill every process of the sample, reap them, and renew the working directory."""
         if pid < 0:
+            self._renew()
             return {"state": "fork_failed"}
         status = _wait(pid, grace)
         self._reap_all(pid)
-        self._clean()
+        # Before the reply: a slow renewal (a deep tree on a slow disk, without a tmpfs) must
+        # not eat into the next sample's time.
+        self._renew()
         if status is None:
             return {"state": "killed"}
         if os.WIFSIGNALED(status):
@@ -214,10 +280,6 @@ class Server:
             except ChildProcessError:
                 return
 
-    def _clean(self) -> None:
-        _empty(self.plan.workdir)  # every process of the sample is dead: nothing races us
-        os.chmod(self.plan.workdir, 0o700)
-
 
 def _recv_fds(sock) -> tuple[bytes, list[int]]:
     fds = array.array("i")
@@ -226,17 +288,6 @@ def _recv_fds(sock) -> tuple[bytes, list[int]]:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
     return msg, list(fds)
-
-
-def _empty(path: str) -> None:
-    """Remove everything inside ``path`` without following symbolic links."""
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                _empty(entry.path)
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
 
 
 def _wait(pid: int, grace: float):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections import Counter
 
 MAX_DEPTH = 100
 HEADER = struct.Struct(">I")
@@ -26,6 +27,10 @@ _BIG_INT_BITS = 12_000  # ~3,600 decimal digits: under Python's int/str conversi
 
 class WireError(ValueError):
     """Malformed data from the other side."""
+
+
+class OverBudget(WireError):
+    """Data over the decoding budget (size, number of values, hash flooding)."""
 
 
 class Unencodable(TypeError):
@@ -69,9 +74,48 @@ def pack(x):
 
 
 _SCALARS = (str, bool, int, float, type(None))
+MAX_ELEMENTS = 1 << 22  # values in one decoded message
+MAX_SAME_HASH = 8  # distinct values with one hash in one container (-1 and -2 share one)
 
 
-def _dec(x, depth: int):
+# The work one ``unpack`` may do: ``MAX_ELEMENTS`` values, and in every container at most
+# ``MAX_SAME_HASH`` distinct values per hash.  Values that all hash alike ((2**61 - 1) * k,
+# crafted tuples) would make building a set or dict, here or in the tests, quadratic;
+# refusing them keeps every step linear in the message's size.
+
+
+def _spread(values) -> None:
+    """Refuse a container with more than ``MAX_SAME_HASH`` distinct values of one hash.
+    Each value is hashed once here (a tuple by the container nearest to it; frozensets cache
+    their hash); only values whose hash is shared by more than ``MAX_SAME_HASH`` of them are
+    compared, each with at most ``MAX_SAME_HASH`` others: linear work."""
+    if len(values) <= MAX_SAME_HASH:
+        return
+    try:
+        hashes = list(map(hash, values))
+    except TypeError:  # lists, dicts or sets among them: never set elements, skipped
+        pairs = [(hash(v), v) for v in values if type(v) not in (list, dict, set)]
+        hashes, values = [h for h, _ in pairs], [v for _, v in pairs]
+    counts = Counter(hashes)
+    if not counts or max(counts.values()) <= MAX_SAME_HASH:
+        return
+    crowded = {h for h, c in counts.items() if c > MAX_SAME_HASH}
+    groups: dict = {}
+    for h, v in zip(hashes, values):
+        if h in crowded:
+            groups.setdefault(h, []).append(v)
+    for group in groups.values():
+        if group.count(group[0]) == len(group):  # one value, repeated (e.g. [0] * 1000)
+            continue
+        distinct: list = []
+        for v in group:
+            if v not in distinct:
+                distinct.append(v)
+                if len(distinct) > MAX_SAME_HASH:
+                    raise OverBudget(f"more than {MAX_SAME_HASH} distinct values with the same hash (hash flooding)")
+
+
+def _dec(x, depth: int, budget: list[int]):
     if type(x) in _SCALARS:
         return x
     if type(x) is not list or not x or type(x[0]) is not str:
@@ -79,19 +123,24 @@ def _dec(x, depth: int):
     if depth >= MAX_DEPTH:
         raise WireError(f"nested deeper than {MAX_DEPTH} levels")
     tag, items, d = x[0], x[1:], depth + 1
+    budget[0] += len(items)
+    if budget[0] > MAX_ELEMENTS:
+        raise OverBudget(f"more than {MAX_ELEMENTS} values in one message")
     try:
-        if tag == "l":
-            return [_dec(v, d) for v in items]
-        if tag == "t":
-            return tuple(_dec(v, d) for v in items)
+        if tag == "l" or tag == "t":
+            values = [_dec(v, d, budget) for v in items]
+            _spread(values)
+            return values if tag == "l" else tuple(values)
         if tag == "d":
             if len(items) % 2:
                 raise WireError("dict with an odd number of items")
-            return {_dec(items[i], d): _dec(items[i + 1], d) for i in range(0, len(items), 2)}
-        if tag == "s":
-            return {_dec(v, d) for v in items}
-        if tag == "f":
-            return frozenset(_dec(v, d) for v in items)
+            keys = [_dec(items[i], d, budget) for i in range(0, len(items), 2)]
+            _spread(keys)
+            return dict(zip(keys, [_dec(items[i], d, budget) for i in range(1, len(items), 2)]))
+        if tag == "s" or tag == "f":
+            values = [_dec(v, d, budget) for v in items]
+            _spread(values)
+            return set(values) if tag == "s" else frozenset(values)
         if tag == "i" and len(items) == 1 and type(items[0]) is str:
             return int(items[0], 16)
         if tag == "b" and len(items) == 1 and type(items[0]) is str:
@@ -106,9 +155,10 @@ def _dec(x, depth: int):
 
 
 def unpack(data):
-    """The value that ``pack`` turned into ``data`` (raises ``WireError``)."""
+    """The value that ``pack`` turned into ``data`` (raises ``WireError``, also when it is
+    over the decoding budget: see ``MAX_ELEMENTS`` and ``_spread``)."""
     try:
-        return _dec(data, 0)
+        return _dec(data, 0, [0])
     except RecursionError:
         raise WireError("nested too deeply") from None
 

@@ -154,16 +154,25 @@ def test_rlimit_nproc_counts_for_the_unprivileged_uid(executor):
     assert processes_of(executor.info["uid"]) == []
 
 
-def test_a_dead_fork_server_is_a_harness_error_not_a_verdict():
+def test_a_fork_server_that_died_between_samples_is_restarted_with_the_same_uid():
     ex = SandboxExecutor()
     try:
         assert ex.run(ADD, CORRECT, 3.0).passed
-        os.kill(fork_server(ex), signal.SIGKILL)
+        uid, layers, old = ex.info["uid"], ex.info["layers"], fork_server(ex)
+        os.kill(old, signal.SIGKILL)
         time.sleep(0.2)
-        with pytest.raises(SandboxError):
-            ex.run(ADD, CORRECT, 3.0)
+        r = ex.run(ADD, CORRECT, 3.0)  # it had not started: it runs normally
+        assert r.passed and ex.restarts == 1, r
+        assert fork_server(ex) != old and (ex.info["uid"], ex.info["layers"]) == (uid, layers)
     finally:
         ex.close()
+
+
+def test_a_closed_executor_is_a_harness_error_not_a_verdict():
+    ex = SandboxExecutor()
+    ex.close()
+    with pytest.raises(SandboxError):
+        ex.run(ADD, CORRECT, 3.0)
 
 
 def test_close_leaves_nothing_behind():
