@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_codex import __version__
 from pytest_codex.core.errors import CodexError, CodexUsageError
 from pytest_codex.core.files import atomic_write
 from pytest_codex.core.records import ProblemPayload
@@ -291,6 +292,11 @@ def cmd_serve_local(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pytest-codex", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"pytest-codex {__version__} (distribution pytest-humaneval, {Path(__file__).parent})",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(

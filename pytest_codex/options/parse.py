@@ -94,6 +94,20 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Boolean:
+    """A switch's value in an ini file: true/false, yes/no, on/off, 1/0 (any case)."""
+
+    TRUE = ("true", "yes", "on", "1")
+    FALSE = ("false", "no", "off", "0")
+
+    def __call__(self, text: str) -> bool:
+        v = str(text).strip().lower()
+        if v in self.TRUE or v in self.FALSE:
+            return v in self.TRUE
+        raise Invalid("not a boolean", "give {option}=true or {option}=false")
+
+
+@dataclass(frozen=True)
 class OrAuto:
     """'auto', or what ``inner`` accepts."""
 

@@ -140,7 +140,7 @@ def test_results_file_keeps_the_failure_detail(project):
         "n",
         "max_new_tokens",
     }
-    assert manifest["packages"]["pytest-codex"] and manifest["packages"]["numpy"]
+    assert manifest["packages"]["pytest-humaneval"] and manifest["packages"]["numpy"]
     assert "--codex-report=r.json" in manifest["command"] and manifest["machine"]["cpus"] >= 1
 
 
