@@ -20,8 +20,10 @@ import pytest
 from pytest_codex import options
 from pytest_codex.core.roles import Role
 from pytest_codex.experiments.sections import ExperimentsReporting
+from pytest_codex.reports.results import MARKER, PAYLOAD_ATTR
 from pytest_codex.session import (
     FIXTURE,
+    PAYLOAD,
     Case,
     CodexState,
     Summary,
@@ -129,12 +131,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "no --model given: the HumanEval items need a model; run e.g. "
             "`pytest --model=reference` (or `pytest tests` for the project's own tests)"
         )
-    if state is None or not config.pluginmanager.hasplugin("timeout"):
+    if state is None:
         return
+    timeout = config.pluginmanager.hasplugin("timeout")
     for item in items:
         case = _case_of(item)
-        if case is not None and item.get_closest_marker("timeout") is None:
+        if case is None:
+            continue
+        item.add_marker(MARKER)  # the controller tells problem items by it (report.keywords)
+        if timeout and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(item_timeout(state, case)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    payload = item.stash.get(PAYLOAD, None)
+    if payload is not None and report.when == "call":
+        setattr(report, PAYLOAD_ATTR, payload)  # plain JSON: crosses xdist with the report
+    return report
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -21,6 +21,7 @@ from pytest_codex.core.generation import ModelSource, PrepareStats
 from pytest_codex.core.problems import Problem, Suite
 from pytest_codex.core.records import ProblemPayload, SampleRecord
 from pytest_codex.core.roles import Role
+from pytest_codex.core.selection import Selection, select
 from pytest_codex.core.verdicts import Executor, Verdict
 from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
@@ -30,7 +31,7 @@ from pytest_codex.options import CodexOptions
 from pytest_codex.reports import reporting
 from pytest_codex.reports.outputs import write_samples_out
 from pytest_codex.reports.reporting import load_baseline, summary_lines
-from pytest_codex.reports.results import PAYLOAD_KEY, Collector, ModelResult
+from pytest_codex.reports.results import Collector, ModelResult, junit_properties
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
 from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, worker_cpu
 from pytest_codex.sandbox.timelimits import TimeLimits
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from pytest_codex.reports.runs import LoadedRun
 
 FIXTURE = "codex_case"
+PAYLOAD = pytest.StashKey[dict]()  # the item's payload (JSON), put on its call report by the plugin
 SHOW_LINES = 12  # completion lines shown in a failure
 
 
@@ -73,6 +75,7 @@ class CodexState:
     role: Role
     command: list[str]
     suite: Suite = field(default_factory=lambda: Suite("", "", "", ()))
+    selection: Selection = field(default_factory=lambda: Selection(()))  # --codex-tasks / --codex-limit
     models: list[ModelSource] = field(default_factory=list)
     executor: Executor | None = None
     executor_info: dict | None = None
@@ -87,7 +90,7 @@ class CodexState:
     config: pytest.Config | None = None  # for terminal output during generation (progress)
 
     def cases(self) -> list[Case]:
-        return [Case(m, p) for m in self.models for p in self.suite.problems]
+        return [Case(m, p) for m in self.models for p in self.selection.problems]
 
     def model(self, label: str) -> ModelSource:
         return next(m for m in self.models if m.spec.label == label)
@@ -168,11 +171,16 @@ def start(config: pytest.Config) -> CodexState | None:
     config.stash[STATE_KEY] = state
     try:
         state.suite = load_suite(options.suite, options.experiments)
+        state.selection = select(state.suite, options.tasks, options.limit, options.limit_seed)
         specs = [parse_model_spec(m) for m in options.models]
         labels = [s.label for s in specs]
         for s in specs:
             if labels.count(s.label) > 1:
-                raise UnknownModelError(f"--model={s.raw!r} is given twice (or two models share the label {s.label!r})")
+                raise UnknownModelError(
+                    f"--model={s.raw!r}: {labels.count(s.label)} models share the label {s.label!r}; "
+                    "name them apart with LABEL=MODEL, e.g. --model=a=samples:x/out.jsonl "
+                    "--model=b=samples:y/out.jsonl"
+                )
         state.models = [create_model(s, state) for s in specs]
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
         if state.executor is not None:
@@ -196,8 +204,10 @@ def start(config: pytest.Config) -> CodexState | None:
 def header_lines(state: CodexState) -> list[str]:
     s = state.suite
     lines = [
-        f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}), "
-        f"models: {', '.join(m.spec.raw for m in state.models)}"
+        f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}"
+        + (f"; {len(state.selection.problems)} {state.selection.description}" if state.selection.description else "")
+        + "), "
+        f"models: {', '.join(f'{m.spec.label}={m.spec.raw}' if m.spec.labelled else m.spec.raw for m in state.models)}"
     ]
     info = state.executor_info
     if info:
@@ -253,6 +263,12 @@ def failure_text(case: Case, samples: list[SampleRecord]) -> str:
     return "\n".join(lines)
 
 
+def record(state: CodexState, node: pytest.Item, payload: ProblemPayload) -> None:
+    """The item's result: the payload for the controller, a few scalars for JUnit."""
+    node.stash[PAYLOAD] = payload.to_json()
+    node.user_properties.extend(junit_properties(payload, samples=state.options.reports.junit_samples))
+
+
 def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     """Execute one item: every completion of the case in the sandbox; record the payload."""
     if state.exec_started is None:
@@ -261,7 +277,7 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     completions = case.model.completions(case.problem)
     label, task_id = case.model.spec.label, case.problem.task_id
     if not completions:
-        node.user_properties.append((PAYLOAD_KEY, ProblemPayload(label, task_id, attempted=False).to_json()))
+        record(state, node, ProblemPayload(label, task_id, attempted=False))
         pytest.skip(f"not attempted: {label} has no samples for {task_id}")
     assert state.executor is not None
     limit = state.time_limit(case.problem)
@@ -270,7 +286,7 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     if state.options.experiments.plus:
         plus = run_plus(state, case.problem, completions, samples)
     payload = ProblemPayload.scored(label, task_id, samples, plus=plus, exec_seconds=time.perf_counter() - start)
-    node.user_properties.append((PAYLOAD_KEY, payload.to_json()))
+    record(state, node, payload)
     if payload.c == 0:
         pytest.fail(failure_text(case, samples), pytrace=False)
 
@@ -310,7 +326,8 @@ class Summary:
             return
         results, ks = self.results()
         tr.section(f"pytest-codex: {state.suite.name}")
-        tr.line(scope_line(results, state.suite.name))
+        scope = scope_line(results, state.suite.name)
+        tr.line(f"{scope} ({state.selection.description})" if state.selection.description else scope)
         for line in render_table(results, ks, width=tr._tw.fullwidth):
             tr.line(line)
         exec_wall = (time.perf_counter() - state.exec_started) if state.exec_started else 0.0

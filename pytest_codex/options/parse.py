@@ -183,6 +183,24 @@ class IntRanges:
 
 
 @dataclass(frozen=True)
+class TaskIds:
+    """Comma-separated task ids or ranges (``HumanEval/0-9``), in the order given, each once.
+    Whether they exist is checked against the suite (``pytest_codex.core.selection``)."""
+
+    example: str
+
+    def __call__(self, text: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                raise Invalid("an empty task id", f"give task ids separated by commas, e.g. {{option}}={self.example}")
+            if part not in out:
+                out.append(part)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class Temperatures:
     """Distinct finite temperatures >= 0, in the order given."""
 

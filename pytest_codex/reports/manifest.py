@@ -91,5 +91,6 @@ def build_manifest(state: CodexState, model: ModelSource, params: dict | None = 
         "packages": package_versions(),
         "command": list(state.command),
         "option_sources": dict(state.options.sources),  # options set on the command line or in the ini file
+        "selection": state.selection.description or None,  # --codex-tasks / --codex-limit
         "cwd": os.getcwd(),
     }
