@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 FIXTURE = "codex_case"
 PAYLOAD = pytest.StashKey[dict]()  # the item's payload (JSON), put on its call report by the plugin
-SHOW_LINES = 12  # completion lines shown in a failure
 
 
 def role_of(config: pytest.Config) -> Role:
@@ -241,7 +240,72 @@ def selected_cases(state: CodexState, nodeids: list[str]) -> list[Case]:
 # -- the item runner (wherever items execute) ---------------------------------------------
 
 
-def failure_text(case: Case, samples: list[SampleRecord]) -> str:
+@dataclass(frozen=True)
+class FailureLimits:
+    """How much of a failing sample the failure text shows; -v and -vv raise it, as they
+    raise pytest's own assertion output.  None: everything."""
+
+    lines: int | None  # completion lines and detail lines
+    width: int | None  # characters of one line
+    output: int | None  # lines of the output's tail
+
+    @classmethod
+    def at(cls, verbosity: int) -> FailureLimits:
+        if verbosity >= 2:
+            return cls(None, None, None)
+        if verbosity == 1:
+            return cls(120, 400, 20)
+        return cls(30, 160, 5)
+
+
+def _cut(line: str, width: int | None) -> str:
+    return line if width is None or len(line) <= width else line[: width - 1] + "…"
+
+
+def _limited(lines: list[str], limit: int | None, more: str) -> list[str]:
+    if limit is None or len(lines) <= limit:
+        return lines
+    return lines[:limit] + [more.format(len(lines) - limit)]
+
+
+def completion_lines(prompt: str, completion: str, limits: FailureLimits) -> tuple[str, list[str]]:
+    """(heading, lines) of the completion: runs of lines that repeat the prompt (a completion
+    that restates the signature and docstring) fold into one line, so the completion's own
+    lines come first; -vv shows every line as it is."""
+    lines = completion.splitlines()
+    if limits.lines is None:
+        return f"completion ({len(lines)} lines):", ["  | " + line for line in lines]
+    in_prompt = {line.strip() for line in prompt.splitlines() if line.strip()}
+    # a line repeats the prompt if it is one of its lines; a blank line goes with the next
+    # non-blank one
+    repeats: list[bool] = []
+    following = False
+    for line in reversed(lines):
+        following = line.strip() in in_prompt if line.strip() else following
+        repeats.append(following)
+    repeats.reverse()
+    out: list[str] = []
+    run = 0
+    repeated = 0
+    for line, repeat in zip(lines, repeats):
+        if repeat:
+            run += 1
+            continue
+        if run:
+            out.append(f"  : ({run} lines as in the prompt)")
+            repeated += run
+            run = 0
+        out.append("  | " + _cut(line, limits.width))
+    if run:
+        out.append(f"  : ({run} lines as in the prompt)")
+        repeated += run
+    heading = f"completion ({len(lines)} lines"
+    heading += f", {repeated} of them repeat the prompt):" if repeated else "):"
+    return heading, _limited(out, limits.lines, "  | ... ({} more lines; -v or -vv shows more)")
+
+
+def failure_text(case: Case, samples: list[SampleRecord], verbosity: int = 0) -> str:
+    limits = FailureLimits.at(verbosity)
     n = len(samples)
     first = next(s for s in samples if s.verdict is not Verdict.PASSED)
     head = f"0/{n} samples passed for {case.problem.task_id} ({case.model.spec.label}); "
@@ -250,16 +314,16 @@ def failure_text(case: Case, samples: list[SampleRecord]) -> str:
         head += f" ({first.error_type})"
     lines = [head]
     if first.detail:
-        lines.append("  " + first.detail.replace("\n", "\n  "))
-    completion = first.completion.splitlines()
-    if completion:
-        lines.append("completion:")
-        lines += ["  | " + line for line in completion[:SHOW_LINES]]
-        if len(completion) > SHOW_LINES:
-            lines.append(f"  | ... ({len(completion) - SHOW_LINES} more lines)")
+        detail = ["  " + _cut(line, limits.width) for line in first.detail.splitlines()]
+        lines += _limited(detail, limits.lines, "  ... ({} more lines; -v or -vv shows more)")
+    if first.completion.strip():
+        heading, shown = completion_lines(case.problem.prompt, first.completion, limits)
+        lines += [heading, *shown]
     if first.output:
+        tail = first.output.splitlines()
+        tail = tail if limits.output is None else tail[-limits.output :]
         lines.append("output (tail):")
-        lines += ["  > " + line for line in first.output.splitlines()[-5:]]
+        lines += ["  > " + _cut(line, limits.width) for line in tail]
     return "\n".join(lines)
 
 
@@ -288,7 +352,8 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     payload = ProblemPayload.scored(label, task_id, samples, plus=plus, exec_seconds=time.perf_counter() - start)
     record(state, node, payload)
     if payload.c == 0:
-        pytest.fail(failure_text(case, samples), pytrace=False)
+        verbosity = node.config.get_verbosity(pytest.Config.VERBOSITY_ASSERTIONS)
+        pytest.fail(failure_text(case, samples, verbosity), pytrace=False)
 
 
 # -- the end of the run (controller / single process) -------------------------------------
@@ -347,12 +412,17 @@ class Summary:
                 red=True,
             )
         if state.options.fail_under is not None:
-            tr.line(
-                f"--codex-fail-under={state.options.fail_under:g}: "
+            threshold = state.options.fail_under
+            met = all((x := r.pass_at_k.get(1)) is not None and x >= threshold for r in results)
+            tr.line(  # coloured as pytest colours its own summary (--color)
+                f"--codex-fail-under={threshold:g}: "
                 + ", ".join(f"{r.label} pass@1 {fmt_rate(r.pass_at_k.get(1))}" for r in results)
+                + (": ok" if met else ": FAILED"),
+                green=met,
+                red=not met,
             )
         if self.reports is not None:
-            for line, markup in summary_lines(self.reports):
+            for line, markup in summary_lines(self.reports, width=tr._tw.fullwidth):
                 tr.line(line, **markup)
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:

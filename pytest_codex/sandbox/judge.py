@@ -17,8 +17,10 @@ for a call the tests did not make is ever used.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import reprlib
+import textwrap
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
@@ -231,11 +233,36 @@ def _loaded(reply) -> Judgement | None:
     return Judgement(Verdict.ERROR, "ProtocolError", f"unexpected answer while loading: {_repr.repr(reply)}")
 
 
+ASSERTION_LINES = 25  # a failing statement longer than this is cut (the results file caps the detail too)
+
+
+@lru_cache(maxsize=1024)
+def _statements(test: str) -> tuple[tuple[int, int], ...]:
+    """(first line, last line) of every statement of the test code."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError):
+        return ()
+    return tuple(
+        (node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree) if isinstance(node, ast.stmt)
+    )
+
+
 def _test_line(problem: Problem, exc: BaseException) -> str | None:
+    """The whole statement of the tests that failed (all its lines: an assertion may span
+    several), dedented; None when the failure is not in the tests' own code."""
     lines = problem.test.splitlines()
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename == TESTS_FILE and frame.lineno and 0 < frame.lineno <= len(lines):
-            return lines[frame.lineno - 1].strip()
+            at = frame.lineno
+            spans = [(a, b) for a, b in _statements(problem.test) if a <= at <= b]
+            first, last = min(spans, key=lambda s: s[1] - s[0]) if spans else (at, at)
+            text = textwrap.dedent("\n".join(lines[first - 1 : last])).strip("\n")
+            shown = text.splitlines()
+            if len(shown) > ASSERTION_LINES:
+                cut = len(shown) - ASSERTION_LINES
+                text = "\n".join(shown[:ASSERTION_LINES] + [f"... ({cut} more lines of this statement)"])
+            return text
     return None
 
 
@@ -255,6 +282,6 @@ def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> 
     if isinstance(exc, AssertionError):
         if message:
             parts.append(f"message: {message}")
-        return Judgement(Verdict.FAILED, "AssertionError", "; ".join(parts) or "assertion failed")
+        return Judgement(Verdict.FAILED, "AssertionError", "\n".join(parts) or "assertion failed")
     parts.append(f"{type(exc).__name__} in the tests: {message}")
-    return Judgement(Verdict.ERROR, type(exc).__name__, "; ".join(parts))
+    return Judgement(Verdict.ERROR, type(exc).__name__, "\n".join(parts))

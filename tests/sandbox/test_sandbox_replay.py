@@ -62,7 +62,7 @@ def test_a_differing_call_abandons_the_replay_for_good(executor):
     executor.run(CHAINED, CHAINED.canonical_solution, 2.0)
     assert executor._replays[CHAINED] == ['[["t",0],["d"]]', '[["t",1],["d"]]', '[["t",2],["d"]]']
     r = executor.run(CHAINED, "    return n + 2\n", 2.0)
-    assert r.verdict == "failed" and r.detail.startswith("candidate(2) returned 4;")
+    assert r.verdict == "failed" and r.detail.startswith("candidate(2) returned 4\n")
     assert executor._replays[CHAINED] is NO_REPLAY
 
 
