@@ -35,7 +35,6 @@ from pytest_codex.session import (
     start,
 )
 
-
 PLUGIN_NAMES = ("codex", __name__)  # the pytest11 entry point's name, the module's name
 # the test module collected when --model is given without test paths (imported by pytest only)
 SUITE_MODULE = Path(__file__).resolve().parent / "suite" / "test_humaneval.py"

@@ -243,9 +243,7 @@ def _statements(test: str) -> tuple[tuple[int, int], ...]:
         tree = ast.parse(test)
     except (SyntaxError, ValueError):
         return ()
-    return tuple(
-        (node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree) if isinstance(node, ast.stmt)
-    )
+    return tuple((node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree) if isinstance(node, ast.stmt))
 
 
 def _test_line(problem: Problem, exc: BaseException) -> str | None:

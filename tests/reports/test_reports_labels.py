@@ -9,6 +9,7 @@ import pytest
 
 from pytest_codex.core.errors import UnknownModelError
 from pytest_codex.models import parse_model_spec
+
 from reports_support import TOY_PROBLEMS, run_cli, run_pytest, write_samples, write_suite
 from support import usage_error
 
@@ -63,7 +64,10 @@ def test_two_samples_files_with_one_basename_run_together_when_labelled(two_outs
     result.stdout.fnmatch_lines(["*models: good=samples:one/out.jsonl, bad=samples:two/out.jsonl*"])
     result.stdout.re_match_lines([r"good\s+6\s+2\s+0\.5\b", r"bad\s+6\s+2\s+0\.0\b"])
     runs = json.loads(report.read_text())["runs"]
-    assert [(r["label"], r["model"]) for r in runs] == [("good", "samples:one/out.jsonl"), ("bad", "samples:two/out.jsonl")]
+    assert [(r["label"], r["model"]) for r in runs] == [
+        ("good", "samples:one/out.jsonl"),
+        ("bad", "samples:two/out.jsonl"),
+    ]
 
 
 def test_the_same_basename_without_labels_is_a_usage_error_that_says_how(two_outs):
@@ -105,7 +109,9 @@ def test_compare_picks_models_by_label_from_any_files(results):
     out = ok(run_cli("compare", results / "both.json", results / "alone.json", "--model", "good", "--model", "bad"))
     rows = [line.split() for line in out.splitlines() if line.startswith("bad ")]
     assert [r[:4] for r in rows] == [["bad", "good", "6", "pass@1"]]
-    across = ok(run_cli("compare", results / "both.json", results / "alone.json", "--model", "again", "--model", "good"))
+    across = ok(
+        run_cli("compare", results / "both.json", results / "alone.json", "--model", "again", "--model", "good")
+    )
     assert any(line.split()[:2] == ["good", "again"] and "identical" in line for line in across.splitlines()), across
 
 

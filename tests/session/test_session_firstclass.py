@@ -13,6 +13,7 @@ import pytest
 from junitparser import xunit2
 
 from pytest_codex.core.problems import load_suite
+
 from support import usage_error, write_jsonl
 
 HUMANEVAL = load_suite()
@@ -37,9 +38,12 @@ def outcome_line(result: pytest.RunResult) -> str:
 def test_an_empty_directory_runs_the_packaged_suite(pytester, workers):
     result = pytester.runpytest_subprocess("--model=reference", "-n", workers, "--codex-tasks=HumanEval/0-3")
     result.assert_outcomes(passed=4)
-    assert "test_humaneval.py::test_humaneval[reference-HumanEval/0]" in pytester.runpytest_subprocess(
-        "--model=reference", "--collect-only", "-q", "--codex-tasks=HumanEval/0"
-    ).stdout.str()
+    assert (
+        "test_humaneval.py::test_humaneval[reference-HumanEval/0]"
+        in pytester.runpytest_subprocess(
+            "--model=reference", "--collect-only", "-q", "--codex-tasks=HumanEval/0"
+        ).stdout.str()
+    )
 
 
 def test_a_users_problem_file_runs_from_an_empty_directory(pytester):
@@ -69,7 +73,9 @@ def test_no_codex_item_collected_says_how_to_get_one(pytester):
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(["codex: no collected test takes the codex_case fixture*--pyargs pytest_codex.suite*"])
     # the hint names --pyargs: it works
-    again = pytester.runpytest_subprocess("--model=reference", "--pyargs", "pytest_codex.suite", "--codex-tasks=HumanEval/3")
+    again = pytester.runpytest_subprocess(
+        "--model=reference", "--pyargs", "pytest_codex.suite", "--codex-tasks=HumanEval/3"
+    )
     again.assert_outcomes(passed=1)
 
 
@@ -134,7 +140,10 @@ def test_a_bad_ini_value_gets_the_options_usage_error(pytester, option, ini):
     flag, _, value = option.partition("=")
     name = ini.split(" = ")[0]
     why_and_fix = from_option.split(f"{flag}={value!r}: ", 1)[1]
-    assert from_ini == f"ERROR: {name}={value!r}: {why_and_fix.replace(flag, name)} (ini option in {pytester.path / 'pytest.ini'})"
+    assert (
+        from_ini
+        == f"ERROR: {name}={value!r}: {why_and_fix.replace(flag, name)} (ini option in {pytester.path / 'pytest.ini'})"
+    )
     by_o = usage_error(pytester.runpytest_subprocess("-o", f"{name}={value}"))
     assert by_o.endswith(f"(-o {name}=...)")
 
