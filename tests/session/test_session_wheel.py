@@ -71,8 +71,15 @@ def venv(tmp_path_factory) -> Path:
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "pytest_codex", source / "pytest_codex", ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp / "dist"
+    # setuptools >= 70.1 builds wheels by itself: use this interpreter's, else pip's isolated build
+    # (which fetches setuptools from the package registry)
+    try:
+        setuptools = tuple(int(x) for x in re.findall(r"\d+", md.version("setuptools"))[:2])
+    except md.PackageNotFoundError:
+        setuptools = (0, 0)
+    isolation = ["--no-build-isolation"] if setuptools >= (70, 1) else []
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, source],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", wheels, source],
         capture_output=True,
         text=True,
     )
