@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_codex import __version__
 from pytest_codex.core.errors import CodexError, CodexUsageError
 from pytest_codex.core.files import atomic_write
 from pytest_codex.core.records import ProblemPayload
@@ -91,6 +92,21 @@ def merged_results(runs: Sequence[LoadedRun], ks: Sequence[int]) -> list[tuple[M
     return entries
 
 
+def pick_models(runs: Sequence[LoadedRun], ks: Sequence[int], wanted: Sequence[str]) -> list[ModelResult]:
+    """The models named by ``--model`` (a label, or a --model value) from any of the runs, in
+    the order given; a name that matches no model, or several, is an error listing the labels."""
+    entries = merged_results(runs, ks)
+    picked = []
+    for name in wanted:
+        hits = [r for r, _, raw in entries if name in (r.label, raw.get("label"), raw.get("model"))]
+        if len(hits) != 1:
+            labels = ", ".join(repr(r.label) for r, _, _ in entries)
+            how = "no model" if not hits else f"{len(hits)} models"
+            raise CliError(f"--model {name!r}: {how} of the given runs has this label; give one of {labels}")
+        picked.append(hits[0])
+    return picked
+
+
 def _ks(runs: Sequence[LoadedRun], given: tuple[int, ...] | None) -> tuple[int, ...]:
     return given or default_ks(max(run.max_n() for run in runs))
 
@@ -147,13 +163,18 @@ def cmd_compare(args) -> int:
     same_dataset(runs)
     ks = _ks(runs, args.k)
     pairings, notes = [], []
-    if len(runs) == 1:
+    if args.model:
+        picked = pick_models(runs, ks, args.model)
+        if len(picked) < 2:
+            raise CliError("--model: name two or more models; the first is the baseline of the others")
+        pairings = [pair(new, picked[0], ks) for new in picked[1:]]
+    elif len(runs) == 1:
         pairings = within_run(runs[0].model_results(ks), ks)
         if not pairings:
             raise CliError(f"{runs[0].name}: has one model; give two or more runs to compare")
     base = runs[0]
     base_results = base.model_results(ks)
-    for run in runs[1:]:
+    for run in runs[1:] if not args.model else ():
         pairs, unmatched = match(run.model_results(ks), base_results)
         notes += [f"{label} ({run.name}): no model of {base.name} has this label; not compared" for label in unmatched]
         for new, old in pairs:
@@ -173,7 +194,10 @@ def cmd_compare(args) -> int:
 def cmd_badge(args) -> int:
     runs = load_inputs(args.runs, args.runs_dir)
     dataset = same_dataset(runs)
-    results = [r for r, _, _ in merged_results(runs, (args.k,))]
+    if args.model:
+        results = pick_models(runs, (args.k,), args.model)
+    else:
+        results = [r for r, _, _ in merged_results(runs, (args.k,))]
     paths = write_badges(args.out, badge_documents(results, _suite_name(dataset), k=args.k))
     for p in paths:
         print(f"wrote {p}")
@@ -192,7 +216,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_show(args) -> int:
-    runs = load_inputs([args.run], args.runs_dir)
+    runs = load_inputs(args.runs or ["latest"], args.runs_dir)
     shown = 0
     for loaded in runs:
         for run in loaded.runs:
@@ -293,6 +317,11 @@ def cmd_serve_local(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pytest-codex", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"pytest-codex {__version__} (distribution pytest-humaneval, {Path(__file__).parent})",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -308,17 +337,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=None, help="split the table when wider than this")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("compare", parents=[common], help="paired differences: each run against the first")
+    p = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="paired differences: each run against the first (or each --model against the first --model)",
+    )
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--out")
     p.add_argument("--k", type=KS)
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="LABEL",
+        help="compare these models, from any of the runs (repeat; the first is the baseline)",
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("badge", parents=[common], help="SVG badge + shields.io endpoint JSON per model")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--k", type=BADGE_K, default=1, help="the pass@k on the badge (default 1)")
+    p.add_argument("--model", action="append", metavar="LABEL", help="only these models (repeat; default: all)")
     p.set_defaults(func=cmd_badge)
 
     p = sub.add_parser("plot", parents=[common], help="pass@k against k with 95%% intervals (SVG)")
@@ -329,8 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", parents=[common], help="one problem's samples: completion, verdict, failure detail")
     p.add_argument("task_id", metavar="TASK_ID")
-    p.add_argument("run", nargs="?", default="latest", metavar="RUN", help="default: latest stored run")
-    p.add_argument("--model", help="only this model (label or --model value)")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="default: latest stored run")
+    p.add_argument("--model", metavar="LABEL", help="only this model (label or --model value)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("runs", parents=[common], help="list the stored runs")

@@ -2,10 +2,17 @@
 
 Each hook delegates to ``pytest_codex.session``.  Nothing imported here imports torch or
 model code; backends load lazily when a model is created.
+
+Loading it twice is harmless: registered under one of its names (the entry point's
+``codex``, the module's ``pytest_codex.plugin`` from ``-p`` or ``pytest_plugins``), it
+blocks the other, so pytest skips the second registration instead of failing.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +20,10 @@ import pytest
 from pytest_codex import options
 from pytest_codex.core.roles import Role
 from pytest_codex.experiments.sections import ExperimentsReporting
+from pytest_codex.reports.results import MARKER, PAYLOAD_ATTR
 from pytest_codex.session import (
     FIXTURE,
+    PAYLOAD,
     Case,
     CodexState,
     Summary,
@@ -26,6 +35,17 @@ from pytest_codex.session import (
     start,
 )
 
+PLUGIN_NAMES = ("codex", __name__)  # the pytest11 entry point's name, the module's name
+# the test module collected when --model is given without test paths (imported by pytest only)
+SUITE_MODULE = Path(__file__).resolve().parent / "suite" / "test_humaneval.py"
+
+
+def pytest_plugin_registered(plugin: object, plugin_name: str, manager: pytest.PytestPluginManager) -> None:
+    if plugin is sys.modules[__name__]:
+        for name in PLUGIN_NAMES:
+            if name != plugin_name and manager.get_plugin(name) is None:
+                manager.set_blocked(name)  # this module is loaded: its other name is a no-op
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.addoption(parser)
@@ -35,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "codex: a pytest-codex problem item")
     state = start(config)
+    if state is not None and config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR:
+        config.args[:] = [str(SUITE_MODULE.parent)]  # no test paths and no testpaths: the packaged suite
     if state is not None and state.role is Role.CONTROLLER:
         config.pluginmanager.register(_ControllerHooks(state), "codex-controller")
 
@@ -43,6 +65,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is not None:
         state.shutdown()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = get_state(config)
+    deselected = terminalreporter.stats.get("deselected")
+    if state is not None and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not deselected:
+        terminalreporter.write_line(
+            f"codex: no collected test takes the {FIXTURE} fixture. pytest collects pytest-codex's own "
+            "suite module only when no test paths are given and the ini file sets no testpaths; run "
+            "`pytest --model=... --pyargs pytest_codex.suite`, or add a test module with "
+            f"`def test_humaneval({FIXTURE}): {FIXTURE}.run()`",
+            yellow=True,
+        )
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """The packaged suite module even when the ini's ``python_files`` would not match it."""
+    patterns = parent.config.getini("python_files")
+    if file_path == SUITE_MODULE and not any(fnmatch.fnmatch(file_path.name, p) for p in patterns):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -87,12 +130,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "no --model given: the HumanEval items need a model; run e.g. "
             "`pytest --model=reference` (or `pytest tests` for the project's own tests)"
         )
-    if state is None or not config.pluginmanager.hasplugin("timeout"):
+    if state is None:
         return
+    timeout = config.pluginmanager.hasplugin("timeout")
     for item in items:
         case = _case_of(item)
-        if case is not None and item.get_closest_marker("timeout") is None:
+        if case is None:
+            continue
+        item.add_marker(MARKER)  # the controller tells problem items by it (report.keywords)
+        if timeout and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(item_timeout(state, case)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    payload = item.stash.get(PAYLOAD, None)
+    if payload is not None and report.when == "call":
+        setattr(report, PAYLOAD_ATTR, payload)  # plain JSON: crosses xdist with the report
+    return report
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -22,6 +22,7 @@ from pytest_codex.core.generation import ModelSource, PrepareStats
 from pytest_codex.core.problems import Problem, Suite
 from pytest_codex.core.records import ProblemPayload, SampleRecord
 from pytest_codex.core.roles import Role
+from pytest_codex.core.selection import Selection, select
 from pytest_codex.core.verdicts import Executor, Verdict
 from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
@@ -31,7 +32,7 @@ from pytest_codex.options import CodexOptions
 from pytest_codex.reports import reporting
 from pytest_codex.reports.outputs import write_samples_out
 from pytest_codex.reports.reporting import load_baseline, summary_lines
-from pytest_codex.reports.results import PAYLOAD_KEY, Collector, ModelResult
+from pytest_codex.reports.results import Collector, ModelResult, junit_properties
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
 from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, worker_cpu
 from pytest_codex.sandbox.timelimits import TimeLimits
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from pytest_codex.reports.runs import LoadedRun
 
 FIXTURE = "codex_case"
-SHOW_LINES = 12  # completion lines shown in a failure
+PAYLOAD = pytest.StashKey[dict]()  # the item's payload (JSON), put on its call report by the plugin
 
 
 def role_of(config: pytest.Config) -> Role:
@@ -74,6 +75,7 @@ class CodexState:
     role: Role
     command: list[str]
     suite: Suite = field(default_factory=lambda: Suite("", "", "", ()))
+    selection: Selection = field(default_factory=lambda: Selection(()))  # --codex-tasks / --codex-limit
     models: list[ModelSource] = field(default_factory=list)
     executor: Executor | None = None
     executor_info: dict | None = None
@@ -88,7 +90,7 @@ class CodexState:
     config: pytest.Config | None = None  # for terminal output during generation (progress)
 
     def cases(self) -> list[Case]:
-        return [Case(m, p) for m in self.models for p in self.suite.problems]
+        return [Case(m, p) for m in self.models for p in self.selection.problems]
 
     def model(self, label: str) -> ModelSource:
         return next(m for m in self.models if m.spec.label == label)
@@ -169,11 +171,16 @@ def start(config: pytest.Config) -> CodexState | None:
     config.stash[STATE_KEY] = state
     try:
         state.suite = load_suite(options.suite, options.experiments)
+        state.selection = select(state.suite, options.tasks, options.limit, options.limit_seed)
         specs = [parse_model_spec(m) for m in options.models]
         labels = [s.label for s in specs]
         for s in specs:
             if labels.count(s.label) > 1:
-                raise UnknownModelError(f"--model={s.raw!r} is given twice (or two models share the label {s.label!r})")
+                raise UnknownModelError(
+                    f"--model={s.raw!r}: {labels.count(s.label)} models share the label {s.label!r}; "
+                    "name them apart with LABEL=MODEL, e.g. --model=a=samples:x/out.jsonl "
+                    "--model=b=samples:y/out.jsonl"
+                )
         state.models = [create_model(s, state) for s in specs]
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
         if state.executor is not None:
@@ -197,8 +204,10 @@ def start(config: pytest.Config) -> CodexState | None:
 def header_lines(state: CodexState) -> list[str]:
     s = state.suite
     lines = [
-        f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}), "
-        f"models: {', '.join(m.spec.raw for m in state.models)}"
+        f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}"
+        + (f"; {len(state.selection.problems)} {state.selection.description}" if state.selection.description else "")
+        + "), "
+        f"models: {', '.join(f'{m.spec.label}={m.spec.raw}' if m.spec.labelled else m.spec.raw for m in state.models)}"
     ]
     info = state.executor_info
     if info:
@@ -232,7 +241,73 @@ def selected_cases(state: CodexState, nodeids: list[str]) -> list[Case]:
 # -- the item runner (wherever items execute) ---------------------------------------------
 
 
-def failure_text(case: Case, samples: list[SampleRecord]) -> str:
+@dataclass(frozen=True)
+class FailureLimits:
+    """How much of a failing sample the failure text shows; -v and -vv raise it, as they
+    raise pytest's own assertion output.  None: everything."""
+
+    lines: int | None  # completion lines and detail lines
+    width: int | None  # characters of one line
+    output: int | None  # lines of the output's tail
+
+    @classmethod
+    def at(cls, verbosity: int) -> FailureLimits:
+        if verbosity >= 2:
+            return cls(None, None, None)
+        if verbosity == 1:
+            return cls(120, 400, 20)
+        return cls(30, 160, 5)
+
+
+def _cut(line: str, width: int | None) -> str:
+    line = text.clean(line, 100_000)  # control and escape characters made visible, whatever the width
+    return line if width is None or len(line) <= width else line[: width - 1] + "…"
+
+
+def _limited(lines: list[str], limit: int | None, more: str) -> list[str]:
+    if limit is None or len(lines) <= limit:
+        return lines
+    return lines[:limit] + [more.format(len(lines) - limit)]
+
+
+def completion_lines(prompt: str, completion: str, limits: FailureLimits) -> tuple[str, list[str]]:
+    """(heading, lines) of the completion: runs of lines that repeat the prompt (a completion
+    that restates the signature and docstring) fold into one line, so the completion's own
+    lines come first; -vv shows every line as it is."""
+    lines = completion.splitlines()
+    if limits.lines is None:
+        return f"completion ({len(lines)} lines):", ["  | " + line for line in lines]
+    in_prompt = {line.strip() for line in prompt.splitlines() if line.strip()}
+    # a line repeats the prompt if it is one of its lines; a blank line goes with the next
+    # non-blank one
+    repeats: list[bool] = []
+    following = False
+    for line in reversed(lines):
+        following = line.strip() in in_prompt if line.strip() else following
+        repeats.append(following)
+    repeats.reverse()
+    out: list[str] = []
+    run = 0
+    repeated = 0
+    for line, repeat in zip(lines, repeats):
+        if repeat:
+            run += 1
+            continue
+        if run:
+            out.append(f"  : ({run} lines as in the prompt)")
+            repeated += run
+            run = 0
+        out.append("  | " + _cut(line, limits.width))
+    if run:
+        out.append(f"  : ({run} lines as in the prompt)")
+        repeated += run
+    heading = f"completion ({len(lines)} lines"
+    heading += f", {repeated} of them repeat the prompt):" if repeated else "):"
+    return heading, _limited(out, limits.lines, "  | ... ({} more lines; -v or -vv shows more)")
+
+
+def failure_text(case: Case, samples: list[SampleRecord], verbosity: int = 0) -> str:
+    limits = FailureLimits.at(verbosity)
     n = len(samples)
     first = next(s for s in samples if s.verdict is not Verdict.PASSED)
     head = f"0/{n} samples passed for {case.problem.task_id} ({case.model.spec.label}); "
@@ -241,17 +316,23 @@ def failure_text(case: Case, samples: list[SampleRecord]) -> str:
         head += f" ({first.error_type})"
     lines = [head]
     if first.detail:
-        lines.append("  " + first.detail.replace("\n", "\n  "))
-    completion = first.completion.splitlines()
-    if completion:
-        lines.append("completion:")
-        lines += ["  | " + text.clean(line, 300) for line in completion[:SHOW_LINES]]
-        if len(completion) > SHOW_LINES:
-            lines.append(f"  | ... ({len(completion) - SHOW_LINES} more lines)")
+        detail = ["  " + _cut(line, limits.width) for line in first.detail.splitlines()]
+        lines += _limited(detail, limits.lines, "  ... ({} more lines; -v or -vv shows more)")
+    if first.completion.strip():
+        heading, shown = completion_lines(case.problem.prompt, first.completion, limits)
+        lines += [heading, *shown]
     if first.output:
+        tail = first.output.splitlines()
+        tail = tail if limits.output is None else tail[-limits.output :]
         lines.append("output (tail):")
-        lines += ["  > " + line for line in first.output.splitlines()[-5:]]
+        lines += ["  > " + _cut(line, limits.width) for line in tail]
     return "\n".join(lines)
+
+
+def record(state: CodexState, node: pytest.Item, payload: ProblemPayload) -> None:
+    """The item's result: the payload for the controller, a few scalars for JUnit."""
+    node.stash[PAYLOAD] = payload.to_json()
+    node.user_properties.extend(junit_properties(payload, samples=state.options.reports.junit_samples))
 
 
 def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
@@ -262,7 +343,7 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     completions = case.model.completions(case.problem)
     label, task_id = case.model.spec.label, case.problem.task_id
     if not completions:
-        node.user_properties.append((PAYLOAD_KEY, ProblemPayload(label, task_id, attempted=False).to_json()))
+        record(state, node, ProblemPayload(label, task_id, attempted=False))
         pytest.skip(f"not attempted: {label} has no samples for {task_id}")
     assert state.executor is not None
     limit = state.time_limit(case.problem)
@@ -271,9 +352,10 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     if state.options.experiments.plus:
         plus = run_plus(state, case.problem, completions, samples)
     payload = ProblemPayload.scored(label, task_id, samples, plus=plus, exec_seconds=time.perf_counter() - start)
-    node.user_properties.append((PAYLOAD_KEY, payload.to_json()))
+    record(state, node, payload)
     if payload.c == 0:
-        pytest.fail(failure_text(case, samples), pytrace=False)
+        verbosity = node.config.get_verbosity(pytest.Config.VERBOSITY_ASSERTIONS)
+        pytest.fail(failure_text(case, samples, verbosity), pytrace=False)
 
 
 # -- the end of the run (controller / single process) -------------------------------------
@@ -311,7 +393,8 @@ class Summary:
             return
         results, ks = self.results()
         tr.section(f"pytest-codex: {state.suite.name}")
-        tr.line(scope_line(results, state.suite.name))
+        scope = scope_line(results, state.suite.name)
+        tr.line(f"{scope} ({state.selection.description})" if state.selection.description else scope)
         for line in render_table(results, ks, width=tr._tw.fullwidth):
             tr.line(line)
         exec_wall = (time.perf_counter() - state.exec_started) if state.exec_started else 0.0
@@ -331,12 +414,17 @@ class Summary:
                 red=True,
             )
         if state.options.fail_under is not None:
-            tr.line(
-                f"--codex-fail-under={state.options.fail_under:g}: "
+            threshold = state.options.fail_under
+            met = all((x := r.pass_at_k.get(1)) is not None and x >= threshold for r in results)
+            tr.line(  # coloured as pytest colours its own summary (--color)
+                f"--codex-fail-under={threshold:g}: "
                 + ", ".join(f"{r.label} pass@1 {fmt_rate(r.pass_at_k.get(1))}" for r in results)
+                + (": ok" if met else ": FAILED"),
+                green=met,
+                red=not met,
             )
         if self.reports is not None:
-            for line, markup in summary_lines(self.reports):
+            for line, markup in summary_lines(self.reports, width=tr._tw.fullwidth):
                 tr.line(line, **markup)
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:

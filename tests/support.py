@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # the suite module the plugin's items come from, as a user's project would have it
-SUITE_FILE = (ROOT / "problems" / "test_humaneval.py").read_text()
+SUITE_FILE = (ROOT / "pytest_codex" / "suite" / "test_humaneval.py").read_text()
 
 
 # openai/human-eval's own example (data/example_problem.jsonl, example_samples.jsonl); its harness

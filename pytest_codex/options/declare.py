@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pytest
 
 from pytest_codex.core.errors import CodexUsageError
-from pytest_codex.options.parse import Invalid, Validator, usage_message
+from pytest_codex.options.parse import Boolean, Invalid, Validator, usage_message
 
 Kind = Literal["value", "flag", "list"]
 Source = Literal["command line", "ini", "default"]
@@ -61,16 +61,20 @@ class Option:
         return ArgType(flag or self.flag, self.validator)
 
     def register(self, group: pytest.OptionGroup, parser: pytest.Parser) -> None:
-        shown = self.shown_default if self.shown_default is not None else self.default
-        help_text = (
-            f"{self.help} (default: {shown}; ini: {self.ini})"
-            if self.kind == "value"
-            else f"{self.help} (ini: {self.ini})"
-        )
+        if self.shown_default is not None:
+            shown = self.shown_default
+        elif self.kind == "flag":
+            shown = "off"
+        elif self.kind == "list":
+            shown = "none"
+        else:
+            shown = self.default
+        help_text = f"{self.help} (default: {shown}; ini: {self.ini})"
         flags = (self.flag, *self.aliases)
         if self.kind == "flag":
             group.addoption(*flags, dest=self.dest, action="store_true", default=None, help=help_text)
-            parser.addini(self.ini, self.help, type="bool", default=None)
+            # read as text and checked by Boolean: a bad value gets the usage line naming it
+            parser.addini(self.ini, self.help, type="string", default=None)
         elif self.kind == "list":
             group.addoption(*flags, dest=self.dest, action="append", default=None, metavar=self.metavar, help=help_text)
             parser.addini(self.ini, self.help, type="linelist", default=None)
@@ -109,17 +113,21 @@ class Values:
             self.sources[option.flag] = "ini"
             if option.kind == "list":
                 return tuple(str(x) for x in raw)
-            if option.kind == "flag":
-                return bool(raw)
-            assert option.validator is not None
+            validator = Boolean() if option.kind == "flag" else option.validator
+            assert validator is not None
             try:
-                return option.validator(str(raw))
+                return validator(str(raw))
             except Invalid as exc:
-                where = f" in {self.config.inipath}" if self.config.inipath else ""
-                raise CodexUsageError(usage_message(option.ini, raw, exc) + f" (ini option{where})") from None
+                raise CodexUsageError(usage_message(option.ini, raw, exc) + f" ({self._ini_source(option)})") from None
         self.sources[option.flag] = "default"
         if option.kind == "list":
             return tuple(option.default or ())
         if option.kind == "flag":
             return bool(option.default)
         return option.default
+
+    def _ini_source(self, option: Option) -> str:
+        overrides = getattr(self.config.option, "override_ini", None) or ()
+        if any(str(o).split("=", 1)[0].strip() == option.ini for o in overrides):
+            return f"-o {option.ini}=..."
+        return f"ini option in {self.config.inipath}" if self.config.inipath else "ini option"

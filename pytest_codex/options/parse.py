@@ -94,6 +94,20 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Boolean:
+    """A switch's value in an ini file: true/false, yes/no, on/off, 1/0 (any case)."""
+
+    TRUE = ("true", "yes", "on", "1")
+    FALSE = ("false", "no", "off", "0")
+
+    def __call__(self, text: str) -> bool:
+        v = str(text).strip().lower()
+        if v in self.TRUE or v in self.FALSE:
+            return v in self.TRUE
+        raise Invalid("not a boolean", "give {option}=true or {option}=false")
+
+
+@dataclass(frozen=True)
 class OrAuto:
     """'auto', or what ``inner`` accepts."""
 
@@ -167,6 +181,24 @@ class IntRanges:
                 raise Invalid(f"{part.strip()!r} is outside {self.lo}..{self.hi} or reversed", fix)
             out += [x for x in range(a, b + 1) if x not in out]
         return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class TaskIds:
+    """Comma-separated task ids or ranges (``HumanEval/0-9``), in the order given, each once.
+    Whether they exist is checked against the suite (``pytest_codex.core.selection``)."""
+
+    example: str
+
+    def __call__(self, text: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                raise Invalid("an empty task id", f"give task ids separated by commas, e.g. {{option}}={self.example}")
+            if part not in out:
+                out.append(part)
+        return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,13 @@ MARKDOWN = Option(
     "PATH",
 )
 
-OPTIONS = (REPORT, SAMPLES_OUT, FAIL_UNDER, SAVE, RUNS_DIR, COMPARE, FAIL_REGRESSION, BADGE, MARKDOWN)
+JUNIT_SAMPLES = Option(
+    "--codex-junit-samples",
+    "also write every sample (index, verdict, completion) into --junitxml, as one JSON property per item",
+    kind="flag",
+)
+
+OPTIONS = (REPORT, SAMPLES_OUT, FAIL_UNDER, SAVE, RUNS_DIR, COMPARE, FAIL_REGRESSION, BADGE, MARKDOWN, JUNIT_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class ReportOptions:
     fail_regression: float | None = None
     badge_dir: str | None = None
     markdown: str | None = None
+    junit_samples: bool = False
 
     @classmethod
     def from_values(cls, values: Values, rootpath: Path) -> ReportOptions:
@@ -90,4 +97,5 @@ class ReportOptions:
             fail_regression=fail_regression,
             badge_dir=values.get(BADGE),
             markdown=values.get(MARKDOWN),
+            junit_samples=values.get(JUNIT_SAMPLES),
         )

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 from pytest_codex.core.files import atomic_write
 from pytest_codex.reports.results import ModelResult
 from pytest_codex.reports.runs import slug
+from pytest_codex.reports.tables import fmt_rate
 
 # (lowest pass@k, shields colour name, hex): the first row the value reaches.
 THRESHOLDS = (
@@ -42,7 +43,7 @@ def suite_title(name: str) -> str:
 
 def endpoint(label: str, value: float | None) -> dict:
     """A shields.io endpoint document for one pass@k value."""
-    message = "no estimate" if value is None else f"{100 * value:.1f}%"
+    message = "no estimate" if value is None else f"{fmt_rate(100 * value)}%"  # the tables' precision rule
     return {"schemaVersion": 1, "label": label, "message": message, "color": color_for(value)}
 
 

@@ -16,13 +16,13 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from pytest_codex import __version__
 from pytest_codex.core.generation import ModelSource
 
 if TYPE_CHECKING:
     from pytest_codex.session import CodexState
 
 PACKAGES = (
-    "pytest-codex",
     "pytest",
     "pytest-xdist",
     "pytest-timeout",
@@ -51,8 +51,11 @@ GENERATION_KEYS = {
 }
 
 
+DISTRIBUTION = "pytest-humaneval"  # this package's distribution (import package pytest_codex)
+
+
 def package_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
+    out: dict[str, str | None] = {DISTRIBUTION: __version__}  # the running code's, installed or not
     for name in PACKAGES:
         try:
             out[name] = version(name)
@@ -88,5 +91,6 @@ def build_manifest(state: CodexState, model: ModelSource, params: dict | None = 
         "packages": package_versions(),
         "command": list(state.command),
         "option_sources": dict(state.options.sources),  # options set on the command line or in the ini file
+        "selection": state.selection.description or None,  # --codex-tasks / --codex-limit
         "cwd": os.getcwd(),
     }

@@ -206,15 +206,16 @@ def write_files(
             reports.errors.append(f"{what}: could not write ({exc.__class__.__name__}: {exc})")
 
 
-def summary_lines(reports: SessionReports) -> list[tuple[str, dict]]:
-    """(line, terminal markup) for the terminal summary, after the pass@k table."""
+def summary_lines(reports: SessionReports, width: int | None = None) -> list[tuple[str, dict]]:
+    """(line, terminal markup) for the terminal summary, after the pass@k table; tables
+    wider than ``width`` split their columns."""
     out: list[tuple[str, dict]] = []
     if reports.within:
         out += [("", {}), ("paired differences (each model against the first):", {"bold": True})]
-        out += [(line, {}) for line in render_comparison(reports.within)]
+        out += [(line, {}) for line in render_comparison(reports.within, width=width)]
     if reports.compared or reports.compare_notes:
         out += [("", {}), (f"{reports.compared_title}:", {"bold": True})]
-        out += [(line, {}) for line in render_comparison(reports.compared)]
+        out += [(line, {}) for line in render_comparison(reports.compared, width=width)]
         out += [(note, {"yellow": True}) for note in reports.compare_notes]
     out += [(line, {"green": True} if ok else {"red": True}) for line, ok in reports.gate_lines]
     out += [(line, {}) for line in reports.written]

@@ -1,12 +1,14 @@
 """Controller side: collect per-problem payloads and turn them into per-model results.
 
-A payload (``pytest_codex.core.records.ProblemPayload``) travels as plain JSON in
-``user_properties`` under the key ``codex``; it survives xdist's serialisation unchanged and
-is rebuilt here.
+A payload (``pytest_codex.core.records.ProblemPayload``) travels as plain JSON in the call
+report's ``codex_payload`` attribute (set by the plugin's ``pytest_runtest_makereport``); it
+survives xdist's serialisation unchanged and is rebuilt here.  ``user_properties`` carry only
+the few JSON scalars a JUnit consumer reads (``junit_properties``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,14 +22,35 @@ from pytest_codex.core.verdicts import VERDICTS
 if TYPE_CHECKING:
     import pytest
 
-PAYLOAD_KEY = "codex"
+PAYLOAD_ATTR = "codex_payload"  # the report attribute that carries the payload
+MARKER = "codex"  # every problem item carries this marker (in its report's keywords)
 
 
 def payload_from_report(report: Any) -> ProblemPayload | None:
-    for key, value in getattr(report, "user_properties", ()) or ():
-        if key == PAYLOAD_KEY and isinstance(value, dict):
-            return ProblemPayload.from_json(value)
-    return None
+    value = getattr(report, PAYLOAD_ATTR, None)
+    return ProblemPayload.from_json(value) if isinstance(value, dict) else None
+
+
+def junit_properties(payload: ProblemPayload, samples: bool = False) -> list[tuple[str, str | int | float]]:
+    """The item's properties for ``--junitxml``: JSON scalars (a string as it is, numbers as
+    JSON numbers, ``true``/``false``), never a Python repr.  ``samples``: one more property, a
+    JSON array of every sample's index, verdict and completion."""
+    props: list[tuple[str, str | int | float]] = [
+        ("model", payload.model),
+        ("task_id", payload.task_id),
+        ("attempted", "true" if payload.attempted else "false"),
+        ("n", payload.n),
+        ("c", payload.c),
+    ]
+    if payload.n:
+        props.append(("pass@1", payload.c / payload.n))
+    failing = next((s for s in payload.samples if not s.passed), None)
+    if failing is not None:
+        props.append(("first_failing_verdict", failing.verdict.value))
+    if samples:
+        shown = [{"index": s.index, "verdict": s.verdict.value, "completion": s.completion} for s in payload.samples]
+        props.append(("samples", json.dumps(shown)))
+    return props
 
 
 @dataclass
@@ -95,9 +118,7 @@ class Collector:
         if payload is not None and report.when == "call":
             self.payloads[(payload.model, payload.task_id)] = payload
             return
-        is_codex_item = "test_humaneval" in report.nodeid or any(
-            k == PAYLOAD_KEY for k, _ in getattr(report, "user_properties", ()) or ()
-        )
+        is_codex_item = MARKER in (getattr(report, "keywords", None) or {}) or "test_humaneval" in report.nodeid
         if report.failed and (report.when != "call" or (is_codex_item and payload is None)):
             self.harness_errors.append(f"{report.nodeid} ({report.when})")
 

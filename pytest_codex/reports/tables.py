@@ -7,6 +7,7 @@ line: ``pass_at_k_rows`` (the pass@k table with 95% intervals and verdict counts
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,11 +18,20 @@ from pytest_codex.reports.stats import LEVEL, METHOD, PairedDiff, pass_at_k_inte
 CI_HEADER = f"{LEVEL:.0%} CI"
 
 
+SIGNIFICANT = 4  # the one precision rule: pass@k, intervals, differences, p-values, badges, markdown
+
+
 def fmt_rate(x: float | None) -> str:
+    """``x`` to 4 significant digits, never in exponent notation, trailing zeros dropped (at
+    least one decimal): 0.05488, 0.2881, 0.5, 1.0, 0.0."""
     if x is None:
         return "—"
-    s = f"{x:.4f}".rstrip("0")
-    return s + "0" if s.endswith(".") else s
+    if x == 0 or not math.isfinite(x):
+        return "0.0" if x == 0 else str(x)
+    decimals = max(1, SIGNIFICANT - 1 - math.floor(math.log10(abs(x))))
+    s = f"{x:.{decimals}f}".rstrip("0")
+    s = s + "0" if s.endswith(".") else s
+    return "0.0" if s == "-0.0" else s
 
 
 def fmt_signed(x: float) -> str:
@@ -88,14 +98,52 @@ def pass_at_k_rows(results: Sequence[ModelResult], ks: Sequence[int]):
     return headers, list(VERDICTS), rows, notes
 
 
+def fit_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int | None,
+    groups: Sequence[Sequence[int]],
+    left: Sequence[int] = (0,),
+) -> list[str]:
+    """``text_table``, split into several tables when wider than ``width``: each repeats the
+    columns of ``groups[0]`` (the model) and takes as many of the other groups (columns that
+    belong together, such as pass@k and its interval) as fit."""
+    whole = text_table(headers, rows, left)
+    if width is None or max(len(line) for line in whole) <= width:
+        return whole
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def span(cols: Sequence[int]) -> int:
+        return sum(widths[c] for c in cols) + 2 * (len(cols) - 1)
+
+    parts: list[list[int]] = []
+    current: list[int] = []
+    for group in groups[1:]:
+        if current and span([*groups[0], *current, *group]) > width:
+            parts.append(current)
+            current = []
+        current += group
+    parts.append(current)
+    out: list[str] = []
+    for cols in parts:
+        chosen = [*groups[0], *cols]
+        out += [""] if out else []
+        aligned = [i for i, c in enumerate(chosen) if c in left]
+        out += text_table([headers[c] for c in chosen], [[r[c] for c in chosen] for r in rows], aligned)
+    return out
+
+
 def render_table(results: Sequence[ModelResult], ks: Sequence[int], width: int | None = None) -> list[str]:
     """The pass@k table; verdict counts in the same rows, or in a second table when the
-    one-table layout would be wider than ``width`` characters."""
+    one-table layout would be wider than ``width`` characters (the terminal's, which follows
+    ``COLUMNS``); a table still too wide splits its columns further, the model column repeated."""
     headers, vheaders, rows, notes = pass_at_k_rows(results, ks)
     out = text_table(headers + vheaders, [a + b for a, b in rows])
     if width is not None and max(len(line) for line in out) > width:
-        out = text_table(headers, [a for a, _ in rows]) + [""]
-        out += text_table(["verdicts"] + vheaders, [[a[0]] + b for a, b in rows])
+        pairs = [[i, i + 1] for i in range(3, len(headers), 2)]
+        out = fit_table(headers, [a for a, _ in rows], width, [[0], [1, 2], *pairs]) + [""]
+        vgroups = [[0], *([i] for i in range(1, len(vheaders) + 1))]
+        out += fit_table(["verdicts"] + vheaders, [[a[0]] + b for a, b in rows], width, vgroups)
     return out + notes
 
 
@@ -140,13 +188,20 @@ COMPARISON_LEGEND = [
 COMPARISON_LEFT = (0, 1, 3, 9)
 
 
-def render_comparison(pairings: Sequence, markdown: bool = False) -> list[str]:
+def render_comparison(pairings: Sequence, markdown: bool = False, width: int | None = None) -> list[str]:
+    """The paired differences; plain text wider than ``width`` splits its columns (model and
+    baseline repeated; prose lines are left for the terminal to wrap)."""
     headers, rows, notes = comparison_rows(pairings)
     if not rows and not notes:
         return []
-    out = (markdown_table if markdown else text_table)(headers, rows, COMPARISON_LEFT) if rows else []
-    legend = ([""] if markdown else []) + COMPARISON_LEGEND if rows else []
-    return out + (["", *notes] if markdown and notes else notes) + legend
+    if markdown:
+        out = markdown_table(headers, rows, COMPARISON_LEFT) if rows else []
+        return out + (["", *notes] if notes else []) + (["", *COMPARISON_LEGEND] if rows else [])
+    out = text_table(headers, rows, COMPARISON_LEFT) if rows else []
+    legend = COMPARISON_LEGEND if rows else []
+    if width is not None and rows and max(len(line) for line in out) > width:
+        out = fit_table(headers, rows, width, [[0, 1], [2, 3], [4, 5, 6], [7, 8], [9]], COMPARISON_LEFT)
+    return out + notes + legend
 
 
 def scope_line(results: Sequence[ModelResult], suite_name: str) -> str:

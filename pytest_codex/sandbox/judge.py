@@ -17,7 +17,9 @@ for a call the tests did not make is ever used.
 
 from __future__ import annotations
 
+import ast
 import builtins
+import textwrap
 import time
 import traceback
 from dataclasses import dataclass
@@ -292,11 +294,34 @@ def _loaded(reply) -> Judgement | None:
     return Judgement(Verdict.ERROR, "ProtocolError", f"unexpected answer while loading: {text.show(reply)}")
 
 
+ASSERTION_LINES = 25  # a failing statement longer than this is cut (the results file caps the detail too)
+
+
+@lru_cache(maxsize=1024)
+def _statements(test: str) -> tuple[tuple[int, int], ...]:
+    """(first line, last line) of every statement of the test code."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError):
+        return ()
+    return tuple((node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree) if isinstance(node, ast.stmt))
+
+
 def _test_line(problem: Problem, exc: BaseException) -> str | None:
+    """The whole statement of the tests that failed (all its lines: an assertion may span
+    several), dedented; None when the failure is not in the tests' own code."""
     lines = problem.test.splitlines()
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename == TESTS_FILE and frame.lineno and 0 < frame.lineno <= len(lines):
-            return text.line(lines[frame.lineno - 1].strip(), 300)
+            at = frame.lineno
+            spans = [(a, b) for a, b in _statements(problem.test) if a <= at <= b]
+            first, last = min(spans, key=lambda s: s[1] - s[0]) if spans else (at, at)
+            stmt = textwrap.dedent("\n".join(lines[first - 1 : last])).strip("\n")
+            shown = stmt.splitlines()
+            if len(shown) > ASSERTION_LINES:
+                cut = len(shown) - ASSERTION_LINES
+                stmt = "\n".join(shown[:ASSERTION_LINES] + [f"... ({cut} more lines of this statement)"])
+            return stmt  # the problem's own (trusted) test code
     return None
 
 
@@ -316,7 +341,7 @@ def _from_exception(problem: Problem, exc: Exception, proxy: CandidateProxy) -> 
     if isinstance(exc, AssertionError):
         if message:
             parts.append(f"message: {message}")
-        return Judgement(Verdict.FAILED, "AssertionError", "; ".join(parts) or "assertion failed")
+        return Judgement(Verdict.FAILED, "AssertionError", "\n".join(parts) or "assertion failed")
     name = text.line(type(exc).__name__, 100)
     parts.append(f"{name} in the tests: {message}")
-    return Judgement(Verdict.ERROR, name, "; ".join(parts))
+    return Judgement(Verdict.ERROR, name, "\n".join(parts))

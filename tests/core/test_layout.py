@@ -28,6 +28,7 @@ RANK = {
     "plugin": 5,
     "cli": 5,
     "__main__": 6,
+    "suite": 6,  # the test module pytest collects; it imports nothing of the package
 }
 
 

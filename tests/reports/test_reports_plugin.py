@@ -14,7 +14,8 @@ WORSE = {i: [True, False, False] if i < 3 else [False, False, False] for i in ra
 
 
 @pytest.fixture
-def project(project: pytest.Pytester) -> pytest.Pytester:
+def project(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("COLUMNS", "200")  # these tests read whole rows (at 80 columns the tables split)
     write_suite(project.path)
     (project.path / "worse").mkdir()
     write_samples(project.path / "good.jsonl", GOOD)
@@ -107,13 +108,13 @@ def test_badge_markdown_and_results_are_the_same_with_xdist(project):
     assert board.startswith("## pytest-codex: toy.jsonl\n")
     assert "| samples:good | 6 | 3 | 0.6667 | [0.6667, 0.6667] | 12 | 6 | 0 | 0 | 0 | 0 |" in board
     assert (
-        "| reference | samples:good | 6 | pass@1 | 1.0 | 0.6667 | +0.3333 | [+0.3333, +0.3333] | 0.0312 | better |"
+        "| reference | samples:good | 6 | pass@1 | 1.0 | 0.6667 | +0.3333 | [+0.3333, +0.3333] | 0.03125 | better |"
         in board
     )
     assert json.loads(badge) == {
         "schemaVersion": 1,
         "label": "toy.jsonl pass@1 samples:good",
-        "message": "66.7%",
+        "message": "66.67%",  # the tables' 4 significant digits (0.6667)
         "color": "green",
     }
     assert runs[0][1] == {"1": [2 / 3, 2 / 3]} and runs[1][1] == {"1": [1.0, 1.0]}
@@ -140,7 +141,7 @@ def test_results_file_keeps_the_failure_detail(project):
         "n",
         "max_new_tokens",
     }
-    assert manifest["packages"]["pytest-codex"] and manifest["packages"]["numpy"]
+    assert manifest["packages"]["pytest-humaneval"] and manifest["packages"]["numpy"]
     assert "--codex-report=r.json" in manifest["command"] and manifest["machine"]["cpus"] >= 1
 
 

@@ -68,10 +68,10 @@ def test_markdown_table():
 
 def test_paired_comparison_table():
     assert render_comparison(within_run([A, B], (1, 10))) == golden("""
-model    baseline  problems  metric    value  base     diff           95% CI       p  verdict
--------  --------  --------  -------  ------  ----  -------  ---------------  ------  -------------------
-model-b  model-a          8  pass@1   0.6375   0.5  +0.1375  [+0.0625, +0.2]  0.0312  better
-model-b  model-a          8  pass@10     1.0  0.75    +0.25    [0.0, +0.625]     0.5  no clear difference
+model    baseline  problems  metric    value  base     diff           95% CI        p  verdict
+-------  --------  --------  -------  ------  ----  -------  ---------------  -------  -------------------
+model-b  model-a          8  pass@1   0.6375   0.5  +0.1375  [+0.0625, +0.2]  0.03125  better
+model-b  model-a          8  pass@10     1.0  0.75    +0.25    [0.0, +0.625]      0.5  no clear difference
 value, base: pass@k of the model and of the baseline over their common problems; diff = value - base
 95% CI: paired bootstrap; p: paired permutation test; better/worse: CI excludes 0 and p < 0.05
 """)

@@ -60,7 +60,7 @@ def test_replayed_and_live_runs_give_the_same_verdict(executor, completion):
 
 def test_the_replay_comes_from_the_canonical_solution_and_outlives_a_differing_sample(executor):
     r = executor.run(CHAINED, "    return n + 2\n", 2.0)  # the first sample: calls recorded first
-    assert r.verdict == "failed" and r.detail.startswith("candidate(2) returned 4;")
+    assert r.verdict == "failed" and r.detail.startswith("candidate(2) returned 4\n")
     canonical = ['[["t",0],["d"]]', '[["t",1],["d"]]', '[["t",2],["d"]]']
     assert executor._replays[CHAINED] == canonical  # not the differing sample's calls
     assert executor._stable[CHAINED]  # the canonical solution's calls did not change: keep them

@@ -60,7 +60,7 @@ def test_a_failed_assertion_shows_the_call_the_value_and_the_assertion(executor)
     r = executor.run(HE["HumanEval/0"], "    return True\n", 3.0)
     assert r.verdict == "failed" and r.error_type == "AssertionError"
     assert r.detail == (
-        "candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) returned True; "
+        "candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) returned True\n"
         "assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) == False"
     )
 
