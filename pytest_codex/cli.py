@@ -242,7 +242,10 @@ def cmd_runs(args) -> int:
         except RunFileError as exc:
             rows.append([f"{num:04d}", "?", f"unreadable: {exc}", ""])
             continue
-        pass1 = ", ".join(f"{r.label} {fmt_rate(r.pass_at_k.get(1))}" for r in loaded.model_results((1,)))
+        pass1 = ", ".join(
+            f"{r.label} {fmt_rate(r.pass_at_k.get(1))}" + (f" ({r.coverage.short()})" if r.partial else "")
+            for r in loaded.model_results((1,))
+        )
         rows.append([f"{num:04d}", str(loaded.document.get("created") or "—"), pass1, path.name])
     if not rows:
         print(f"no runs stored in {args.runs_dir} (save one with `pytest --model=... --codex-save`)")

@@ -30,7 +30,7 @@ from pytest_codex.options import CodexOptions
 from pytest_codex.reports import reporting
 from pytest_codex.reports.outputs import write_samples_out
 from pytest_codex.reports.reporting import load_baseline, summary_lines
-from pytest_codex.reports.results import PAYLOAD_KEY, Collector, ModelResult
+from pytest_codex.reports.results import PAYLOAD_KEY, Collector, Ending, Gap, ModelResult
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
 from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, worker_cpu
 from pytest_codex.sandbox.timelimits import TimeLimits
@@ -79,6 +79,7 @@ class CodexState:
     collector: Collector = field(default_factory=Collector)
     prepared: dict[str, PrepareStats] = field(default_factory=dict)
     generation_done: bool = False
+    selected: set[tuple[str, str]] | None = None  # (label, task id) of the selected items
     exec_started: float | None = None
     baseline: LoadedRun | None = None  # the run of --codex-compare (controller / single only)
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
@@ -108,6 +109,7 @@ class CodexState:
         if self.generation_done:
             return
         self.generation_done = True
+        self.selected = {(c.model.spec.label, c.problem.task_id) for c in cases}
         by_model: dict[str, list[Problem]] = {}
         for case in cases:
             by_model.setdefault(case.model.spec.label, []).append(case.problem)
@@ -159,7 +161,9 @@ def start(config: pytest.Config) -> CodexState | None:
     if role is not Role.CONTROLLER:
         workerinput = getattr(config, "workerinput", None)
         try:
-            state.executor = make_executor(options.sandbox.mode, cpu=worker_cpu(workerinput))
+            state.executor = make_executor(
+                options.sandbox.mode, cpu=worker_cpu(workerinput), wall_factor=options.sandbox.time_guard
+            )
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
         state.executor_info = state.executor.describe()
@@ -182,6 +186,7 @@ def start(config: pytest.Config) -> CodexState | None:
                 override=options.sandbox.timeout,
                 cache_dir=config.rootpath / ".codex",
                 suite_sha256=state.suite.sha256,
+                wall_factor=options.sandbox.time_guard,
             )
             assert state.executor_info is not None
             state.executor_info["time_limits"] = state.time_limits.describe()
@@ -211,8 +216,9 @@ def header_lines(state: CodexState) -> list[str]:
 
 
 def item_timeout(state: CodexState, case: Case) -> float:
-    """pytest-timeout's bound for one item: every sample at the largest time limit."""
-    limit = state.time_limits.upper_bound() if state.time_limits else state.options.timeout
+    """pytest-timeout's bound for one item: every sample at the largest wall-clock guard."""
+    opts = state.options.sandbox
+    limit = state.time_limits.upper_bound() if state.time_limits else opts.time_guard * state.options.timeout
     return 60 + case.model.max_samples * (limit + 5)
 
 
@@ -285,11 +291,29 @@ class Summary:
         self.state = state
         self._cache: tuple[list[ModelResult], tuple[int, ...]] | None = None
         self.reports: SessionReports | None = None  # built in finish()
+        self.ending = Ending.COMPLETE
+        self.gate_lines: list[tuple[str, bool]] = []  # (line, ok): the gates' verdicts on coverage
 
     def add_report(self, report: pytest.TestReport) -> None:
         if self.state.exec_started is None:
             self.state.exec_started = time.perf_counter()
         self.state.collector.add_report(report)
+
+    def keyboard_interrupt(self, exc: BaseException) -> None:
+        """pytest-xdist stops a run for -x/--maxfail by raising its own ``Interrupted`` (a
+        KeyboardInterrupt): that is a stop, not an interrupt."""
+        stopped = type(exc).__module__.startswith("xdist") and "keyboard-interrupt" not in str(exc)
+        self.ending = Ending.STOPPED if stopped else Ending.INTERRUPTED
+
+    def _unscored(self) -> dict[tuple[str, str], Gap]:
+        by_suffix = {f"[{c.id}]": (c.model.spec.label, c.problem.task_id) for c in self.state.cases()}
+        out = {}
+        for nodeid, gap in self.state.collector.unscored.items():
+            for i, ch in enumerate(nodeid):
+                if ch == "[" and nodeid[i:] in by_suffix:
+                    out[by_suffix[nodeid[i:]]] = gap
+                    break
+        return out
 
     def worker_done(self, node: Any) -> None:
         info = getattr(node, "workeroutput", {}).get("codex_executor")
@@ -301,7 +325,10 @@ class Summary:
             state = self.state
             all_n = [p.n for p in state.collector.payloads.values()]
             ks = state.ks_for_display(max(all_n, default=1))
-            self._cache = state.collector.results(state.models, state.suite, ks), ks
+            results = state.collector.results(
+                state.models, state.suite, ks, selected=state.selected, unscored=self._unscored(), ending=self.ending
+            )
+            self._cache = results, ks
         return self._cache
 
     def terminal_summary(self, tr: Any) -> None:
@@ -334,12 +361,22 @@ class Summary:
                 f"--codex-fail-under={state.options.fail_under:g}: "
                 + ", ".join(f"{r.label} pass@1 {fmt_rate(r.pass_at_k.get(1))}" for r in results)
             )
+        for line, ok in self.gate_lines:
+            tr.line(line, **({"green": True} if ok else {"red": True}))
         if self.reports is not None:
             for line, markup in summary_lines(self.reports):
                 tr.line(line, **markup)
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
+        if self.ending is Ending.COMPLETE:
+            if exitstatus == pytest.ExitCode.INTERRUPTED:
+                self.ending = Ending.INTERRUPTED
+            elif session.shouldstop or session.shouldfail:
+                self.ending = Ending.STOPPED
+        if self.ending is Ending.STOPPED and exitstatus == pytest.ExitCode.INTERRUPTED:
+            exitstatus = pytest.ExitCode.TESTS_FAILED  # pytest-xdist's -x: a stop, as without -n
+        self._cache = None
         results, ks = self.results()
         if state.collector.payloads:
             self.reports = reporting.build(state, results, ks)
@@ -350,8 +387,19 @@ class Summary:
         if state.options.samples_out and state.collector.payloads:
             write_samples_out(state.options.samples_out, results)
         gated = state.options.fail_under is not None or state.options.reports.fail_regression is not None
+        partial = [r for r in results if r.partial]
+        if gated and partial:
+            allowed = state.options.reports.allow_partial
+            for r in partial:
+                why = f"{r.label}: {r.coverage.describe()}"
+                self.gate_lines.append(
+                    (f"gates: {why}; gated anyway (--codex-allow-partial)", True)
+                    if allowed
+                    else (f"gates: {why}; failing: a partial run is not gated (run every problem, or pass --codex-allow-partial)", False)
+                )
         if gated and exitstatus in (0, 1):
             ok = bool(results) and not state.collector.harness_errors
+            ok = ok and (not partial or state.options.reports.allow_partial)
             threshold = state.options.fail_under
             if threshold is not None:
                 ok = ok and all((x := r.pass_at_k.get(1)) is not None and x >= threshold for r in results)

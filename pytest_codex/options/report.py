@@ -50,6 +50,12 @@ FAIL_REGRESSION = Option(
     None,
     "D",
 )
+ALLOW_PARTIAL = Option(
+    "--codex-allow-partial",
+    "let --codex-fail-under and --codex-fail-regression gate a partial run (-k, -x, an "
+    "interrupt, problems without samples); without it a partial run fails the gates",
+    kind="flag",
+)
 BADGE = Option(
     "--codex-badge", "write an SVG badge and a shields.io endpoint JSON per model into DIR", Text("badges"), None, "DIR"
 )
@@ -61,7 +67,7 @@ MARKDOWN = Option(
     "PATH",
 )
 
-OPTIONS = (REPORT, SAMPLES_OUT, FAIL_UNDER, SAVE, RUNS_DIR, COMPARE, FAIL_REGRESSION, BADGE, MARKDOWN)
+OPTIONS = (REPORT, SAMPLES_OUT, FAIL_UNDER, SAVE, RUNS_DIR, COMPARE, FAIL_REGRESSION, ALLOW_PARTIAL, BADGE, MARKDOWN)
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class ReportOptions:
     runs_dir: str = DEFAULT_RUNS_DIR
     compare: str | None = None
     fail_regression: float | None = None
+    allow_partial: bool = False
     badge_dir: str | None = None
     markdown: str | None = None
 
@@ -83,11 +90,19 @@ class ReportOptions:
                 "needs a run to compare with",
                 "add --codex-compare=latest (or a run id or results file)",
             )
+        if values.get(ALLOW_PARTIAL) and fail_regression is None and values.get(FAIL_UNDER) is None:
+            raise usage_error(
+                ALLOW_PARTIAL.flag,
+                True,
+                "there is no gate for it to apply to",
+                "drop it, or add --codex-fail-under=X or --codex-fail-regression=D",
+            )
         return cls(
             save=values.get(SAVE),
             runs_dir=values.get(RUNS_DIR) or str(rootpath / DEFAULT_RUNS_DIR),
             compare=compare,
             fail_regression=fail_regression,
+            allow_partial=values.get(ALLOW_PARTIAL),
             badge_dir=values.get(BADGE),
             markdown=values.get(MARKDOWN),
         )

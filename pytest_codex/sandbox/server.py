@@ -13,6 +13,10 @@ then serves requests on a SOCK_SEQPACKET socket, one sample at a time:
     ["end", grace]                                        -> kill every process of the sample,
                                                              empty the temp dir, reply ["ended", status]
 
+The status carries ``cpu``: the CPU time (user + system) of every process of the sample,
+from the rusage of each one the server reaps (a process's rusage includes the children it
+reaped itself; orphans are reaped here).
+
 Standard library only.
 """
 
@@ -187,32 +191,28 @@ class Server:
         """Kill every process of the sample, reap them, empty the temp dir."""
         if pid < 0:
             return {"state": "fork_failed"}
-        status = _wait(pid, grace)
-        self._reap_all(pid)
+        status, cpu = _wait(pid, grace)
+        cpu += self._reap_all(pid)
         self._clean()
-        if status is None:
-            return {"state": "killed"}
-        if os.WIFSIGNALED(status):
-            return {"state": "signal", "signal": os.WTERMSIG(status)}
-        code = os.WEXITSTATUS(status)
-        if code == _EXIT_SETUP_FAILED:
-            return {"state": "setup_failed"}
-        return {"state": "exit", "code": code}
+        return dict(_status(status), cpu=round(cpu, 6))
 
-    def _reap_all(self, pid: int) -> None:
+    def _reap_all(self, pid: int) -> float:
+        """Kill and reap every process of the sample; the CPU seconds of those reaped."""
         if self.plan.in_pid_namespace:
             kill_all = lambda: os.kill(-1, signal.SIGKILL)  # noqa: E731  init is spared
         else:
             kill_all = lambda: _kill_descendants(pid)  # noqa: E731
+        cpu = 0.0
         while True:
             try:
                 kill_all()
             except ProcessLookupError:
                 pass
             try:
-                os.waitpid(-1, 0)
+                _, _, usage = os.wait4(-1, 0)
             except ChildProcessError:
-                return
+                return cpu
+            cpu += usage.ru_utime + usage.ru_stime
 
     def _clean(self) -> None:
         _empty(self.plan.workdir)  # every process of the sample is dead: nothing races us
@@ -239,16 +239,28 @@ def _empty(path: str) -> None:
                 os.unlink(entry.path)
 
 
-def _wait(pid: int, grace: float):
-    """The child's wait status if it has ended (waiting up to ``grace`` s), else None."""
+def _status(status) -> dict:
+    if status is None:
+        return {"state": "killed"}
+    if os.WIFSIGNALED(status):
+        return {"state": "signal", "signal": os.WTERMSIG(status)}
+    code = os.WEXITSTATUS(status)
+    if code == _EXIT_SETUP_FAILED:
+        return {"state": "setup_failed"}
+    return {"state": "exit", "code": code}
+
+
+def _wait(pid: int, grace: float) -> tuple[int | None, float]:
+    """(the child's wait status, its CPU seconds) if it has ended (waiting up to ``grace`` s),
+    else (None, 0.0): it is killed and reaped with the others."""
     deadline = time.monotonic() + grace
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
-            return status
+            return status, usage.ru_utime + usage.ru_stime
         left = deadline - time.monotonic()
         if left <= 0:
-            return None
+            return None, 0.0
         time.sleep(min(left, 0.002))
 
 
