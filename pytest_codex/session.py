@@ -26,9 +26,8 @@ from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
 from pytest_codex.experiments.suites import load_suite
 from pytest_codex.models import create_model, parse_model_spec
-from pytest_codex.options import CodexOptions
+from pytest_codex.options import CodexOptions, generation
 from pytest_codex.reports import reporting
-from pytest_codex.reports.outputs import write_samples_out
 from pytest_codex.reports.reporting import load_baseline, summary_lines
 from pytest_codex.reports.results import PAYLOAD_KEY, Collector, Ending, Gap, ModelResult
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
@@ -86,6 +85,7 @@ class CodexState:
     plus: dict[str, PlusProblem] | None = None  # task_id -> plus tests (--codex-plus)
     time_limits: TimeLimits | None = None  # processes that execute
     config: pytest.Config | None = None  # for terminal output during generation (progress)
+    notes: list[str] = field(default_factory=list)  # summary lines: settings that do not apply
 
     def cases(self) -> list[Case]:
         return [Case(m, p) for m in self.models for p in self.suite.problems]
@@ -179,6 +179,7 @@ def start(config: pytest.Config) -> CodexState | None:
                 raise UnknownModelError(f"--model={s.raw!r} is given twice (or two models share the label {s.label!r})")
         state.models = [create_model(s, state) for s in specs]
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
+        state.notes += inapplicable_generation_options(state, config)
         if state.executor is not None:
             state.time_limits = TimeLimits(
                 floor=options.sandbox.time_floor,
@@ -198,6 +199,32 @@ def start(config: pytest.Config) -> CodexState | None:
     return state
 
 
+def inapplicable_generation_options(state: CodexState, config: pytest.Config) -> list[str]:
+    """Generation options for a run whose models generate nothing (``reference``, a samples
+    file): on the command line a usage error (they were meant for this run, and would be
+    ignored); from the ini file one header line each (the ini file serves every run of the
+    project, generating or not), shown with the summary."""
+    if any(m.params is not None for m in state.models):
+        return []
+    fixed = " and ".join(f"--model={m.spec.raw}" for m in state.models)
+    notes = []
+    for option in generation.OPTIONS:
+        if option is generation.CACHE_DIR:
+            continue  # where the store is: not a generation setting
+        source = state.options.sources.get(option.flag)
+        if source == "command line":
+            given = option.flag if option.kind == "flag" else f"{option.flag}={config.getoption(option.dest)!r}"
+            raise CodexUsageError(
+                f"{given}: {fixed} generates nothing (its completions are fixed), so a generation option "
+                f"cannot apply; drop {option.flag}, or add a generating model (e.g. --model=smollm2)"
+            )
+        if source == "ini":
+            notes.append(
+                f"codex: ini option {option.ini} does not apply: {fixed} generates nothing; it is not used in this run"
+            )
+    return notes
+
+
 def header_lines(state: CodexState) -> list[str]:
     s = state.suite
     lines = [
@@ -212,6 +239,13 @@ def header_lines(state: CodexState) -> list[str]:
         if missing:
             line += "; MISSING: " + ", ".join(f"{k} ({v})" for k, v in missing.items())
         lines.append(line)
+    for m in state.models:
+        params = m.params_json()
+        if params.get("device") == "cpu" and params.get("dtype") not in (None, "float32"):
+            lines.append(
+                f"codex: {m.spec.label}: {params['dtype']} on CPU (opted in with --codex-dtype): its completions "
+                "can differ from the float32 default's, and between CPUs with and without native support"
+            )
     return lines
 
 
@@ -337,6 +371,8 @@ class Summary:
             return
         results, ks = self.results()
         tr.section(f"pytest-codex: {state.suite.name}")
+        for note in state.notes:
+            tr.line(note, yellow=True)
         tr.line(scope_line(results, state.suite.name))
         for line in render_table(results, ks, width=tr._tw.fullwidth):
             tr.line(line)
@@ -384,8 +420,6 @@ class Summary:
             if state.experiments:
                 document["experiments"] = state.experiments
             reporting.write_files(state, results, ks, self.reports, document)
-        if state.options.samples_out and state.collector.payloads:
-            write_samples_out(state.options.samples_out, results)
         gated = state.options.fail_under is not None or state.options.reports.fail_regression is not None
         partial = [r for r in results if r.partial]
         if gated and partial:
@@ -395,7 +429,10 @@ class Summary:
                 self.gate_lines.append(
                     (f"gates: {why}; gated anyway (--codex-allow-partial)", True)
                     if allowed
-                    else (f"gates: {why}; failing: a partial run is not gated (run every problem, or pass --codex-allow-partial)", False)
+                    else (
+                        f"gates: {why}; failing: a partial run is not gated (run every problem, or pass --codex-allow-partial)",
+                        False,
+                    )
                 )
         if gated and exitstatus in (0, 1):
             ok = bool(results) and not state.collector.harness_errors

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_codex.core.errors import usage_error
+from pytest_codex.core.files import unwritable
 from pytest_codex.options.declare import Option, Values
 from pytest_codex.options.parse import Number, Text
 
@@ -67,6 +68,22 @@ MARKDOWN = Option(
     "PATH",
 )
 
+
+def check_output(option: Option, value: str | None, kind: str) -> None:
+    """Refuse, before any work, an output path the run could not write at its end."""
+    if value is None:
+        return
+    why = unwritable(value, kind)
+    if why is None:
+        return
+    example = f"{option.flag}={getattr(option.validator, 'example', option.metavar)}"
+    if kind == "file":
+        fix = f"give the path of a file in a writable directory, e.g. {example}"
+    else:
+        fix = f"give a writable directory (created if missing), e.g. {example}"
+    raise usage_error(option.flag, value, why, fix)
+
+
 OPTIONS = (REPORT, SAMPLES_OUT, FAIL_UNDER, SAVE, RUNS_DIR, COMPARE, FAIL_REGRESSION, ALLOW_PARTIAL, BADGE, MARKDOWN)
 
 
@@ -90,6 +107,13 @@ class ReportOptions:
                 "needs a run to compare with",
                 "add --codex-compare=latest (or a run id or results file)",
             )
+        save = values.get(SAVE)
+        runs_dir = values.get(RUNS_DIR) or str(rootpath / DEFAULT_RUNS_DIR)
+        outputs = [(REPORT, "file"), (SAMPLES_OUT, "file"), (MARKDOWN, "file"), (BADGE, "dir")]
+        for option, kind in outputs:
+            check_output(option, values.get(option), kind)
+        if save:
+            check_output(RUNS_DIR, runs_dir, "dir")
         if values.get(ALLOW_PARTIAL) and fail_regression is None and values.get(FAIL_UNDER) is None:
             raise usage_error(
                 ALLOW_PARTIAL.flag,
@@ -98,8 +122,8 @@ class ReportOptions:
                 "drop it, or add --codex-fail-under=X or --codex-fail-regression=D",
             )
         return cls(
-            save=values.get(SAVE),
-            runs_dir=values.get(RUNS_DIR) or str(rootpath / DEFAULT_RUNS_DIR),
+            save=save,
+            runs_dir=runs_dir,
             compare=compare,
             fail_regression=fail_regression,
             allow_partial=values.get(ALLOW_PARTIAL),

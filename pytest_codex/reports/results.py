@@ -146,7 +146,8 @@ def derive_coverage(
     return Coverage(
         problems_planned=max(suite_total, len(payloads)),
         problems_scored=len(attempted),
-        samples_planned=sum(p.n for p in attempted) + (max(suite_total, len(payloads)) - len(attempted)) * samples_per_problem,
+        samples_planned=sum(p.n for p in attempted)
+        + (max(suite_total, len(payloads)) - len(attempted)) * samples_per_problem,
         samples_scored=sum(p.n for p in attempted),
         gaps={k: v for k, v in gaps.items() if v},
         examples={Gap.NOT_ATTEMPTED.value: not_attempted[0]} if not_attempted else {},

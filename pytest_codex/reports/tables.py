@@ -187,12 +187,14 @@ def markdown_document(
     pairings: Sequence = (),
     compared: Sequence = (),
     compared_title: str = "",
+    compared_warnings: Sequence[str] = (),
 ) -> str:
     """A markdown report: the pass@k table, paired differences within the run, and the
-    comparison with another run (each section only when there is something in it)."""
+    comparison with another run (each section only when there is something in it; the
+    comparison opens with any settings that change completions in which the runs differ)."""
     out = [f"## {title}", "", scope, ""] + render_markdown(results, ks) + ["", method_line()]
-    for heading, pgs in (("Paired differences", pairings), (compared_title, compared)):
+    for heading, pgs, warnings in (("Paired differences", pairings, ()), (compared_title, compared, compared_warnings)):
         lines = render_comparison(pgs, markdown=True)
         if lines:
-            out += ["", f"### {heading}", ""] + lines
+            out += ["", f"### {heading}", ""] + [f"> {w}\n" for w in warnings] + lines
     return "\n".join(out) + "\n"

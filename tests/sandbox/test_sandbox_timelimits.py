@@ -4,7 +4,6 @@ verdicts on a loaded machine as on an idle one."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import pytest
 from pytest_codex.core.problems import load_suite
 from pytest_codex.sandbox.executor import make_executor
 from pytest_codex.sandbox.timelimits import CACHE_NAME, CALIBRATION_RUNS, TimeLimits
+
 from sandbox_support import ADD, CORRECT
 
 SUITE = load_suite("humaneval")
