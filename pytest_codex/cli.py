@@ -31,6 +31,7 @@ from pytest_codex.options.report import DEFAULT_RUNS_DIR
 from pytest_codex.reports.badges import badge_documents, write_badges
 from pytest_codex.reports.compare import (
     check_datasets,
+    differences_note,
     match,
     pair,
     within_run,
@@ -174,19 +175,28 @@ def cmd_compare(args) -> int:
             raise CliError(f"{runs[0].name}: has one model; give two or more runs to compare")
     base = runs[0]
     base_results = base.model_results(ks)
+    warnings = []
+    if len(runs) == 1 and not args.model:
+        first = (runs[0].runs[0].get("manifest") or {}, runs[0].model_results(ks)[0].label)
+        for r, raw in list(zip(runs[0].model_results(ks), runs[0].runs))[1:]:
+            warnings.append(differences_note(r.label, first[1], raw.get("manifest") or {}, first[0]))
+    manifests = {id(r): raw.get("manifest") or {} for r, raw in zip(base_results, base.runs)}
     for run in runs[1:] if not args.model else ():
-        pairs, unmatched = match(run.model_results(ks), base_results)
+        results = run.model_results(ks)
+        pairs, unmatched = match(results, base_results)
         notes += [f"{label} ({run.name}): no model of {base.name} has this label; not compared" for label in unmatched]
+        run_manifests = {id(r): raw.get("manifest") or {} for r, raw in zip(results, run.runs)}
         for new, old in pairs:
-            pairings.append(
-                pair(new, old, ks, name=f"{new.label} ({run.short})", base_name=f"{old.label} ({base.short})")
-            )
+            name, base_name = f"{new.label} ({run.short})", f"{old.label} ({base.short})"
+            warnings.append(differences_note(name, base_name, run_manifests[id(new)], manifests[id(old)]))
+            pairings.append(pair(new, old, ks, name=name, base_name=base_name))
     if not pairings:
         raise CliError("nothing to compare: " + "; ".join(notes))
+    said = [w for w in warnings if w]
     if args.markdown:
-        text = "\n".join(render_comparison(pairings, markdown=True) + notes) + "\n"
+        text = "\n".join([f"> {w}\n" for w in said] + render_comparison(pairings, markdown=True) + notes) + "\n"
     else:
-        text = "\n".join(render_comparison(pairings) + notes) + "\n"
+        text = "\n".join([f"note: {w}" for w in said] + render_comparison(pairings) + notes) + "\n"
     _emit(text, args.out)
     return 0
 
@@ -268,7 +278,10 @@ def cmd_runs(args) -> int:
         except RunFileError as exc:
             rows.append([f"{num:04d}", "?", f"unreadable: {exc}", ""])
             continue
-        pass1 = ", ".join(f"{r.label} {fmt_rate(r.pass_at_k.get(1))}" for r in loaded.model_results((1,)))
+        pass1 = ", ".join(
+            f"{r.label} {fmt_rate(r.pass_at_k.get(1))}" + (f" ({r.coverage.short()})" if r.partial else "")
+            for r in loaded.model_results((1,))
+        )
         rows.append([f"{num:04d}", str(loaded.document.get("created") or "—"), pass1, path.name])
     if not rows:
         print(f"no runs stored in {args.runs_dir} (save one with `pytest --model=... --codex-save`)")

@@ -28,11 +28,10 @@ from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
 from pytest_codex.experiments.suites import load_suite
 from pytest_codex.models import create_model, parse_model_spec
-from pytest_codex.options import CodexOptions
+from pytest_codex.options import CodexOptions, generation
 from pytest_codex.reports import reporting
-from pytest_codex.reports.outputs import write_samples_out
 from pytest_codex.reports.reporting import load_baseline, summary_lines
-from pytest_codex.reports.results import Collector, ModelResult, junit_properties
+from pytest_codex.reports.results import Collector, Ending, Gap, ModelResult, junit_properties
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
 from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, worker_cpu
 from pytest_codex.sandbox.timelimits import TimeLimits
@@ -82,12 +81,14 @@ class CodexState:
     collector: Collector = field(default_factory=Collector)
     prepared: dict[str, PrepareStats] = field(default_factory=dict)
     generation_done: bool = False
+    selected: set[tuple[str, str]] | None = None  # (label, task id) of the selected items
     exec_started: float | None = None
     baseline: LoadedRun | None = None  # the run of --codex-compare (controller / single only)
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
     plus: dict[str, PlusProblem] | None = None  # task_id -> plus tests (--codex-plus)
     time_limits: TimeLimits | None = None  # processes that execute
     config: pytest.Config | None = None  # for terminal output during generation (progress)
+    notes: list[str] = field(default_factory=list)  # summary lines: settings that do not apply
 
     def cases(self) -> list[Case]:
         return [Case(m, p) for m in self.models for p in self.selection.problems]
@@ -111,6 +112,7 @@ class CodexState:
         if self.generation_done:
             return
         self.generation_done = True
+        self.selected = {(c.model.spec.label, c.problem.task_id) for c in cases}
         by_model: dict[str, list[Problem]] = {}
         for case in cases:
             by_model.setdefault(case.model.spec.label, []).append(case.problem)
@@ -162,7 +164,9 @@ def start(config: pytest.Config) -> CodexState | None:
     if role is not Role.CONTROLLER:
         workerinput = getattr(config, "workerinput", None)
         try:
-            state.executor = make_executor(options.sandbox.mode, cpu=worker_cpu(workerinput))
+            state.executor = make_executor(
+                options.sandbox.mode, cpu=worker_cpu(workerinput), wall_factor=options.sandbox.time_guard
+            )
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
         state.executor_info = state.executor.describe()
@@ -183,6 +187,7 @@ def start(config: pytest.Config) -> CodexState | None:
                 )
         state.models = [create_model(s, state) for s in specs]
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
+        state.notes += inapplicable_generation_options(state, config)
         if state.executor is not None:
             state.time_limits = TimeLimits(
                 floor=options.sandbox.time_floor,
@@ -190,6 +195,7 @@ def start(config: pytest.Config) -> CodexState | None:
                 override=options.sandbox.timeout,
                 cache_dir=config.rootpath / ".codex",
                 suite_sha256=state.suite.sha256,
+                wall_factor=options.sandbox.time_guard,
             )
             assert state.executor_info is not None
             state.executor_info["time_limits"] = state.time_limits.describe()
@@ -199,6 +205,32 @@ def start(config: pytest.Config) -> CodexState | None:
         state.shutdown()
         raise pytest.UsageError(exc.one_line()) from None
     return state
+
+
+def inapplicable_generation_options(state: CodexState, config: pytest.Config) -> list[str]:
+    """Generation options for a run whose models generate nothing (``reference``, a samples
+    file): on the command line a usage error (they were meant for this run, and would be
+    ignored); from the ini file one header line each (the ini file serves every run of the
+    project, generating or not), shown with the summary."""
+    if any(m.params is not None for m in state.models):
+        return []
+    fixed = " and ".join(f"--model={m.spec.raw}" for m in state.models)
+    notes = []
+    for option in generation.OPTIONS:
+        if option is generation.CACHE_DIR:
+            continue  # where the store is: not a generation setting
+        source = state.options.sources.get(option.flag)
+        if source == "command line":
+            given = option.flag if option.kind == "flag" else f"{option.flag}={config.getoption(option.dest)!r}"
+            raise CodexUsageError(
+                f"{given}: {fixed} generates nothing (its completions are fixed), so a generation option "
+                f"cannot apply; drop {option.flag}, or add a generating model (e.g. --model=smollm2)"
+            )
+        if source == "ini":
+            notes.append(
+                f"codex: ini option {option.ini} does not apply: {fixed} generates nothing; it is not used in this run"
+            )
+    return notes
 
 
 def header_lines(state: CodexState) -> list[str]:
@@ -217,12 +249,20 @@ def header_lines(state: CodexState) -> list[str]:
         if missing:
             line += "; MISSING: " + ", ".join(f"{k} ({v})" for k, v in missing.items())
         lines.append(line)
+    for m in state.models:
+        params = m.params_json()
+        if params.get("device") == "cpu" and params.get("dtype") not in (None, "float32"):
+            lines.append(
+                f"codex: {m.spec.label}: {params['dtype']} on CPU (opted in with --codex-dtype): its completions "
+                "can differ from the float32 default's, and between CPUs with and without native support"
+            )
     return lines
 
 
 def item_timeout(state: CodexState, case: Case) -> float:
-    """pytest-timeout's bound for one item: every sample at the largest time limit."""
-    limit = state.time_limits.upper_bound() if state.time_limits else state.options.timeout
+    """pytest-timeout's bound for one item: every sample at the largest wall-clock guard."""
+    opts = state.options.sandbox
+    limit = state.time_limits.upper_bound() if state.time_limits else opts.time_guard * state.options.timeout
     return 60 + case.model.max_samples * (limit + 5)
 
 
@@ -368,11 +408,29 @@ class Summary:
         self.state = state
         self._cache: tuple[list[ModelResult], tuple[int, ...]] | None = None
         self.reports: SessionReports | None = None  # built in finish()
+        self.ending = Ending.COMPLETE
+        self.gate_lines: list[tuple[str, bool]] = []  # (line, ok): the gates' verdicts on coverage
 
     def add_report(self, report: pytest.TestReport) -> None:
         if self.state.exec_started is None:
             self.state.exec_started = time.perf_counter()
         self.state.collector.add_report(report)
+
+    def keyboard_interrupt(self, exc: BaseException) -> None:
+        """pytest-xdist stops a run for -x/--maxfail by raising its own ``Interrupted`` (a
+        KeyboardInterrupt): that is a stop, not an interrupt."""
+        stopped = type(exc).__module__.startswith("xdist") and "keyboard-interrupt" not in str(exc)
+        self.ending = Ending.STOPPED if stopped else Ending.INTERRUPTED
+
+    def _unscored(self) -> dict[tuple[str, str], Gap]:
+        by_suffix = {f"[{c.id}]": (c.model.spec.label, c.problem.task_id) for c in self.state.cases()}
+        out = {}
+        for nodeid, gap in self.state.collector.unscored.items():
+            for i, ch in enumerate(nodeid):
+                if ch == "[" and nodeid[i:] in by_suffix:
+                    out[by_suffix[nodeid[i:]]] = gap
+                    break
+        return out
 
     def worker_done(self, node: Any) -> None:
         info = getattr(node, "workeroutput", {}).get("codex_executor")
@@ -384,7 +442,10 @@ class Summary:
             state = self.state
             all_n = [p.n for p in state.collector.payloads.values()]
             ks = state.ks_for_display(max(all_n, default=1))
-            self._cache = state.collector.results(state.models, state.suite, ks), ks
+            results = state.collector.results(
+                state.models, state.suite, ks, selected=state.selected, unscored=self._unscored(), ending=self.ending
+            )
+            self._cache = results, ks
         return self._cache
 
     def terminal_summary(self, tr: Any) -> None:
@@ -393,6 +454,8 @@ class Summary:
             return
         results, ks = self.results()
         tr.section(f"pytest-codex: {state.suite.name}")
+        for note in state.notes:
+            tr.line(note, yellow=True)
         scope = scope_line(results, state.suite.name)
         tr.line(f"{scope} ({state.selection.description})" if state.selection.description else scope)
         for line in render_table(results, ks, width=tr._tw.fullwidth):
@@ -423,12 +486,22 @@ class Summary:
                 green=met,
                 red=not met,
             )
+        for line, ok in self.gate_lines:
+            tr.line(line, **({"green": True} if ok else {"red": True}))
         if self.reports is not None:
             for line, markup in summary_lines(self.reports, width=tr._tw.fullwidth):
                 tr.line(line, **markup)
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
+        if self.ending is Ending.COMPLETE:
+            if exitstatus == pytest.ExitCode.INTERRUPTED:
+                self.ending = Ending.INTERRUPTED
+            elif session.shouldstop or session.shouldfail:
+                self.ending = Ending.STOPPED
+        if self.ending is Ending.STOPPED and exitstatus == pytest.ExitCode.INTERRUPTED:
+            exitstatus = pytest.ExitCode.TESTS_FAILED  # pytest-xdist's -x: a stop, as without -n
+        self._cache = None
         results, ks = self.results()
         if state.collector.payloads:
             self.reports = reporting.build(state, results, ks)
@@ -436,11 +509,23 @@ class Summary:
             if state.experiments:
                 document["experiments"] = state.experiments
             reporting.write_files(state, results, ks, self.reports, document)
-        if state.options.samples_out and state.collector.payloads:
-            write_samples_out(state.options.samples_out, results)
         gated = state.options.fail_under is not None or state.options.reports.fail_regression is not None
+        partial = [r for r in results if r.partial]
+        if gated and partial:
+            allowed = state.options.reports.allow_partial
+            for r in partial:
+                why = f"{r.label}: {r.coverage.describe()}"
+                self.gate_lines.append(
+                    (f"gates: {why}; gated anyway (--codex-allow-partial)", True)
+                    if allowed
+                    else (
+                        f"gates: {why}; failing: a partial run is not gated (run every problem, or pass --codex-allow-partial)",
+                        False,
+                    )
+                )
         if gated and exitstatus in (0, 1):
             ok = bool(results) and not state.collector.harness_errors
+            ok = ok and (not partial or state.options.reports.allow_partial)
             threshold = state.options.fail_under
             if threshold is not None:
                 ok = ok and all((x := r.pass_at_k.get(1)) is not None and x >= threshold for r in results)

@@ -24,3 +24,35 @@ def atomic_write(path: str | os.PathLike[str], text: str) -> str:
             pass
         raise
     return path
+
+
+def unwritable(path: str | os.PathLike[str], kind: str = "file") -> str | None:
+    """Why ``path`` cannot be written as a file (``kind="file"``, written through a temporary
+    file in its directory) or used as a directory to write files in (``kind="dir"``), or None.
+
+    Missing directories are fine when they can be created: the nearest existing one must be
+    a directory in which a file can be created, which is probed by creating (and at once
+    removing) a temporary file there.  Nothing is left behind."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if kind == "file":
+        if os.path.isdir(path):
+            return "is a directory"
+        where = os.path.dirname(path)
+    else:
+        if os.path.exists(path) and not os.path.isdir(path):
+            return "exists and is not a directory"
+        where = path
+    while not os.path.exists(where):
+        parent = os.path.dirname(where)
+        if parent == where:
+            break
+        where = parent
+    if not os.path.isdir(where):
+        return f"{where} is not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".codex-probe.", suffix=".tmp", dir=where)
+    except OSError as exc:
+        return f"cannot create files in {where} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(probe)
+    return None

@@ -33,6 +33,7 @@ class SampleRecord:
     duration: float = 0.0
     output: str = ""
     time_limit: float | None = None
+    cpu_time: float | None = None
     completion: str = ""
     raw: str | None = None
     sum_logprob: float | None = None
@@ -60,6 +61,7 @@ class SampleRecord:
             duration=result.duration,
             output=result.output,
             time_limit=result.time_limit,
+            cpu_time=result.cpu_time,
             completion=text.valid_utf8(completion.text),  # JSON, xdist and XML need valid UTF-8
             **{k: _utf8(getattr(completion, k)) for k in COMPLETION_EXTRAS},
         )
@@ -68,7 +70,7 @@ class SampleRecord:
         out: dict[str, Any] = {
             "index": self.index,
             **SampleResult(
-                self.verdict, self.error_type, self.detail, self.duration, self.output, self.time_limit
+                self.verdict, self.error_type, self.detail, self.duration, self.output, self.time_limit, self.cpu_time
             ).to_json(),
             "completion": self.completion,
         }

@@ -37,7 +37,8 @@ class SampleResult:
     detail: str | None = None  # failing assertion / exception message / signal
     duration: float = 0.0
     output: str = ""  # capped tail of the sample's stdout+stderr
-    time_limit: float | None = None  # the limit the sample ran under (seconds)
+    time_limit: float | None = None  # the CPU-time limit the sample ran under (seconds)
+    cpu_time: float | None = None  # CPU seconds its processes used together (None: not measured)
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)  # a plain string is accepted; an unknown one is a ValueError
@@ -54,6 +55,7 @@ class SampleResult:
             "duration": self.duration,
             "output": self.output,
             "time_limit": self.time_limit,
+            "cpu_time": self.cpu_time,
         }
 
 
@@ -62,7 +64,12 @@ class Executor(Protocol):
 
     name: str
 
-    def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult: ...
+    def run(
+        self, problem: Problem, completion: str, time_limit: float, wall_limit: float | None = None
+    ) -> SampleResult:
+        """``time_limit``: CPU seconds; ``wall_limit``: the wall-clock guard (None: the
+        executor's default multiple of ``time_limit``)."""
+        ...
 
     def close(self) -> None: ...
 

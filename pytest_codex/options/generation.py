@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_codex.core.errors import usage_error
+from pytest_codex.core.files import unwritable
 from pytest_codex.core.generation import GenParams
 from pytest_codex.options.declare import Option, Values
 from pytest_codex.options.parse import Choice, Integer, Number, OrAuto, Pattern, Text
@@ -55,7 +56,8 @@ DTYPE = Option(
     "--codex-dtype",
     "weights dtype of the transformers backend: "
     + ", ".join(DTYPES)
-    + "; auto = bfloat16 where the device computes it natively, else float32",
+    + "; auto = float32 on a CPU (the same completions on every CPU; bfloat16 is opt-in), "
+    "bfloat16 on a GPU that has it, else float16",
     Choice(DTYPES),
     "auto",
     "DTYPE",
@@ -109,13 +111,9 @@ class GenerationOptions:
         cache_dir = (
             str(rootpath / DEFAULT_CACHE_DIR) if cache_dir is None else os.path.abspath(os.path.expanduser(cache_dir))
         )
-        if os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
-            raise usage_error(
-                CACHE_DIR.flag,
-                cache_dir,
-                "exists and is not a directory",
-                "give a directory (it is created if missing)",
-            )
+        why = unwritable(cache_dir, "dir") if values.given(CACHE_DIR) or os.path.exists(cache_dir) else None
+        if why is not None:
+            raise usage_error(CACHE_DIR.flag, cache_dir, why, "give a writable directory (it is created if missing)")
         batch = values.get(BATCH_SIZE)
         return cls(
             n=values.get(N),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_codex.core.errors import usage_error
+from pytest_codex.core.files import unwritable
 from pytest_codex.options.declare import Option, Values
 from pytest_codex.options.parse import Number, Text
 
@@ -50,6 +51,12 @@ FAIL_REGRESSION = Option(
     None,
     "D",
 )
+ALLOW_PARTIAL = Option(
+    "--codex-allow-partial",
+    "let --codex-fail-under and --codex-fail-regression gate a partial run (-k, -x, an "
+    "interrupt, problems without samples); without it a partial run fails the gates",
+    kind="flag",
+)
 BADGE = Option(
     "--codex-badge", "write an SVG badge and a shields.io endpoint JSON per model into DIR", Text("badges"), None, "DIR"
 )
@@ -61,13 +68,41 @@ MARKDOWN = Option(
     "PATH",
 )
 
+
+def check_output(option: Option, value: str | None, kind: str) -> None:
+    """Refuse, before any work, an output path the run could not write at its end."""
+    if value is None:
+        return
+    why = unwritable(value, kind)
+    if why is None:
+        return
+    example = f"{option.flag}={getattr(option.validator, 'example', option.metavar)}"
+    if kind == "file":
+        fix = f"give the path of a file in a writable directory, e.g. {example}"
+    else:
+        fix = f"give a writable directory (created if missing), e.g. {example}"
+    raise usage_error(option.flag, value, why, fix)
+
+
 JUNIT_SAMPLES = Option(
     "--codex-junit-samples",
     "also write every sample (index, verdict, completion) into --junitxml, as one JSON property per item",
     kind="flag",
 )
 
-OPTIONS = (REPORT, SAMPLES_OUT, FAIL_UNDER, SAVE, RUNS_DIR, COMPARE, FAIL_REGRESSION, BADGE, MARKDOWN, JUNIT_SAMPLES)
+OPTIONS = (
+    REPORT,
+    SAMPLES_OUT,
+    FAIL_UNDER,
+    SAVE,
+    RUNS_DIR,
+    COMPARE,
+    FAIL_REGRESSION,
+    ALLOW_PARTIAL,
+    BADGE,
+    MARKDOWN,
+    JUNIT_SAMPLES,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +111,7 @@ class ReportOptions:
     runs_dir: str = DEFAULT_RUNS_DIR
     compare: str | None = None
     fail_regression: float | None = None
+    allow_partial: bool = False
     badge_dir: str | None = None
     markdown: str | None = None
     junit_samples: bool = False
@@ -90,11 +126,26 @@ class ReportOptions:
                 "needs a run to compare with",
                 "add --codex-compare=latest (or a run id or results file)",
             )
+        save = values.get(SAVE)
+        runs_dir = values.get(RUNS_DIR) or str(rootpath / DEFAULT_RUNS_DIR)
+        outputs = [(REPORT, "file"), (SAMPLES_OUT, "file"), (MARKDOWN, "file"), (BADGE, "dir")]
+        for option, kind in outputs:
+            check_output(option, values.get(option), kind)
+        if save:
+            check_output(RUNS_DIR, runs_dir, "dir")
+        if values.get(ALLOW_PARTIAL) and fail_regression is None and values.get(FAIL_UNDER) is None:
+            raise usage_error(
+                ALLOW_PARTIAL.flag,
+                True,
+                "there is no gate for it to apply to",
+                "drop it, or add --codex-fail-under=X or --codex-fail-regression=D",
+            )
         return cls(
-            save=values.get(SAVE),
-            runs_dir=values.get(RUNS_DIR) or str(rootpath / DEFAULT_RUNS_DIR),
+            save=save,
+            runs_dir=runs_dir,
             compare=compare,
             fail_regression=fail_regression,
+            allow_partial=values.get(ALLOW_PARTIAL),
             badge_dir=values.get(BADGE),
             markdown=values.get(MARKDOWN),
             junit_samples=values.get(JUNIT_SAMPLES),

@@ -10,6 +10,7 @@ from pytest_codex.options.parse import Choice, Number
 
 DEFAULT_FLOOR = 3.0
 DEFAULT_FACTOR = 10.0
+DEFAULT_GUARD = 10.0
 MODES = ("auto", "strict")
 
 SANDBOX = Option(
@@ -22,8 +23,8 @@ SANDBOX = Option(
 )
 TIME_FLOOR = Option(
     "--codex-time-floor",
-    "time limit per sample = floor + factor x the canonical solution's "
-    "runtime (measured once, cached in .codex/); the floor in seconds",
+    "CPU-time limit per sample = floor + factor x the canonical solution's "
+    "CPU time (measured once, cached in .codex/); the floor in CPU seconds",
     Number(0.0, math.inf, "3", lo_open=True),
     DEFAULT_FLOOR,
     "SECONDS",
@@ -33,15 +34,23 @@ TIME_FACTOR = Option(
 )
 TIMEOUT = Option(
     "--codex-timeout",
-    "one fixed time limit per sample in seconds, instead of the per-problem "
+    "one fixed CPU-time limit per sample in seconds, instead of the per-problem "
     "limit of --codex-time-floor/--codex-time-factor",
     Number(0.0, math.inf, "3", lo_open=True),
     None,
     "SECONDS",
     shown_default="scaled per problem",
 )
+TIME_GUARD = Option(
+    "--codex-time-guard",
+    "the wall-clock guard of a sample, as a multiple of its CPU-time limit: it ends samples "
+    "that sleep or block; a sample keeps its verdict under load while it gets 1/X of a core",
+    Number(1.0, math.inf, "10"),
+    DEFAULT_GUARD,
+    "X",
+)
 
-OPTIONS = (SANDBOX, TIMEOUT, TIME_FLOOR, TIME_FACTOR)
+OPTIONS = (SANDBOX, TIMEOUT, TIME_FLOOR, TIME_FACTOR, TIME_GUARD)
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class SandboxOptions:
     time_floor: float = DEFAULT_FLOOR
     time_factor: float = DEFAULT_FACTOR
     timeout: float | None = None  # --codex-timeout: one fixed limit for every sample
+    time_guard: float = DEFAULT_GUARD  # the wall-clock guard, a multiple of the CPU-time limit
 
     @classmethod
     def from_values(cls, values: Values) -> SandboxOptions:
@@ -58,4 +68,5 @@ class SandboxOptions:
             time_floor=values.get(TIME_FLOOR),
             time_factor=values.get(TIME_FACTOR),
             timeout=values.get(TIMEOUT),
+            time_guard=values.get(TIME_GUARD),
         )

@@ -41,9 +41,12 @@ def suite_title(name: str) -> str:
     return {"humaneval": "HumanEval"}.get(name, name)
 
 
-def endpoint(label: str, value: float | None) -> dict:
-    """A shields.io endpoint document for one pass@k value."""
+def endpoint(label: str, value: float | None, partial: bool = False) -> dict:
+    """A shields.io endpoint document for one pass@k value.  A partial run's badge says so
+    and is grey: its figure is not the suite's."""
     message = "no estimate" if value is None else f"{fmt_rate(100 * value)}%"  # the tables' precision rule
+    if partial:
+        return {"schemaVersion": 1, "label": label, "message": f"{message} (partial)", "color": NO_VALUE[0]}
     return {"schemaVersion": 1, "label": label, "message": message, "color": color_for(value)}
 
 
@@ -96,7 +99,7 @@ def badge_documents(
     out = []
     for r in results:
         label = f"{suite_title(suite_name)} pass@{k}" + (f" {r.label}" if with_model else "")
-        out.append((slug(r.label), endpoint(label, r.pass_at_k.get(k))))
+        out.append((slug(r.label), endpoint(label, r.pass_at_k.get(k), partial=r.partial)))
     return out
 
 

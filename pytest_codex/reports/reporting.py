@@ -20,12 +20,13 @@ from pytest_codex.reports.compare import (
     CompareError,
     Pairing,
     check_datasets,
+    differences_note,
     match,
     pair,
     within_run,
 )
 from pytest_codex.reports.manifest import build_manifest
-from pytest_codex.reports.outputs import results_document, write_results
+from pytest_codex.reports.outputs import results_document, write_results, write_samples_out
 from pytest_codex.reports.results import ModelResult
 from pytest_codex.reports.runs import LoadedRun, RunFileError, RunStore
 from pytest_codex.reports.tables import (
@@ -66,6 +67,7 @@ class SessionReports:
     baseline_name: str | None = None
     compared: list[Pairing] = field(default_factory=list)
     compare_notes: list[str] = field(default_factory=list)
+    compare_warnings: list[str] = field(default_factory=list)  # settings that change completions differ
     unmatched: list[str] = field(default_factory=list)  # models of this run the baseline does not have
     gate_lines: list[tuple[str, bool]] = field(default_factory=list)  # (line, ok)
     regressed: bool = False
@@ -78,23 +80,32 @@ class SessionReports:
 
 
 def compare_with(
-    results: Sequence[ModelResult], baseline: LoadedRun, ks: Sequence[int]
-) -> tuple[list[Pairing], list[str], list[str]]:
+    results: Sequence[ModelResult], baseline: LoadedRun, ks: Sequence[int], manifests: dict[str, dict] | None = None
+) -> tuple[list[Pairing], list[str], list[str], list[str]]:
+    """(pairings, notes, unmatched labels, warnings): ``warnings`` name, per pair, the settings
+    that change completions in which the two runs differ (``manifests``: this run's, by label)."""
     ks = comparison_ks(ks)
     base_results = baseline.model_results(ks)
+    base_manifests = {r.label: run.get("manifest") or {} for r, run in zip(base_results, baseline.runs)}
     pairs, unmatched = match(results, base_results)
     notes = [
         f"{label}: no model of {baseline.name} has this label (it has "
         f"{', '.join(r.label for r in base_results)}); not compared"
         for label in unmatched
     ]
-    pairings = []
+    pairings, warnings = [], []
     for new, base in pairs:
+        base_name = f"{base.label} ({baseline.name})"
+        warning = differences_note(
+            new.label, base_name, (manifests or {}).get(new.label, {}), base_manifests[base.label]
+        )
+        if warning:
+            warnings.append(warning)
         try:
-            pairings.append(pair(new, base, ks, name=new.label, base_name=f"{base.label} ({baseline.name})"))
+            pairings.append(pair(new, base, ks, name=new.label, base_name=base_name))
         except CompareError as exc:
             notes.append(str(exc))
-    return pairings, notes, unmatched
+    return pairings, notes, unmatched, warnings
 
 
 def regression_gate(reports: SessionReports, limit: float, baseline_name: str) -> None:
@@ -139,7 +150,11 @@ def build(state: CodexState, results: Sequence[ModelResult], ks: Sequence[int]) 
         reports.baseline_name = (
             f"{baseline.name} ({baseline.path})" if baseline.name.startswith("run ") else baseline.name
         )
-        reports.compared, reports.compare_notes, reports.unmatched = compare_with(results, baseline, ks)
+        params = {m.spec.label: (m, m.params_json()) for m in state.models}
+        manifests = {r.label: build_manifest(state, *params[r.label]) for r in results if r.label in params}
+        reports.compared, reports.compare_notes, reports.unmatched, reports.compare_warnings = compare_with(
+            results, baseline, ks, manifests
+        )
         limit = state.options.reports.fail_regression
         if limit is not None:
             regression_gate(reports, limit, baseline.name)
@@ -167,6 +182,14 @@ def write_files(
             return report
 
         jobs.append(("results file", results_file))
+    if opts.samples_out:
+        samples_out = opts.samples_out
+
+        def he_results() -> str:
+            write_samples_out(samples_out, results)
+            return samples_out
+
+        jobs.append(("samples results", he_results))
     if ropts.save:
 
         def save() -> str:
@@ -195,6 +218,7 @@ def write_files(
                 reports.compared,
                 reports.compared_title,
                 paper_figures=state.suite.name == "humaneval",
+                compared_warnings=reports.compare_warnings,
             )
             return atomic_write(markdown_path, text)
 
@@ -215,6 +239,7 @@ def summary_lines(reports: SessionReports, width: int | None = None) -> list[tup
         out += [(line, {}) for line in render_comparison(reports.within, width=width)]
     if reports.compared or reports.compare_notes:
         out += [("", {}), (f"{reports.compared_title}:", {"bold": True})]
+        out += [(line, {"yellow": True}) for line in reports.compare_warnings]
         out += [(line, {}) for line in render_comparison(reports.compared, width=width)]
         out += [(note, {"yellow": True}) for note in reports.compare_notes]
     out += [(line, {"green": True} if ok else {"red": True}) for line, ok in reports.gate_lines]

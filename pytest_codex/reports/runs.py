@@ -26,11 +26,12 @@ from pytest_codex.core.records import ProblemPayload
 from pytest_codex.options import DEFAULT_KS
 from pytest_codex.options.report import DEFAULT_RUNS_DIR
 from pytest_codex.reports.outputs import SCHEMA
-from pytest_codex.reports.results import ModelResult, build_model_result
+from pytest_codex.reports.results import Coverage, Gap, ModelResult, build_model_result, derive_coverage
 
 READABLE_SCHEMAS = (1, 2)
 TOOL = "pytest-codex"
 _RUN_FILE = re.compile(r"^(\d{4,})_.*\.json$")
+PARTIAL_SUFFIX = ".partial.json"  # a stored run that did not score every problem of its suite
 
 
 class RunFileError(CodexUsageError):
@@ -158,6 +159,20 @@ class LoadedRun:
         ks = tuple(ks) if ks else default_ks(self.max_n())
         return [run_model_result(run, ks) for run in self.runs]
 
+    @property
+    def complete(self) -> bool:
+        """Every model scored every problem of the suite (and the run was not interrupted)."""
+        return document_complete(self.document)
+
+
+def run_coverage(run: dict, payloads: Sequence[ProblemPayload]) -> Coverage:
+    """A run's coverage record, or (files written before there was one) what its problems say."""
+    recorded = Coverage.from_json(run.get("coverage"))
+    if recorded is not None:
+        return recorded
+    total = run.get("problems_total") or len(payloads)
+    return derive_coverage(payloads, total, max((p.n for p in payloads), default=1), Gap.UNKNOWN)
+
 
 def run_model_result(run: dict, ks: Sequence[int]) -> ModelResult:
     """A results-file run as the ``ModelResult`` the renderers take."""
@@ -165,7 +180,19 @@ def run_model_result(run: dict, ks: Sequence[int]) -> ModelResult:
     payloads = [ProblemPayload.from_json(p, model=label) for p in run["problems"]]
     payloads += [ProblemPayload(label, t, attempted=False) for t in run.get("not_attempted") or ()]
     total = run.get("problems_total") or len(payloads)
-    return build_model_result(run["label"], run["model"], payloads, total, ks)
+    return build_model_result(run["label"], run["model"], payloads, total, ks, run_coverage(run, payloads))
+
+
+def document_complete(document: dict) -> bool:
+    if isinstance(document.get("complete"), bool):
+        return document["complete"]
+    for run in document["runs"]:
+        label = run.get("label") or run["model"]
+        payloads = [ProblemPayload.from_json(p, model=label) for p in run["problems"]]
+        payloads += [ProblemPayload(label, t, attempted=False) for t in run.get("not_attempted") or ()]
+        if not run_coverage(run, payloads).complete:
+            return False
+    return True
 
 
 def slug(text: str) -> str:
@@ -196,13 +223,25 @@ class RunStore:
         return f"stored runs in {self.directory}: {'..., ' if len(ids) > 5 else ''}{shown}"
 
     def resolve(self, ref: str) -> tuple[str, Path]:
-        """(display name, path) for ``latest``, a run id, a stored file's stem, or a path."""
+        """(display name, path) for ``latest``, a run id, a stored file's stem, or a path.
+
+        ``latest`` is the newest *complete* stored run: a partial one (saved after ``-k``,
+        ``-x``, an interrupt, or with problems that had no samples) is never ``latest``; name
+        it by its id."""
         entries = self.entries()
         if ref == "latest":
             if not entries:
                 raise RunFileError(f"'latest': {self._ids()}")
-            num, path = entries[-1]
-            return f"run {num:04d}", path
+            partial = []
+            for num, path in reversed(entries):
+                if self._complete(path):
+                    return f"run {num:04d}", path
+                partial.append(path.stem)
+            shown = ", ".join(partial[:5]) + (", ..." if len(partial) > 5 else "")
+            raise RunFileError(
+                f"'latest': no complete run is stored in {self.directory} (the partial runs there: {shown}); "
+                "give a run id to use a partial run, or store a complete run with --codex-save"
+            )
         stem = ref[:-5] if ref.endswith(".json") else ref
         if stem.isdigit():
             matches = [p for num, p in entries if num == int(stem)]
@@ -216,6 +255,15 @@ class RunStore:
         if path.is_file():
             return ref, path
         raise RunFileError(f"{ref!r} is neither a stored run id nor a file; {self._ids()}")
+
+    @staticmethod
+    def _complete(path: Path) -> bool:
+        if path.name.endswith(PARTIAL_SUFFIX):
+            return False
+        try:
+            return document_complete(read_document(path))
+        except RunFileError:
+            return False  # unreadable: not a run to compare with
 
     def load(self, ref: str) -> LoadedRun:
         name, path = self.resolve(ref)
@@ -237,7 +285,8 @@ class RunStore:
             except FileExistsError:
                 num += 1
         run_id = f"{num:04d}"
-        path = self.directory / f"{run_id}_{slug('+'.join(labels))[:80]}.json"
+        suffix = ".json" if document_complete(document) else PARTIAL_SUFFIX
+        path = self.directory / f"{run_id}_{slug('+'.join(labels))[:80]}{suffix}"
         atomic_write(path, json.dumps(dict(document, run_id=run_id), indent=1) + "\n")
         return run_id, path
 

@@ -79,10 +79,15 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: 
 
 
 def pass_at_k_rows(results: Sequence[ModelResult], ks: Sequence[int]):
-    """(pass@k headers, verdict headers, rows as (pass@k cells, verdict cells), notes)."""
+    """(pass@k headers, verdict headers, rows as (pass@k cells, verdict cells), notes).
+    When a result is partial, a ``coverage`` column follows the pass@k cells ("partial: N of
+    M problems"), so the figure is never shown without it."""
     headers = ["model", "problems", "n"]
     for k in ks:
         headers += [f"pass@{k}", CI_HEADER]
+    any_partial = any(r.partial for r in results)
+    if any_partial:
+        headers.append("coverage")
     rows: list[tuple[list[str], list[str]]] = []
     notes: list[str] = []
     for r in results:
@@ -94,6 +99,8 @@ def pass_at_k_rows(results: Sequence[ModelResult], ks: Sequence[int]):
                 notes.append(f"[{len(notes) + 1}] {r.label} pass@{k}: {r.k_reasons.get(k, 'not computed')}")
                 cell += f" [{len(notes)}]"
             cells += [cell, fmt_interval(intervals.get(k))]
+        if any_partial:
+            cells.append(r.coverage.short())
         rows.append((cells, [str(r.verdicts.get(v, 0)) for v in VERDICTS]))
     return headers, list(VERDICTS), rows, notes
 
@@ -205,11 +212,15 @@ def render_comparison(pairings: Sequence, markdown: bool = False, width: int | N
 
 
 def scope_line(results: Sequence[ModelResult], suite_name: str) -> str:
+    """What the figures cover: ``humaneval: over 164 of 164 problems``, or for a partial run
+    ``humaneval: PARTIAL: over 60 of 164 problems (104 interrupted)``."""
     parts = []
     for r in results:
-        s = f"over {r.selected} of {r.suite_total} problems"
-        if r.not_attempted:
-            s += f" ({len(r.not_attempted)} not attempted: no samples, e.g. {r.not_attempted[0]})"
+        cov = r.coverage
+        s = f"over {cov.problems_scored} of {cov.problems_planned} problems"
+        if not cov.complete:
+            why = cov.reasons() or "interrupted"
+            s = f"PARTIAL: {s} ({why})"
         parts.append((r.label, s))
     distinct = {s for _, s in parts}
     if len(distinct) == 1:
@@ -290,15 +301,17 @@ def markdown_document(
     compared: Sequence = (),
     compared_title: str = "",
     paper_figures: bool = False,
+    compared_warnings: Sequence[str] = (),
 ) -> str:
     """A markdown report: the pass@k table, paired differences within the run, and the
-    comparison with another run (each section only when there is something in it); with
-    ``paper_figures`` (HumanEval runs), the Codex paper's figures beside the run's."""
+    comparison with another run (each section only when there is something in it; the
+    comparison opens with any settings that change completions in which the runs differ);
+    with ``paper_figures`` (HumanEval runs), the Codex paper's figures beside the run's."""
     out = [f"## {title}", "", scope, ""] + render_markdown(results, ks) + ["", method_line()]
     if paper_figures:
         out += ["", "### Beside the Codex paper's figures", ""] + render_paper_figures(results)
-    for heading, pgs in (("Paired differences", pairings), (compared_title, compared)):
+    for heading, pgs, warnings in (("Paired differences", pairings, ()), (compared_title, compared, compared_warnings)):
         lines = render_comparison(pgs, markdown=True)
         if lines:
-            out += ["", f"### {heading}", ""] + lines
+            out += ["", f"### {heading}", ""] + [f"> {w}\n" for w in warnings] + lines
     return "\n".join(out) + "\n"

@@ -2,6 +2,12 @@
 
 One executor (one fork server) per pytest process or xdist worker; ``run`` is not
 thread-safe (use one executor per thread).
+
+Time: a sample's ``time_limit`` is CPU time, the user + system time of all of its
+processes together (their rusage, reported by the fork server when it reaps them), so a
+loaded machine does not turn a correct answer into a timeout.  ``RLIMIT_CPU`` (the limit
+rounded up) stops a process that spins; a wall-clock guard, ``wall_factor`` times the
+limit, ends a sample that sleeps or blocks.  See ``pytest_codex.sandbox.timelimits``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pytest_codex.core.verdicts import SampleResult, Verdict
 from pytest_codex.sandbox import isolation
 from pytest_codex.sandbox.channel import Channel
 from pytest_codex.sandbox.judge import Diverged, judge, record_calls
+from pytest_codex.sandbox.timelimits import WALL_FACTOR
 
 OUTPUT_CAP = 4096
 UID_BASE = 2_000_000_000  # + 256 x the trusted pid + a counter: one unprivileged uid per executor
@@ -95,10 +102,12 @@ class SandboxExecutor:
         disable: tuple[str, ...] = (),
         limits: isolation.Limits | None = None,
         cpu: int | None = None,
+        wall_factor: float = WALL_FACTOR,
     ) -> None:
         """``cpu``: pin the calling thread, the fork server and every sample to that CPU
         (restored by ``close``).  A sample costs many wake-ups between the trusted thread and
-        its child; on one core each is ~10 us, across cores ~100 us on a VM."""
+        its child; on one core each is ~10 us, across cores ~100 us on a VM.
+        ``wall_factor``: the wall-clock guard of a sample, as a multiple of its CPU-time limit."""
         if mode not in ("auto", "strict"):
             raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
         if not sys.platform.startswith("linux"):
@@ -111,6 +120,9 @@ class SandboxExecutor:
             self._unpin = os.sched_getaffinity(0)
             os.sched_setaffinity(0, {cpu})  # the fork server inherits it
         self.mode = mode
+        if not wall_factor >= 1:
+            raise ValueError(f"wall_factor {wall_factor!r}: must be at least 1")
+        self.wall_factor = wall_factor
         self.limits = limits or isolation.Limits()
         self._replays: dict[Problem, list[str]] = {}  # the canonical solution's calls, per problem
         self._stable: dict[Problem, bool] = {}  # whether the tests made the same calls twice
@@ -214,17 +226,23 @@ class SandboxExecutor:
             "landlock_abi": self.info["landlock_abi"],
             "limits": self.limits.to_json(),
             "output_cap": OUTPUT_CAP,
+            "wall_guard_factor": self.wall_factor,
         }
 
-    def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
-        """One sample's verdict.  If the fork server died, it is started again: a sample it
-        was running is ``crashed``, the samples after it run normally."""
+    def run(
+        self, problem: Problem, completion: str, time_limit: float, wall_limit: float | None = None
+    ) -> SampleResult:
+        """One sample's verdict: ``time_limit`` seconds of CPU time for all of its processes
+        together; ``wall_limit`` (default ``wall_factor`` x ``time_limit``) seconds of wall-clock
+        time.  If the fork server died, it is started again: a sample it was running is
+        ``crashed``, the samples after it run normally."""
+        wall = self.wall_factor * time_limit if wall_limit is None else wall_limit
         try:
-            return self._run(problem, completion, time_limit)
+            return self._run(problem, completion, time_limit, wall)
         except _ServerDied as died:
             self._restart()
             if not died.during_sample:  # it died between samples: this one never started
-                return self._run(problem, completion, time_limit)
+                return self._run(problem, completion, time_limit, wall)
             return SampleResult(
                 Verdict.CRASHED,
                 detail=f"the sandbox's fork server died during the sample ({died}); it was restarted",
@@ -232,14 +250,14 @@ class SandboxExecutor:
                 time_limit=time_limit,
             )
 
-    def _run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
+    def _run(self, problem: Problem, completion: str, time_limit: float, wall: float) -> SampleResult:
         replay = self._replays.get(problem)
         if replay is None:
             replay = self._replays[problem] = self._record(problem)
         try:
-            result, _ = self._attempt(problem, completion, time_limit, replay)
+            result, _ = self._attempt(problem, completion, time_limit, replay, wall)
         except Diverged:  # the tests called differently: this sample runs again, live
-            result, _ = self._attempt(problem, completion, time_limit, [])
+            result, _ = self._attempt(problem, completion, time_limit, [], wall)
             if problem not in self._stable:  # random inputs, or only this sample's answers?
                 again = self._record(problem)
                 self._stable[problem] = again == replay
@@ -257,15 +275,20 @@ class SandboxExecutor:
         calls = record_calls(problem)
         return NO_REPLAY if calls is None else calls
 
-    def _attempt(self, problem: Problem, completion: str, time_limit: float, replay: list[str]):
+    def _attempt(
+        self, problem: Problem, completion: str, time_limit: float, replay: list[str], wall: float | None = None
+    ):
+        wall = self.wall_factor * time_limit if wall is None else wall
         start = time.monotonic()
         if self._sock is None:
             raise SandboxError("the executor is closed")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         try:
+            # RLIMIT_CPU, the hard stop of each process: the limit rounded up (the judgement
+            # itself compares the sample's measured CPU time with the exact limit)
             socket.send_fds(
-                self._sock, [json.dumps(["run", math.ceil(time_limit) + 1]).encode()], [theirs.fileno(), out_w]
+                self._sock, [json.dumps(["run", max(1, math.ceil(time_limit))]).encode()], [theirs.fileno(), out_w]
             )
         except OSError as exc:
             mine.close()
@@ -274,7 +297,7 @@ class SandboxExecutor:
         finally:
             theirs.close()
             os.close(out_w)
-        channel = Channel(mine, out_r, start + time_limit, OUTPUT_CAP)
+        channel = Channel(mine, out_r, start + wall, OUTPUT_CAP)
         judgement = None
         try:
             judgement = judge(problem, completion, channel, replay)
@@ -286,7 +309,7 @@ class SandboxExecutor:
                 duration = time.monotonic() - start
                 output = channel.output()  # every writer is dead now: read to the end
                 channel.close()
-        return self._result(judgement, status, time_limit, duration, output), judgement.calls
+        return self._result(judgement, status, time_limit, wall, duration, output), judgement.calls
 
     def _end(self, grace: float, start: float) -> dict:
         try:
@@ -298,24 +321,35 @@ class SandboxExecutor:
         return reply[1]
 
     @staticmethod
-    def _result(j, status: dict, time_limit: float, duration: float, output: str) -> SampleResult:
+    def _result(j, status: dict, time_limit: float, wall: float, duration: float, output: str) -> SampleResult:
+        """The verdict: the judge's, unless the sample's CPU time went over its limit (a
+        timeout, however it ended: RLIMIT_CPU's SIGXCPU, or a verdict reached too late)."""
         verdict, error_type, detail = j.verdict, j.error_type, j.detail
         state = status.get("state")
         if state == "setup_failed":
             raise SandboxError("a sample's isolation could not be set up (the layers probed at start-up failed)")
-        if verdict == Verdict.CRASHED:
+        cpu = status.get("cpu")
+        xcpu = state == "signal" and status["signal"] == signal.SIGXCPU
+        if xcpu or (cpu is not None and cpu > time_limit):
+            verdict, error_type = Verdict.TIMEOUT, None
+            if xcpu:
+                stop = max(1, math.ceil(time_limit))
+                detail = f"CPU time limit exceeded: RLIMIT_CPU stopped it at {stop} s of CPU (limit {time_limit:g} s)"
+            else:
+                detail = f"CPU time limit exceeded: the sample used {cpu:.2f} s of CPU (limit {time_limit:g} s)"
+        elif verdict == Verdict.CRASHED:
             if state == "signal":
-                sig = status["signal"]
-                if sig == signal.SIGXCPU:
-                    verdict, detail = Verdict.TIMEOUT, f"CPU time limit ({math.ceil(time_limit) + 1} s) exceeded"
-                else:
-                    detail = f"{detail}: killed by {_signal_name(sig)}"
+                detail = f"{detail}: killed by {_signal_name(status['signal'])}"
             elif state == "exit":
                 detail = f"{detail}: exited with status {status['code']} before the tests finished"
             else:
                 detail = f"{detail}: it closed its connection"
         elif verdict == Verdict.TIMEOUT:
-            detail = f"{detail} ({time_limit:g} s)"
+            used = f" after {cpu:.2f} s of CPU" if cpu is not None else ""
+            detail = (
+                f"{detail}: the wall-clock guard ({wall:g} s) ran out{used} (CPU limit {time_limit:g} s): "
+                "the sample sleeps or blocks, or the machine left it almost no CPU"
+            )
         return SampleResult(
             verdict,
             error_type=None if error_type is None else text.line(error_type, 100),
@@ -323,6 +357,7 @@ class SandboxExecutor:
             duration=duration,
             output=output,
             time_limit=time_limit,
+            cpu_time=cpu,
         )
 
     def _stop_server(self) -> None:
@@ -351,8 +386,9 @@ class SandboxExecutor:
             shutil.rmtree(self._root, ignore_errors=True)
 
 
-def make_executor(kind: str = "auto", cpu: int | None = None) -> SandboxExecutor:
+def make_executor(kind: str = "auto", cpu: int | None = None, wall_factor: float = WALL_FACTOR) -> SandboxExecutor:
     """The sandbox: ``kind`` is 'auto' (every isolation layer the machine offers) or 'strict'
     (all layers, else ``SandboxUnavailable``); ``cpu`` pins the calling thread and the samples
-    to one CPU (xdist workers, one CPU each)."""
-    return SandboxExecutor(kind, cpu=cpu)
+    to one CPU (xdist workers, one CPU each); ``wall_factor``: the wall-clock guard as a
+    multiple of a sample's CPU-time limit."""
+    return SandboxExecutor(kind, cpu=cpu, wall_factor=wall_factor)

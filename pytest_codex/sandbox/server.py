@@ -22,6 +22,10 @@ iteratively) and resets the PID
 namespace's pid counter, so nothing a sample leaves (files, xattrs, timestamps, inode and
 pid numbers) reaches the next one, and nothing a sample writes can make the cleanup fail.
 
+The status carries ``cpu``: the CPU time (user + system) of every process of the sample,
+from the rusage of each one the server reaps (a process's rusage includes the children it
+reaped itself; orphans are reaped here).
+
 Standard library only.
 """
 
@@ -251,34 +255,30 @@ class Server:
         if pid < 0:
             self._renew()
             return {"state": "fork_failed"}
-        status = _wait(pid, grace)
-        self._reap_all(pid)
+        status, cpu = _wait(pid, grace)
+        cpu += self._reap_all(pid)
         # Before the reply: a slow renewal (a deep tree on a slow disk, without a tmpfs) must
         # not eat into the next sample's time.
         self._renew()
-        if status is None:
-            return {"state": "killed"}
-        if os.WIFSIGNALED(status):
-            return {"state": "signal", "signal": os.WTERMSIG(status)}
-        code = os.WEXITSTATUS(status)
-        if code == _EXIT_SETUP_FAILED:
-            return {"state": "setup_failed"}
-        return {"state": "exit", "code": code}
+        return dict(_status(status), cpu=round(cpu, 6))
 
-    def _reap_all(self, pid: int) -> None:
+    def _reap_all(self, pid: int) -> float:
+        """Kill and reap every process of the sample; the CPU seconds of those reaped."""
         if self.plan.in_pid_namespace:
             kill_all = lambda: os.kill(-1, signal.SIGKILL)  # noqa: E731  init is spared
         else:
             kill_all = lambda: _kill_descendants(pid)  # noqa: E731
+        cpu = 0.0
         while True:
             try:
                 kill_all()
             except ProcessLookupError:
                 pass
             try:
-                os.waitpid(-1, 0)
+                _, _, usage = os.wait4(-1, 0)
             except ChildProcessError:
-                return
+                return cpu
+            cpu += usage.ru_utime + usage.ru_stime
 
 
 def _recv_fds(sock) -> tuple[bytes, list[int]]:
@@ -290,16 +290,28 @@ def _recv_fds(sock) -> tuple[bytes, list[int]]:
     return msg, list(fds)
 
 
-def _wait(pid: int, grace: float):
-    """The child's wait status if it has ended (waiting up to ``grace`` s), else None."""
+def _status(status) -> dict:
+    if status is None:
+        return {"state": "killed"}
+    if os.WIFSIGNALED(status):
+        return {"state": "signal", "signal": os.WTERMSIG(status)}
+    code = os.WEXITSTATUS(status)
+    if code == _EXIT_SETUP_FAILED:
+        return {"state": "setup_failed"}
+    return {"state": "exit", "code": code}
+
+
+def _wait(pid: int, grace: float) -> tuple[int | None, float]:
+    """(the child's wait status, its CPU seconds) if it has ended (waiting up to ``grace`` s),
+    else (None, 0.0): it is killed and reaped with the others."""
     deadline = time.monotonic() + grace
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
-            return status
+            return status, usage.ru_utime + usage.ru_stime
         left = deadline - time.monotonic()
         if left <= 0:
-            return None
+            return None, 0.0
         time.sleep(min(left, 0.002))
 
 

@@ -95,15 +95,22 @@ def test_time_limits_are_scaled_recorded_and_overridable(project, tmp_path):
         "HumanEval/0] or HumanEval/1]",
         "--codex-time-floor=1.5",
         "--codex-time-factor=4",
+        "--codex-time-guard=6",
         f"--codex-report={report}",
     )
     run = json.loads(report.read_text())["runs"][0]
     assert run["manifest"]["execution"]["time_limits"] == {
-        "policy": "floor + factor * canonical runtime",
+        "policy": "floor + factor * canonical CPU time",
         "floor_s": 1.5,
         "factor": 4.0,
+        "judged": "CPU time (user + system) of all of the sample's processes, from their rusage",
+        "hard_stop": "RLIMIT_CPU per process at the limit rounded up (SIGXCPU, then SIGKILL)",
+        "wall_guard_factor": 6.0,
+        "calibration": "the canonical solution's CPU time through the sandbox, best of 2",
         "cache": str(project.path / ".codex" / "time-limits.json"),
     }
+    assert run["manifest"]["execution"]["wall_guard_factor"] == 6.0  # the executor's own record
+    assert all(s["cpu_time"] is not None for p in run["problems"] for s in p["samples"])
     cached = json.loads((project.path / ".codex" / "time-limits.json").read_text())["entries"]
     (measured,) = cached.values()
     for p in run["problems"]:
@@ -112,5 +119,6 @@ def test_time_limits_are_scaled_recorded_and_overridable(project, tmp_path):
         "--model=reference", "-k", "HumanEval/0]", "--codex-timeout=2", f"--codex-report={report}"
     )
     run = json.loads(report.read_text())["runs"][0]
-    assert run["manifest"]["execution"]["time_limits"] == {"policy": "fixed", "seconds": 2.0}
+    limits = run["manifest"]["execution"]["time_limits"]
+    assert limits["policy"] == "fixed CPU time" and limits["seconds"] == 2.0 and limits["wall_guard_factor"] == 10.0
     assert run["problems"][0]["samples"][0]["time_limit"] == 2.0
