@@ -96,12 +96,20 @@ def pass_at_k_rows(results: Sequence[ModelResult], ks: Sequence[int]):
 
 def render_table(results: Sequence[ModelResult], ks: Sequence[int], width: int | None = None) -> list[str]:
     """The pass@k table; verdict counts in the same rows, or in a second table when the
-    one-table layout would be wider than ``width`` characters."""
+    one-table layout would be wider than ``width`` characters (and, if the pass@k table is
+    still too wide, its coverage column as a table of its own right below it)."""
     headers, vheaders, rows, notes = pass_at_k_rows(results, ks)
     out = text_table(headers + vheaders, [a + b for a, b in rows])
-    if width is not None and max(len(line) for line in out) > width:
-        out = text_table(headers, [a for a, _ in rows]) + [""]
-        out += text_table(["verdicts"] + vheaders, [[a[0]] + b for a, b in rows])
+
+    def too_wide(lines: list[str]) -> bool:
+        return width is not None and max(len(line) for line in lines) > width
+
+    if too_wide(out):
+        out = text_table(headers, [a for a, _ in rows])
+        if headers[-1] == "coverage" and too_wide(out):
+            out = text_table(headers[:-1], [a[:-1] for a, _ in rows])
+            out += [""] + text_table(["coverage", ""], [[a[0], a[-1]] for a, _ in rows], left=(0, 1))
+        out += [""] + text_table(["verdicts"] + vheaders, [[a[0]] + b for a, b in rows])
     return out + notes
 
 
