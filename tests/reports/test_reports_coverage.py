@@ -10,14 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from pytest_codex.reports.runs import RunFileError, RunStore
+
 from reports_support import TOY_PROBLEMS, write_jsonl, write_samples, write_suite
-from support import usage_error
+from support import descendants, survivors, usage_error
 
 ALL = {i: [True, True] for i in range(6)}
 MIXED = {0: [True], 1: [False], 2: [True], 3: [False], 4: [True], 5: [True]}
@@ -157,37 +156,6 @@ def test_a_worker_killed_mid_run_gives_a_partial_run(project):
 SLOW = "    import time as _t\n    while _t.process_time() < 0.5:\n        pass\n"
 
 
-def descendants(root: int) -> set[tuple[int, str]]:
-    """(pid, start time) of every live process below ``root`` (by parent links in /proc)."""
-    parents: dict[int, int] = {}
-    starts: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            parents[int(entry)], starts[int(entry)] = int(fields[1]), fields[19]
-    found, frontier = set(), [root]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in {p for p, _ in found}:
-                found.add((child, starts[child]))
-                frontier.append(child)
-    return found
-
-
-def alive(proc: tuple[int, str]) -> bool:
-    try:
-        stat = Path(f"/proc/{proc[0]}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[19] == proc[1] and fields[0] != "Z"
-
-
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_ctrl_c_mid_run_gives_a_flagged_partial_run_and_leaves_no_process(project, workers):
     write_jsonl(
@@ -241,10 +209,7 @@ def test_ctrl_c_mid_run_gives_a_flagged_partial_run_and_leaves_no_process(projec
     assert seen == 2, out
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert tree, "the run had no child processes to check"
-    deadline = time.monotonic() + 15
-    while any(alive(p) for p in tree) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert [p for p in tree if alive(p)] == []  # no process of the run is left
+    assert survivors(tree) == []  # no process of the run is left
     cov = coverage(project)
     scored = cov["problems"]["scored"]
     assert 2 <= scored < 6, out

@@ -255,6 +255,7 @@ BAD_OUTPUTS = [
 def test_a_bad_output_path_is_a_usage_error_before_any_item_runs(project, workers, arg, message):
     (project.path / "blocker").write_text("a file, not a directory")
     (project.path / "adir").mkdir()
+
     def files():  # what the run could have written (not pytester's own stdout, stderr, basetemp)
         return sorted(
             str(p.relative_to(project.path))
