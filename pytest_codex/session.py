@@ -210,8 +210,8 @@ def start(config: pytest.Config) -> CodexState | None:
 def inapplicable_generation_options(state: CodexState, config: pytest.Config) -> list[str]:
     """Generation options for a run whose models generate nothing (``reference``, a samples
     file): on the command line a usage error (they were meant for this run, and would be
-    ignored); from the ini file one header line each (the ini file serves every run of the
-    project, generating or not), shown with the summary."""
+    ignored); from the ini file one line each, shown with the summary (the ini file serves
+    every run of the project, generating or not)."""
     if any(m.params is not None for m in state.models):
         return []
     fixed = " and ".join(f"--model={m.spec.raw}" for m in state.models)
@@ -510,22 +510,11 @@ class Summary:
                 document["experiments"] = state.experiments
             reporting.write_files(state, results, ks, self.reports, document)
         gated = state.options.fail_under is not None or state.options.reports.fail_regression is not None
-        partial = [r for r in results if r.partial]
-        if gated and partial:
-            allowed = state.options.reports.allow_partial
-            for r in partial:
-                why = f"{r.label}: {r.coverage.describe()}"
-                self.gate_lines.append(
-                    (f"gates: {why}; gated anyway (--codex-allow-partial)", True)
-                    if allowed
-                    else (
-                        f"gates: {why}; failing: a partial run is not gated (run every problem, or pass --codex-allow-partial)",
-                        False,
-                    )
-                )
+        if gated:
+            self.gate_lines = reporting.partial_gate(results, state.options.reports.allow_partial)
         if gated and exitstatus in (0, 1):
             ok = bool(results) and not state.collector.harness_errors
-            ok = ok and (not partial or state.options.reports.allow_partial)
+            ok = ok and all(passes for _, passes in self.gate_lines)
             threshold = state.options.fail_under
             if threshold is not None:
                 ok = ok and all((x := r.pass_at_k.get(1)) is not None and x >= threshold for r in results)

@@ -4,6 +4,8 @@ through tests/conftest.py)."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -65,3 +67,43 @@ def usage_error(result: pytest.RunResult) -> str:
     lines = [line for line in result.stderr.lines if line.startswith("ERROR:")]
     assert len(lines) == 1, result.stderr.str()
     return lines[0]
+
+
+def descendants(root: int) -> set[tuple[int, str]]:
+    """(pid, start time) of every live process below ``root`` (by parent links in /proc)."""
+    parents: dict[int, int] = {}
+    starts: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            parents[int(entry)], starts[int(entry)] = int(fields[1]), fields[19]
+    found, frontier = set(), [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in {p for p, _ in found}:
+                found.add((child, starts[child]))
+                frontier.append(child)
+    return found
+
+
+def alive(proc: tuple[int, str]) -> bool:
+    """Whether the process ``(pid, start time)`` still exists (a zombie does not count)."""
+    try:
+        stat = Path(f"/proc/{proc[0]}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19] == proc[1] and fields[0] != "Z"
+
+
+def survivors(tree: set[tuple[int, str]], within: float = 15.0) -> list[tuple[int, str]]:
+    """The processes of ``tree`` still alive after waiting up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while any(alive(p) for p in tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return sorted(p for p in tree if alive(p))

@@ -143,6 +143,22 @@ def regression_gate(reports: SessionReports, limit: float, baseline_name: str) -
         )
 
 
+def partial_gate(results: Sequence[ModelResult], allow_partial: bool) -> list[tuple[str, bool]]:
+    """(line, ok) per partial result: the gates refuse a partial run unless
+    ``--codex-allow-partial`` (a pass@1 over part of the suite is not the suite's)."""
+    lines = []
+    for r in results:
+        if not r.partial:
+            continue
+        why = f"gates: {r.label}: {r.coverage.describe()}"
+        if allow_partial:
+            lines.append((f"{why}; gated anyway (--codex-allow-partial)", True))
+        else:
+            fix = "run every problem, or pass --codex-allow-partial"
+            lines.append((f"{why}; failing: a partial run is not gated ({fix})", False))
+    return lines
+
+
 def build(state: CodexState, results: Sequence[ModelResult], ks: Sequence[int]) -> SessionReports:
     reports = SessionReports(within=within_run(results, comparison_ks(ks)))
     baseline = state.baseline

@@ -143,12 +143,15 @@ def fit_table(
 def render_table(results: Sequence[ModelResult], ks: Sequence[int], width: int | None = None) -> list[str]:
     """The pass@k table; verdict counts in the same rows, or in a second table when the
     one-table layout would be wider than ``width`` characters (the terminal's, which follows
-    ``COLUMNS``); a table still too wide splits its columns further, the model column repeated."""
+    ``COLUMNS``); a table still too wide splits its columns further, the model column repeated
+    (a pass@k stays beside its interval; the coverage column goes last)."""
     headers, vheaders, rows, notes = pass_at_k_rows(results, ks)
     out = text_table(headers + vheaders, [a + b for a, b in rows])
     if width is not None and max(len(line) for line in out) > width:
-        pairs = [[i, i + 1] for i in range(3, len(headers), 2)]
-        out = fit_table(headers, [a for a, _ in rows], width, [[0], [1, 2], *pairs]) + [""]
+        coverage = headers[-1] == "coverage"
+        last = len(headers) - 1 if coverage else len(headers)
+        groups = [[0], [1, 2], *[[i, i + 1] for i in range(3, last, 2)]] + ([[last]] if coverage else [])
+        out = fit_table(headers, [a for a, _ in rows], width, groups) + [""]
         vgroups = [[0], *([i] for i in range(1, len(vheaders) + 1))]
         out += fit_table(["verdicts"] + vheaders, [[a[0]] + b for a, b in rows], width, vgroups)
     return out + notes

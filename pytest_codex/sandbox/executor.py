@@ -298,17 +298,25 @@ class SandboxExecutor:
             theirs.close()
             os.close(out_w)
         channel = Channel(mine, out_r, start + wall, OUTPUT_CAP)
-        judgement = None
         try:
             judgement = judge(problem, completion, channel, replay)
-        finally:
+        except BaseException:
+            # Diverged, a harness error, or Ctrl-C (whose SIGINT may have ended the fork server
+            # too): end the sample if the server is there, and never let a failure to end it
+            # hide what happened.
             try:
-                # A child that hung up gets a moment to finish dying, so its status is known.
-                status = self._end(0.05 if judgement is not None and judgement.channel_closed else 0.0, start)
-            finally:
-                duration = time.monotonic() - start
-                output = channel.output()  # every writer is dead now: read to the end
-                channel.close()
+                self._end(0.0, start)
+            except (SandboxError, _ServerDied):
+                pass
+            channel.close()
+            raise
+        try:
+            # A child that hung up gets a moment to finish dying, so its status is known.
+            status = self._end(0.05 if judgement.channel_closed else 0.0, start)
+            duration = time.monotonic() - start
+            output = channel.output()  # every writer is dead now: read to the end
+        finally:
+            channel.close()
         return self._result(judgement, status, time_limit, wall, duration, output), judgement.calls
 
     def _end(self, grace: float, start: float) -> dict:

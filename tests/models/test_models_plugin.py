@@ -17,7 +17,7 @@ import pytest
 from pytest_codex.core.problems import load_suite
 
 from models_support import tiny_model
-from support import usage_error
+from support import descendants, survivors, usage_error
 
 pytest.importorskip("transformers")
 
@@ -265,6 +265,83 @@ def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir
     )
     assert f"{count * n} generated, 0 from store" in time_line(fresh, "hf:tiny")
     assert _same_samples(report(project, "resumed.json"), report(project, "fresh.json"))
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_ctrl_c_during_generation_keeps_what_was_generated(project, tiny_dir, workers):
+    """SIGINT to the process group of a real run in the middle of generation: pytest's exit
+    status for an interrupt, no results file, no process left; the store keeps every sample
+    that finished, and the rerun generates only the missing ones."""
+    count, n = 6, 4
+    common = args(
+        project,
+        f"hf:{tiny_dir}",
+        count,
+        f"--codex-n={n}",
+        "--codex-temperature=0.9",
+        "--codex-batch-size=1",
+        "--codex-max-new-tokens=64",
+    )
+    store = project.path / "cache" / "completions.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *common, "-n", workers, "--codex-report=r.json"],
+        cwd=project.path,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 240
+        stored = 0
+        while time.time() < deadline and proc.poll() is None:
+            if store.exists():
+                try:
+                    with sqlite3.connect(store) as db:
+                        stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+                except sqlite3.OperationalError:
+                    stored = 0
+            if stored >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "generation finished before it could be interrupted"
+        tree = descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        out = proc.communicate(timeout=120)[0].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "KeyboardInterrupt" in out and not (project.path / "r.json").exists()
+    assert survivors(tree) == []
+    with sqlite3.connect(store) as db:
+        kept = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    assert 3 <= kept < count * n
+    resumed = project.runpytest_subprocess(*common, "-n", workers, f"--codex-report={project.path / 'r.json'}")
+    assert f"{count * n - kept} generated, {kept} from store" in time_line(resumed, "hf:tiny")
+    assert report(project)["coverage"]["complete"] is True
+
+
+def test_compare_names_the_settings_that_change_completions(project, tiny_dir):
+    """float32 is the CPU default; bfloat16 is opt-in and said in the header; --codex-compare
+    says, before the comparison, that the two runs differ in dtype and batch size."""
+    first = project.runpytest_subprocess(
+        *args(project, f"hf:{tiny_dir}", 2, "--codex-dtype=auto", "--codex-batch-size=1", "--codex-save")
+    )
+    assert first.ret in (0, 1)
+    stored = json.loads(next((project.path / ".codex" / "runs").glob("0001_*.json")).read_text())
+    assert stored["runs"][0]["params"]["dtype"] == "float32"  # auto on a CPU
+    assert "bfloat16 on CPU" not in first.stdout.str()
+    second = project.runpytest_subprocess(
+        *args(project, f"hf:{tiny_dir}", 2, "--codex-batch-size=2", "--codex-compare=latest"),
+        "--codex-dtype=bfloat16",
+    )
+    assert second.ret in (0, 1)
+    out = second.stdout.str()
+    assert "codex: hf:tiny: bfloat16 on CPU (opted in with --codex-dtype)" in out
+    note = next(ln for ln in second.outlines if "the runs differ in what changes completions" in ln)
+    assert "batch_size 2 vs 1" in note and "dtype bfloat16 vs float32" in note
+    assert out.index(note) < out.index("pass@1 ", out.index("compared with run 0001"))
 
 
 def test_progress_line_and_quiet(project, tiny_dir):

@@ -49,7 +49,7 @@ def test_color_thresholds(value, color):
 def test_badges_for_each_model_are_written(tmp_path):
     payload = ProblemPayload("", "HumanEval/0", n=4, c=1)
     results = [
-        build_model_result("hf:SmolLM2-135M", "hf:HuggingFaceTB/SmolLM2-135M", [payload], 164, (1,)),
+        build_model_result("hf:SmolLM2-135M", "hf:HuggingFaceTB/SmolLM2-135M", [payload], 1, (1,)),
         build_model_result("reference", "reference", [ProblemPayload("", "HumanEval/0", n=1, c=1)], 164, (1,)),
     ]
     paths = write_badges(str(tmp_path / "badges"), badge_documents(results, "humaneval"))
@@ -66,5 +66,8 @@ def test_badges_for_each_model_are_written(tmp_path):
         "message": "25.0%",
         "color": "yellow",
     }
+    # the reference scored 1 of 164 problems: its badge says partial, in grey
+    partial = json.loads((tmp_path / "badges" / "reference.json").read_text())
+    assert partial["message"] == "100.0% (partial)" and partial["color"] == "lightgrey"
     root = ElementTree.parse(tmp_path / "badges" / "reference.svg").getroot()
-    assert "HumanEval pass@1 reference: 100.0%" in root.get("aria-label")
+    assert "HumanEval pass@1 reference: 100.0% (partial)" in root.get("aria-label")

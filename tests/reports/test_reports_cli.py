@@ -99,6 +99,49 @@ def test_compare_two_files_and_one_file_with_two_models(files):
     assert "identical" in same
 
 
+GENERATED = {
+    "prompt_style": "completion",
+    "stop": ["\ndef"],
+    "n": 4,
+    "temperature": 0.0,
+    "top_p": 1.0,
+    "max_new_tokens": 512,
+    "seed": 0,
+    "batch_size": 32,
+    "dtype": "float32",
+    "device": "cpu",
+}
+
+
+def as_generated(source, target, **changes):
+    """A results file as a generating model would have written it, with ``changes`` to its
+    generation settings (``torch=...``: the torch version)."""
+    doc = json.loads(source.read_text())
+    torch = changes.pop("torch", "2.13.0")
+    for run in doc["runs"]:
+        run["manifest"]["generation"] = dict(GENERATED, **changes)
+        run["manifest"]["packages"]["torch"] = torch
+        run["manifest"]["model"] = {"kind": "hf", "fingerprint": {"backend": "transformers"}}
+    target.write_text(json.dumps(doc))
+    return target
+
+
+def test_compare_says_first_what_changes_completions(files, tmp_path):
+    base = as_generated(files["a"], tmp_path / "base.json")
+    other = as_generated(files["b"], tmp_path / "other.json", dtype="bfloat16", batch_size=8, torch="2.12.0")
+    out = ok(run_cli("compare", base, other)).splitlines()
+    assert out[0] == (
+        "note: samples:b (other) vs samples:a (base): the runs differ in what changes completions: batch_size "
+        "8 vs 32; dtype bfloat16 vs float32; torch 2.12.0 vs 2.13.0 (a difference below may come from these, "
+        "not from the model)"
+    )
+    assert out[1].startswith("model ")  # then the table
+    same = ok(run_cli("compare", base, as_generated(files["b"], tmp_path / "same.json")))
+    assert "note:" not in same  # negative control: nothing that changes completions differs
+    markdown = ok(run_cli("compare", base, other, "--markdown"))
+    assert markdown.startswith("> samples:b (other) vs samples:a (base): the runs differ in")
+
+
 def test_badge_writes_shields_json_and_svg(files, tmp_path):
     ok(run_cli("badge", files["ab"], "--out", tmp_path / "badges"))
     doc = json.loads((tmp_path / "badges" / "samples-b.json").read_text())

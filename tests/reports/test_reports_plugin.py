@@ -8,6 +8,7 @@ import json
 import pytest
 
 from reports_support import TOY_PROBLEMS, run_cli, write_samples, write_suite
+from support import usage_error
 
 GOOD = {i: [True, True, False] for i in range(6)}
 WORSE = {i: [True, False, False] if i < 3 else [False, False, False] for i in range(6)}
@@ -189,19 +190,32 @@ def test_bad_report_options_are_usage_errors(project, workers, args, message):
     assert len(TOY_PROBLEMS) == 6
 
 
-def test_a_file_that_cannot_be_written_is_reported_and_fails_the_run(project):
-    (project.path / "blocker").write_text("a file, not a directory")
+def test_a_file_that_cannot_be_written_is_reported_after_the_table_and_fails_the_run(project):
+    # The paths were fine when the run started (checked at configure time); something made
+    # them unwritable during the run.
+    project.makeconftest("""
+        import pathlib
+
+        def pytest_collection_finish(session):
+            pathlib.Path("blocker").write_text("a file, not a directory")
+            pathlib.Path("he").mkdir()
+    """)
     result = run(
         project,
         "--model=samples:good.jsonl",
         "--codex-badge=blocker/badges",
         "--codex-markdown=board.md",
+        "--codex-samples-out=he",
         "-k",
         "toy/0]",
     )
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stdout.fnmatch_lines(["markdown: board.md", "badges: could not write (NotADirectoryError*blocker*"])
+    out = result.stdout.str()
+    assert out.index("pytest-codex: toy.jsonl") < out.index("badges: could not write (NotADirectoryError")
+    assert "samples results: could not write (IsADirectoryError" in out and "Traceback" not in out
     assert (project.path / "board.md").exists()  # the other files are still written
+    assert not list(project.path.rglob("*.tmp"))  # no temporary file is left behind
 
 
 def test_models_missing_from_the_compared_run_are_named(project):
@@ -240,3 +254,40 @@ def test_a_humaneval_markdown_has_the_codex_papers_figures_and_another_suites_ha
         ]
     assert run(project, "--model=samples:good.jsonl", "--codex-markdown=toy.md").ret == 0
     assert "Codex paper's figures" not in (project.path / "toy.md").read_text()
+
+
+BAD_OUTPUTS = [
+    ("--codex-report=adir", "--codex-report='adir': is a directory; give the path of a file"),
+    ("--codex-report=blocker/r.json", "--codex-report='blocker/r.json': "),
+    ("--codex-report=/sys/r.json", "--codex-report='/sys/r.json': cannot create files in /sys"),
+    ("--codex-samples-out=adir", "--codex-samples-out='adir': is a directory"),
+    ("--codex-markdown=blocker/x/board.md", "is not a directory"),
+    ("--codex-badge=blocker", "--codex-badge='blocker': exists and is not a directory"),
+    ("--codex-badge=/sys/badges", "cannot create files in /sys"),
+    ("--codex-runs-dir=blocker", "--codex-runs-dir='blocker': exists and is not a directory"),
+    ("--codex-plots=blocker", "--codex-plots='blocker': exists and is not a directory"),
+    ("--codex-cache-dir=blocker", "exists and is not a directory"),
+]
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize("arg,message", BAD_OUTPUTS, ids=[a for a, _ in BAD_OUTPUTS])
+def test_a_bad_output_path_is_a_usage_error_before_any_item_runs(project, workers, arg, message):
+    (project.path / "blocker").write_text("a file, not a directory")
+    (project.path / "adir").mkdir()
+
+    def files():  # what the run could have written (not pytester's own stdout, stderr, basetemp)
+        return sorted(
+            str(p.relative_to(project.path))
+            for p in project.path.rglob("*")
+            if p.relative_to(project.path).parts[0] not in ("stdout", "stderr")
+            and not p.relative_to(project.path).parts[0].startswith("runpytest")
+        )
+
+    before = files()
+    result = run(project, "--model=samples:good.jsonl", "--codex-save", arg, workers=workers)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = usage_error(result)
+    assert message in line and "; give" in line, line
+    assert "PASSED" not in result.stdout.str() and "passed" not in result.stdout.str()
+    assert files() == before  # nothing created, no temporary file left

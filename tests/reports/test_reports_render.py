@@ -35,7 +35,7 @@ model-b         8  10  0.6375   [0.3875, 0.875]      1.0    [1.0, 1.0]      51  
 """)
 
 
-def test_80_columns_split_the_verdicts_into_a_second_table():
+def test_80_columns_split_the_verdicts_and_the_coverage_into_tables_of_their_own():
     lines = render_table([A, B, GREEDY], (1, 10), width=80)
     assert lines == golden("""
 model    problems   n  pass@1            95% CI  pass@10        95% CI
@@ -43,6 +43,12 @@ model    problems   n  pass@1            95% CI  pass@10        95% CI
 model-a         8  10     0.5  [0.2125, 0.7875]     0.75  [0.375, 1.0]
 model-b         8  10  0.6375   [0.3875, 0.875]      1.0    [1.0, 1.0]
 greedy          4   1    0.75       [0.25, 1.0]    — [1]             —
+
+coverage
+--------  ------------------------
+model-a   complete
+model-b   complete
+greedy    partial: 4 of 8 problems
 
 verdicts  passed  failed  error  timeout  syntax_error  crashed
 --------  ------  ------  -----  -------  ------------  -------
@@ -56,11 +62,11 @@ greedy         3       0      1        0             0        0
 
 def test_markdown_table():
     assert render_markdown([A, B, GREEDY], (1, 10)) == golden("""
-| model | problems | n | pass@1 | 95% CI | pass@10 | 95% CI | passed | failed | error | timeout | syntax_error | crashed |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| model-a | 8 | 10 | 0.5 | [0.2125, 0.7875] | 0.75 | [0.375, 1.0] | 40 | 22 | 18 | 0 | 0 | 0 |
-| model-b | 8 | 10 | 0.6375 | [0.3875, 0.875] | 1.0 | [1.0, 1.0] | 51 | 16 | 13 | 0 | 0 | 0 |
-| greedy | 4 | 1 | 0.75 | [0.25, 1.0] | — [1] | — | 3 | 0 | 1 | 0 | 0 | 0 |
+| model | problems | n | pass@1 | 95% CI | pass@10 | 95% CI | coverage | passed | failed | error | timeout | syntax_error | crashed |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| model-a | 8 | 10 | 0.5 | [0.2125, 0.7875] | 0.75 | [0.375, 1.0] | complete | 40 | 22 | 18 | 0 | 0 | 0 |
+| model-b | 8 | 10 | 0.6375 | [0.3875, 0.875] | 1.0 | [1.0, 1.0] | complete | 51 | 16 | 13 | 0 | 0 | 0 |
+| greedy | 4 | 1 | 0.75 | [0.25, 1.0] | — [1] | — | partial: 4 of 8 problems | 3 | 0 | 1 | 0 | 0 | 0 |
 
 [1] greedy pass@10: needs at least 10 samples per problem; 4 problem(s) have fewer (e.g. toy/0 has 1)
 """)

@@ -75,9 +75,45 @@ def test_a_schema_1_file_loads_and_is_upgraded(tmp_path):
     assert loaded.model_results([1, 2])[0].pass_at_k[2] == 0.5
 
 
+# The same run over a suite of two problems, both scored: complete.
+COMPLETE = dict(
+    SCHEMA_1,
+    schema=2,
+    created=None,
+    run_id=None,
+    runs=[dict(SCHEMA_1["runs"][0], problems_selected=2, problems_total=2, not_attempted=[])],
+)
+
+
+def test_a_file_without_a_coverage_record_gets_one_from_its_problems(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(SCHEMA_1))
+    (result,) = RunStore(tmp_path / "runs").load(str(path)).model_results()
+    cov = result.coverage
+    assert result.partial and (cov.problems_planned, cov.problems_scored) == (164, 2)
+    assert cov.gaps == {"not_attempted": 1, "unknown": 161}
+    assert cov.short() == "partial: 2 of 164 problems"
+
+
+def test_partial_runs_are_stored_flagged_and_are_never_latest(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(RunFileError, match="'latest': no runs are stored"):
+        store.resolve("latest")
+    store.save(COMPLETE, ["full"])
+    partial_id, partial_path = store.save(dict(SCHEMA_1, schema=2), ["part"])
+    assert partial_path.name == "0002_part.partial.json" and partial_id == "0002"
+    assert store.resolve("latest")[0] == "run 0001"  # the newest complete run, not 0002
+    assert store.resolve("2")[0] == store.resolve("0002_part.partial")[0] == "run 0002"  # by id
+    assert not store.load("2").complete and store.load("latest").complete
+    only_partial = RunStore(tmp_path / "partial-only")
+    only_partial.save(dict(SCHEMA_1, schema=2), ["part"])
+    with pytest.raises(RunFileError, match="no complete run is stored in .*0001_part.partial.*give a run id"):
+        only_partial.resolve("latest")
+
+
 def test_saved_runs_get_increasing_ids_and_never_overwrite(tmp_path):
     store = RunStore(tmp_path / "runs")
-    doc = dict(SCHEMA_1, schema=2, created=None, run_id=None)
+    doc = COMPLETE
     first_id, first = store.save(doc, ["samples:old"])
     second_id, second = store.save(doc, ["samples:old", "reference"])
     assert (first_id, first.name) == ("0001", "0001_samples-old.json")
@@ -90,7 +126,7 @@ def test_saved_runs_get_increasing_ids_and_never_overwrite(tmp_path):
 
 def test_run_references(tmp_path):
     store = RunStore(tmp_path / "runs")
-    doc = dict(SCHEMA_1, schema=2, created=None, run_id=None)
+    doc = COMPLETE
     store.save(doc, ["a"])
     store.save(doc, ["b"])
     assert store.resolve("latest")[0] == "run 0002"
