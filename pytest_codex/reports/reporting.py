@@ -236,7 +236,8 @@ def write_files(
                 paper_figures=state.suite.name == "humaneval",
                 compared_warnings=reports.compare_warnings,
             )
-            return atomic_write(markdown_path, text)
+            atomic_write(markdown_path, text)
+            return markdown_path
 
         jobs.append(("markdown", markdown))
     for what, job in jobs:

@@ -361,7 +361,7 @@ class SandboxExecutor:
         return SampleResult(
             verdict,
             error_type=None if error_type is None else text.line(error_type, 100),
-            detail=None if detail is None else text.line(detail, text.DETAIL_CHARS),
+            detail=None if detail is None else text.clean(detail, text.DETAIL_CHARS),  # several lines: call, statement
             duration=duration,
             output=output,
             time_limit=time_limit,

@@ -32,7 +32,7 @@ def project(project: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(project, *args, workers="0"):
-    return project.runpytest_subprocess("--codex-suite=toy.jsonl", "-n", workers, *args)
+    return project.runpytest_subprocess("--codex-suite=toy.jsonl", "-n", workers, *args, "test_humaneval.py")
 
 
 def coverage(project, name="r.json") -> dict:

@@ -27,7 +27,8 @@ def executor():
 def readable(detail: str | None) -> bool:
     assert detail is not None
     detail.encode("utf-8")  # valid UTF-8: no lone surrogate
-    return "\n" not in detail and not UNSAFE.search(detail) and len(detail) < 2200
+    # a few lines (the call and its value, the failing statement), each free of control characters
+    return detail.count("\n") <= 30 and not UNSAFE.search(detail.replace("\n", " ")) and len(detail) < 2200
 
 
 def problem(name: str, canonical: str, test: str) -> Problem:
