@@ -24,6 +24,7 @@ from pytest_codex.experiments.binding import (
     WRONG_MARK,
     FailureKind,
     Kind,
+    Op,
     Program,
     Step,
     canonical_for,
@@ -118,7 +119,7 @@ def test_misbindings_move_one_step_to_another_variable_of_the_same_kind():
     prog = Program(
         names=("a", "b", "q", "x"),
         kinds=(Kind.INT, Kind.INT, Kind.LIST, Kind.INT),
-        steps=(Step("add", "a", constant=3), Step("add_var", "x", "b"), Step("append", "q", constant=1)),
+        steps=(Step(Op.ADD, "a", constant=3), Step(Op.ADD_VAR, "x", "b"), Step(Op.APPEND, "q", constant=1)),
         returned=("x", "q", "a", "b"),
     )
     hows = [how for how, _ in prog.misbindings()]
@@ -242,7 +243,7 @@ def _wrong_arithmetic(program: Program) -> Program:
                 program, steps=program.steps[:i] + (replace(step, constant=step.constant + 1),) + program.steps[i + 1 :]
             )
     first = program.names[program.kinds.index(Kind.INT)]
-    return replace(program, steps=program.steps + (Step("add", first, constant=1),))
+    return replace(program, steps=program.steps + (Step(Op.ADD, first, constant=1),))
 
 
 def test_wrong_arithmetic_and_other_failures_are_other_errors(project, tmp_path):
