@@ -185,6 +185,10 @@ class Program:
             step.apply(values)
         return tuple(values[n] for n in self.returned)
 
+    def unchanged(self, args: Sequence[Value]) -> tuple[Value, ...]:
+        """What returning the variables as given would return."""
+        return tuple(args[self.names.index(n)] for n in self.returned)
+
     def misbindings(self) -> list[tuple[str, tuple[Step, ...]]]:
         """Every program with one step bound to a wrong variable of the same kind: (how, steps)."""
         out = []
@@ -250,15 +254,34 @@ def _draw_step(rng: random.Random, names: Sequence[str], kinds: Sequence[Kind]) 
     return Step(op.key, target, source, constant)
 
 
+def _undoes(step: Step, previous: Step | None) -> bool:
+    """A step that cancels the one just before it: the same swap again, a second negation."""
+    if previous is None or step.op is not previous.op:
+        return False
+    if step.op is Op.SWAP:
+        return {step.target, step.source} == {previous.target, previous.source}
+    return step.op is Op.NEG and step.target == previous.target
+
+
 def draw_program(rng: random.Random, variables: int, operations: int) -> Program:
+    """A program whose steps never undo the one before, and whose result is not the input
+    unchanged (returning the variables as given must not pass)."""
     names = tuple(sorted(rng.sample(NAMES, variables)))
     kinds = [Kind.INT] * variables
     if variables >= 3 and rng.random() < 0.5:
         kinds[rng.randrange(variables)] = Kind.LIST
-    steps = tuple(_draw_step(rng, names, kinds) for _ in range(operations))
-    returned = list(names)
-    rng.shuffle(returned)
-    return Program(names, tuple(kinds), steps, tuple(returned))
+    for _ in range(1000):
+        steps: list[Step] = []
+        while len(steps) < operations:
+            step = _draw_step(rng, names, kinds)
+            if not _undoes(step, steps[-1] if steps else None):
+                steps.append(step)
+        returned = list(names)
+        rng.shuffle(returned)
+        program = Program(names, tuple(kinds), tuple(steps), tuple(returned))
+        if any(program.run(args) != program.unchanged(args) for args in fixed_inputs(kinds)):
+            return program
+    raise AssertionError(f"no program of {operations} operations on {variables} variables changes anything")
 
 
 def _and(items: Sequence[str]) -> str:
