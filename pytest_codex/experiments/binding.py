@@ -67,12 +67,24 @@ class FailureKind(str, enum.Enum):
         return self.value
 
 
+class Op(str, enum.Enum):
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    NEG = "neg"
+    MOD = "mod"
+    ADD_VAR = "add_var"
+    SWAP = "swap"
+    APPEND = "append"
+    APPEND_VAR = "append_var"
+
+
 @dataclass(frozen=True)
 class Operation:
     """One kind of step: its docstring phrase and code (``{t}`` target, ``{s}`` source
     variable, ``{c}`` constant), the kinds of variable it works on, and its constants."""
 
-    key: str
+    key: Op
     phrase: str
     code: str
     target: Kind
@@ -81,15 +93,15 @@ class Operation:
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("add", "add {c} to {t}", "{t} += {c}", Kind.INT, None, tuple(range(1, 10))),
-    Operation("sub", "subtract {c} from {t}", "{t} -= {c}", Kind.INT, None, tuple(range(1, 10))),
-    Operation("mul", "multiply {t} by {c}", "{t} *= {c}", Kind.INT, None, (2, 3, 4, 5)),
-    Operation("neg", "negate {t}", "{t} = -{t}", Kind.INT, None, ()),
-    Operation("mod", "replace {t} with {t} % {c}", "{t} %= {c}", Kind.INT, None, tuple(range(2, 10))),
-    Operation("add_var", "add {s} to {t}", "{t} += {s}", Kind.INT, Kind.INT, ()),
-    Operation("swap", "swap the values of {t} and {s}", "{t}, {s} = {s}, {t}", Kind.INT, Kind.INT, ()),
-    Operation("append", "append {c} to the list {t}", "{t}.append({c})", Kind.LIST, None, tuple(range(10))),
-    Operation("append_var", "append the value of {s} to the list {t}", "{t}.append({s})", Kind.LIST, Kind.INT, ()),
+    Operation(Op.ADD, "add {c} to {t}", "{t} += {c}", Kind.INT, None, tuple(range(1, 10))),
+    Operation(Op.SUB, "subtract {c} from {t}", "{t} -= {c}", Kind.INT, None, tuple(range(1, 10))),
+    Operation(Op.MUL, "multiply {t} by {c}", "{t} *= {c}", Kind.INT, None, (2, 3, 4, 5)),
+    Operation(Op.NEG, "negate {t}", "{t} = -{t}", Kind.INT, None, ()),
+    Operation(Op.MOD, "replace {t} with {t} % {c}", "{t} %= {c}", Kind.INT, None, tuple(range(2, 10))),
+    Operation(Op.ADD_VAR, "add {s} to {t}", "{t} += {s}", Kind.INT, Kind.INT, ()),
+    Operation(Op.SWAP, "swap the values of {t} and {s}", "{t}, {s} = {s}, {t}", Kind.INT, Kind.INT, ()),
+    Operation(Op.APPEND, "append {c} to the list {t}", "{t}.append({c})", Kind.LIST, None, tuple(range(10))),
+    Operation(Op.APPEND_VAR, "append the value of {s} to the list {t}", "{t}.append({s})", Kind.LIST, Kind.INT, ()),
 )
 BY_KEY = {op.key: op for op in OPERATIONS}
 
@@ -106,7 +118,7 @@ def _list(x: Value) -> list[int]:
 
 @dataclass(frozen=True)
 class Step:
-    op: str  # an Operation's key
+    op: Op
     target: str
     source: str | None = None
     constant: int | None = None
@@ -129,29 +141,29 @@ class Step:
     def apply(self, values: Values) -> None:
         """What the step's code does (lists are replaced, never changed in place)."""
         t, s, c = self.target, self.source, self.constant
-        if self.op == "swap":
+        if self.op is Op.SWAP:
             assert s is not None
             values[t], values[s] = values[s], values[t]
-        elif self.op == "neg":
+        elif self.op is Op.NEG:
             values[t] = -_int(values[t])
-        elif self.op == "add_var":
+        elif self.op is Op.ADD_VAR:
             assert s is not None
             values[t] = _int(values[t]) + _int(values[s])
-        elif self.op == "append_var":
+        elif self.op is Op.APPEND_VAR:
             assert s is not None
             values[t] = [*_list(values[t]), _int(values[s])]
         else:
             assert c is not None
-            if self.op == "append":
+            if self.op is Op.APPEND:
                 values[t] = [*_list(values[t]), c]
-            elif self.op == "add":
+            elif self.op is Op.ADD:
                 values[t] = _int(values[t]) + c
-            elif self.op == "sub":
+            elif self.op is Op.SUB:
                 values[t] = _int(values[t]) - c
-            elif self.op == "mul":
+            elif self.op is Op.MUL:
                 values[t] = _int(values[t]) * c
             else:
-                assert self.op == "mod", self.op
+                assert self.op is Op.MOD, self.op
                 values[t] = _int(values[t]) % c
 
 
@@ -173,6 +185,10 @@ class Program:
             step.apply(values)
         return tuple(values[n] for n in self.returned)
 
+    def unchanged(self, args: Sequence[Value]) -> tuple[Value, ...]:
+        """What returning the variables as given would return."""
+        return tuple(args[self.names.index(n)] for n in self.returned)
+
     def misbindings(self) -> list[tuple[str, tuple[Step, ...]]]:
         """Every program with one step bound to a wrong variable of the same kind: (how, steps)."""
         out = []
@@ -189,7 +205,7 @@ class Program:
             out += [
                 replace(step, source=n) for n in self.names if n not in used and self.kind(n) is step.operation.source
             ]
-            if step.op == "add_var":  # the roles mixed up: add t to s instead of s to t
+            if step.op is Op.ADD_VAR:  # the roles mixed up: add t to s instead of s to t
                 out.append(replace(step, target=step.source, source=step.target))
         return out
 
@@ -238,15 +254,34 @@ def _draw_step(rng: random.Random, names: Sequence[str], kinds: Sequence[Kind]) 
     return Step(op.key, target, source, constant)
 
 
+def _undoes(step: Step, previous: Step | None) -> bool:
+    """A step that cancels the one just before it: the same swap again, a second negation."""
+    if previous is None or step.op is not previous.op:
+        return False
+    if step.op is Op.SWAP:
+        return {step.target, step.source} == {previous.target, previous.source}
+    return step.op is Op.NEG and step.target == previous.target
+
+
 def draw_program(rng: random.Random, variables: int, operations: int) -> Program:
+    """A program whose steps never undo the one before, and whose result is not the input
+    unchanged (returning the variables as given must not pass)."""
     names = tuple(sorted(rng.sample(NAMES, variables)))
     kinds = [Kind.INT] * variables
     if variables >= 3 and rng.random() < 0.5:
         kinds[rng.randrange(variables)] = Kind.LIST
-    steps = tuple(_draw_step(rng, names, kinds) for _ in range(operations))
-    returned = list(names)
-    rng.shuffle(returned)
-    return Program(names, tuple(kinds), steps, tuple(returned))
+    for _ in range(1000):
+        steps: list[Step] = []
+        while len(steps) < operations:
+            step = _draw_step(rng, names, kinds)
+            if not _undoes(step, steps[-1] if steps else None):
+                steps.append(step)
+        returned = list(names)
+        rng.shuffle(returned)
+        program = Program(names, tuple(kinds), tuple(steps), tuple(returned))
+        if any(program.run(args) != program.unchanged(args) for args in fixed_inputs(kinds)):
+            return program
+    raise AssertionError(f"no program of {operations} operations on {variables} variables changes anything")
 
 
 def _and(items: Sequence[str]) -> str:

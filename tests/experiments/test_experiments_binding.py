@@ -24,6 +24,7 @@ from pytest_codex.experiments.binding import (
     WRONG_MARK,
     FailureKind,
     Kind,
+    Op,
     Program,
     Step,
     canonical_for,
@@ -114,11 +115,22 @@ def test_the_generator_computes_what_the_canonical_code_does(v, m, seed, ints, i
     assert run_code(prog, args) == prog.run(args)
 
 
+def test_returning_the_input_never_passes_and_no_step_undoes_the_one_before():
+    generated = programs(BindingConfig(per_cell=10, drawn=0))  # 400 programs over the default grid
+    for g in generated:
+        prog = g.program
+        assert any(prog.run(a) != prog.unchanged(a) for a in g.inputs), g.task_id
+        for prev, step in zip(prog.steps, prog.steps[1:]):
+            assert not (step.op is prev.op is Op.SWAP and {step.target, step.source} == {prev.target, prev.source})
+            assert not (step.op is prev.op is Op.NEG and step.target == prev.target)
+    assert sum(Op.SWAP in [s.op for s in g.program.steps] for g in generated) > 50  # swaps are still drawn
+
+
 def test_misbindings_move_one_step_to_another_variable_of_the_same_kind():
     prog = Program(
         names=("a", "b", "q", "x"),
         kinds=(Kind.INT, Kind.INT, Kind.LIST, Kind.INT),
-        steps=(Step("add", "a", constant=3), Step("add_var", "x", "b"), Step("append", "q", constant=1)),
+        steps=(Step(Op.ADD, "a", constant=3), Step(Op.ADD_VAR, "x", "b"), Step(Op.APPEND, "q", constant=1)),
         returned=("x", "q", "a", "b"),
     )
     hows = [how for how, _ in prog.misbindings()]
@@ -242,7 +254,7 @@ def _wrong_arithmetic(program: Program) -> Program:
                 program, steps=program.steps[:i] + (replace(step, constant=step.constant + 1),) + program.steps[i + 1 :]
             )
     first = program.names[program.kinds.index(Kind.INT)]
-    return replace(program, steps=program.steps + (Step("add", first, constant=1),))
+    return replace(program, steps=program.steps + (Step(Op.ADD, first, constant=1),))
 
 
 def test_wrong_arithmetic_and_other_failures_are_other_errors(project, tmp_path):

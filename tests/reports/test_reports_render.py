@@ -104,3 +104,25 @@ def test_the_codex_papers_figures_beside_a_runs_pass_at_1():
 """) + [""]
     assert "reported figures (Chen et al. (2021)" in section[8] and "not measured by this run" in section[8]
     assert "Beside the Codex paper" not in markdown_document("t", [A], (1,), "scope")  # only when asked (HumanEval)
+
+
+def test_heatmap_shades_each_cell_and_greys_a_cell_without_a_value(tmp_path):
+    from xml.etree import ElementTree
+
+    from pytest_codex.reports.svg import HIGH, LOW, heatmap
+
+    values = {(1, 2): 0.0, (2, 2): 1.0, (1, 3): 0.25, (2, 3): None}
+    path = heatmap(str(tmp_path / "h" / "map.svg"), "t <&>", "operations", "variables", [1, 2], [2, 3], values)
+    again = heatmap(str(tmp_path / "again.svg"), "t <&>", "operations", "variables", [1, 2], [2, 3], values)
+    text = open(path).read()
+    assert text == open(again).read()  # the same bytes for the same input
+    root = ElementTree.fromstring(text)  # well-formed, the title escaped
+    rects = [e for e in root.iter() if e.tag.endswith("rect")]
+    cells = [r for r in rects if r.get("stroke") == "white"]
+    fills = [r.get("fill") for r in cells]
+    white, blue = "#" + bytes(LOW).hex(), "#" + bytes(HIGH).hex()
+    assert fills[0] == white and fills[1] == blue and fills[3] == "#dddddd"  # rows 2 then 3, columns 1, 2
+    assert fills[2] not in (white, blue)
+    labels = [e.text for e in root.iter() if e.tag.endswith("text")]
+    assert [x for x in labels if x in ("0.00", "1.00", "0.25", "—")] == ["0.00", "1.00", "0.25", "—"]
+    assert "t <&>" in labels
