@@ -55,8 +55,14 @@ def digest(obj) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _real(x: float | None) -> float | None:
+    """A float as SQLite's REAL gives it back: -0.0 comes back as 0.0."""
+    return None if x is None else x + 0.0
+
+
 def _checksum(key: tuple, c: Completion) -> str:
-    return digest([*key, c.index, c.text, c.raw, c.sum_logprob, c.mean_logprob, c.num_tokens])[:32]
+    logprobs = (_real(c.sum_logprob), _real(c.mean_logprob))
+    return digest([*key, c.index, c.text, c.raw, *logprobs, c.num_tokens])[:32]
 
 
 def sha256_file(path: str) -> str:
