@@ -151,7 +151,8 @@ def render_table(results: Sequence[ModelResult], ks: Sequence[int], width: int |
         coverage = headers[-1] == "coverage"
         last = len(headers) - 1 if coverage else len(headers)
         groups = [[0], [1, 2], *[[i, i + 1] for i in range(3, last, 2)]] + ([[last]] if coverage else [])
-        out = fit_table(headers, [a for a, _ in rows], width, groups) + [""]
+        left = (0, last) if coverage else (0,)
+        out = fit_table(headers, [a for a, _ in rows], width, groups, left) + [""]
         vgroups = [[0], *([i] for i in range(1, len(vheaders) + 1))]
         out += fit_table(["verdicts"] + vheaders, [[a[0]] + b for a, b in rows], width, vgroups)
     return out + notes

@@ -25,7 +25,7 @@ def _samples(path: Path) -> Path:
 
 
 def _runs(report: Path) -> object:
-    volatile = ("duration", "exec_seconds", "command", "seconds", "execution")
+    volatile = ("duration", "exec_seconds", "command", "seconds", "execution", "cpu_time")
     return strip_keys(json.loads(report.read_text())["runs"], volatile)
 
 

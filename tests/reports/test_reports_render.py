@@ -44,11 +44,11 @@ model-a         8  10     0.5  [0.2125, 0.7875]     0.75  [0.375, 1.0]
 model-b         8  10  0.6375   [0.3875, 0.875]      1.0    [1.0, 1.0]
 greedy          4   1    0.75       [0.25, 1.0]    — [1]             —
 
-coverage
---------  ------------------------
-model-a   complete
-model-b   complete
-greedy    partial: 4 of 8 problems
+model    coverage
+-------  ------------------------
+model-a  complete
+model-b  complete
+greedy   partial: 4 of 8 problems
 
 verdicts  passed  failed  error  timeout  syntax_error  crashed
 --------  ------  ------  -----  -------  ------------  -------
