@@ -146,8 +146,8 @@ def binding_section(state, results: Sequence[ModelResult]) -> Section | None:
         if failed:
             line += (
                 f"; binding errors {_fraction(n_binding, len(failed))}, other errors "
-                f"{_fraction(n_other, len(failed))}: {n_wrong} wrong outputs, "
-                f"{n_other - n_wrong} exceptions, timeouts, crashes or syntax errors"
+                f"{_fraction(n_other, len(failed))} (wrong outputs {n_wrong}, "
+                f"exceptions, timeouts, crashes and syntax errors {n_other - n_wrong})"
             )
         lines.append(line)
         lines.append("")

@@ -229,7 +229,7 @@ def test_a_wrong_variable_is_counted_as_a_binding_error(project, tmp_path):
     )
     result.assert_outcomes(passed=18 - misbound, failed=misbound)
     result.stdout.fnmatch_lines(
-        [f"failed samples: {misbound} of 18; binding errors {misbound} (1.0), other errors 0 (0.0): 0 wrong outputs, *"]
+        [f"failed samples: {misbound} of 18; binding errors {misbound} (1.0), other errors 0 (0.0) (wrong outputs 0, *"]
     )
     rec = json.loads(report.read_text())["experiments"]["binding"]["models"]["samples:s"]
     assert rec["failures"] == {
@@ -276,8 +276,8 @@ def test_wrong_arithmetic_and_other_failures_are_other_errors(project, tmp_path)
     result.stdout.fnmatch_lines(
         [
             "v=2        0.0  0.0  0.0",
-            "failed samples: 54 of 54; binding errors 0 (0.0), other errors 54 (1.0): "
-            "36 wrong outputs, 18 exceptions, timeouts, crashes or syntax errors",
+            "failed samples: 54 of 54; binding errors 0 (0.0), other errors 54 (1.0) "
+            "(wrong outputs 36, exceptions, timeouts, crashes and syntax errors 18)",
         ]
     )
     failures = json.loads(report.read_text())["experiments"]["binding"]["models"]["samples:s"]["failures"]
