@@ -7,7 +7,11 @@ transformers backend the plugin uses, greedy, on the first ``--prompts`` HumanEv
 the model's default prompt style (``--style``).  Each configuration (dtype x batch size x
 torch threads) runs in its own child process; the completions of every configuration are
 compared byte for byte with the first one's, and the problems where they differ are listed
-with the first character where they part.  Prints a verdict line per configuration.
+with the first character where they part.  Prints a verdict line per configuration.  Each
+configuration's completions are kept in ``--out``, so a later run (say, with more thread
+counts) reuses them.  The backend asks Intel MKL for its strict reproducible mode
+(``MKL_CBWR=AUTO,STRICT``) unless ``MKL_CBWR`` is set: run with ``MKL_CBWR=AUTO`` to see
+what happens without it.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def child(args) -> None:
                 "threads": torch.get_num_threads(),
                 "style": resolved["prompt_style"],
                 "dtype": resolved["dtype"],
+                "mkl_cbwr": resolved.get("mkl_cbwr"),
             }
         )
     )
@@ -79,6 +84,11 @@ def main() -> None:
     ap.add_argument("--style", default="auto")
     ap.add_argument("--max-new-tokens", type=int, default=512)
     ap.add_argument("--cache-dir", default=os.path.join(".codex", "cache"))
+    ap.add_argument(
+        "--out",
+        default=os.path.join(".codex", "bench-reproducible"),
+        help="each configuration's completions are kept here and reused by a later run (default %(default)s)",
+    )
     ap.add_argument("--child-batch", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-threads", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-dtype", help=argparse.SUPPRESS)
@@ -101,33 +111,56 @@ def main() -> None:
     base_name = ""
     for dtype, batch, threads in configs:
         name = f"{dtype} batch {batch} threads {threads}"
-        cmd = [
-            sys.executable,
-            os.path.abspath(__file__),
-            f"--prompts={args.prompts}",
-            f"--style={args.style}",
-            f"--max-new-tokens={args.max_new_tokens}",
-            f"--cache-dir={args.cache_dir}",
-            f"--child-batch={batch}",
-            f"--child-threads={threads}",
-            f"--child-dtype={dtype}",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if line is None:
-            print(f"{name}: FAILED: {proc.stderr.strip().splitlines()[-3:]}", flush=True)
-            continue
-        r = json.loads(line[7:])
+        kept = os.path.join(
+            args.out,
+            f"{dtype}-b{batch}-t{threads}-{args.style}-{args.max_new_tokens}-{args.prompts}"
+            f"-cbwr{os.environ.get('MKL_CBWR', 'default')}.json",
+        )
+        if os.path.exists(kept):
+            with open(kept) as fh:
+                r = json.load(fh)
+            name += " (kept from an earlier run)"
+        else:
+            r = run_child(args, dtype, batch, threads)
+            if r is None:
+                print(f"{name}: FAILED", flush=True)
+                continue
+            os.makedirs(args.out, exist_ok=True)
+            with open(kept, "w") as fh:
+                json.dump(r, fh)
         comps = r["completions"]
         if base is None:
             base, base_name = comps, name
-            print(f"{name}: {r['seconds']:.0f} s, style {r['style']}: the reference", flush=True)
+            print(
+                f"{name}: {r['seconds']:.0f} s, style {r['style']}, MKL_CBWR {r.get('mkl_cbwr')}: the reference",
+                flush=True,
+            )
             continue
         differ = [t for t in base if comps.get(t) != base[t]]
         detail = "; ".join(f"{t} at char {first_difference(base[t], comps.get(t, ''))}" for t in differ[:8])
         verdict = "byte-identical" if not differ else f"{len(differ)} of {len(base)} differ ({detail})"
         print(f"{name}: {r['seconds']:.0f} s: {verdict} vs {base_name}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def run_child(args, dtype: str, batch: int, threads: int) -> dict | None:
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        f"--prompts={args.prompts}",
+        f"--style={args.style}",
+        f"--max-new-tokens={args.max_new_tokens}",
+        f"--cache-dir={args.cache_dir}",
+        f"--child-batch={batch}",
+        f"--child-threads={threads}",
+        f"--child-dtype={dtype}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        print(proc.stderr.strip().splitlines()[-3:], flush=True)
+        return None
+    return json.loads(line[7:])
 
 
 if __name__ == "__main__":

@@ -59,6 +59,19 @@ if TYPE_CHECKING:
     from pytest_codex.session import CodexState
 
 ENGINE = "pytest-codex decoding 1"  # bump when decoding changes what it outputs
+# Intel MKL's strict conditional numerical reproducibility: its matrix products give the same
+# bits whatever the number of threads and however many rows share a product (so a greedy
+# completion does not depend on the thread count or the batch size).  Read by MKL at its first
+# call, so it is set before this process computes anything; a value the user set is kept.
+MKL_REPRODUCIBLE = "AUTO,STRICT"
+
+
+def reproducible_blas() -> str | None:
+    """Ask for MKL's strict reproducible mode (unless the environment chose one); the mode in force."""
+    os.environ.setdefault("MKL_CBWR", MKL_REPRODUCIBLE)
+    return os.environ.get("MKL_CBWR")
+
+
 _WEIGHT_FILES = re.compile(r".*\.(json|safetensors|bin|model|txt|jinja|tiktoken|py)$")
 
 
@@ -255,6 +268,7 @@ class HFGenerator(Generator):
 
     def __init__(self, source: Source, options: GenerationOptions) -> None:
         self.source, self.options = source, options
+        self.mkl_cbwr = reproducible_blas()  # before any torch computation in this process
         self._store = None
         self._fingerprint: dict | None = None
         self.device: str | None = None
@@ -343,6 +357,7 @@ class HFGenerator(Generator):
             "dtype": self.dtype,
             "prompt_style": self.style,
             "chat_template_sha256": self.chat_template_sha256 if self.style == styles.CHAT else None,
+            "mkl_cbwr": self.mkl_cbwr if self.device == "cpu" else None,
         }
 
     @property

@@ -158,6 +158,10 @@ def completion_differences(new: dict, base: dict) -> list[str]:
     for key in COMPLETION_SETTINGS:
         if n_gen.get(key) != b_gen.get(key):
             out.append(f"{key} {_show(n_gen.get(key))} vs {_show(b_gen.get(key))}")
+    n_blas = ((new.get("model") or {}).get("resolved") or {}).get("mkl_cbwr")
+    b_blas = ((base.get("model") or {}).get("resolved") or {}).get("mkl_cbwr")
+    if n_blas != b_blas:
+        out.append(f"MKL_CBWR {_show(n_blas)} vs {_show(b_blas)}")
     n_pkg, b_pkg = new.get("packages") or {}, base.get("packages") or {}
     for lib in COMPLETION_LIBRARIES:
         if n_pkg.get(lib) != b_pkg.get(lib):

@@ -12,7 +12,13 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pytest_codex.core.generation import ModelSpec
+from pytest_codex.core.problems import Problem, Suite
+from pytest_codex.core.records import ProblemPayload
+from pytest_codex.reports.results import Collector, Coverage, Ending, Gap
 from pytest_codex.reports.runs import RunFileError, RunStore
 
 from reports_support import TOY_PROBLEMS, write_jsonl, write_samples, write_suite
@@ -254,3 +260,50 @@ def test_an_interrupt_before_any_item_writes_nothing_that_claims_completeness(pr
     result = run(project, "--model=samples:all.jsonl", "--codex-report=r.json", "--codex-save")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert not (project.path / "r.json").exists() and not (project.path / ".codex" / "runs").exists()
+
+
+# -- the coverage arithmetic, as a property --------------------------------------------------
+
+
+class _Model:
+    def __init__(self, label: str, n: int) -> None:
+        self.spec = ModelSpec(raw=label, kind="samples", target=label, label=label)
+        self.max_samples = n
+
+
+_STATES = st.sampled_from(["scored", "not_attempted", "deselected", "crash", "harness", "never"])
+
+
+@given(
+    states=st.lists(_STATES, min_size=1, max_size=12),
+    n=st.integers(1, 5),
+    ending=st.sampled_from(list(Ending)),
+)
+@settings(max_examples=200, deadline=None)
+def test_every_planned_problem_is_scored_or_has_one_reason(states, n, ending):
+    suite = Suite("toy", "", "", tuple(Problem(f"t/{i}", "", "", "", "f") for i in range(len(states))))
+    model = _Model("m", n)
+    collector = Collector()
+    selected, unscored = set(), {}
+    for i, state in enumerate(states):
+        key = ("m", f"t/{i}")
+        if state != "deselected":
+            selected.add(key)
+        if state == "scored":
+            collector.payloads[key] = ProblemPayload("m", key[1], True, n, 1)
+        elif state == "not_attempted":
+            collector.payloads[key] = ProblemPayload("m", key[1], attempted=False)
+        elif state in ("crash", "harness"):
+            unscored[key] = Gap.WORKER_CRASH if state == "crash" else Gap.HARNESS_ERROR
+    (result,) = collector.results([model], suite, (1,), selected=selected, unscored=unscored, ending=ending)
+    cov = result.coverage
+    assert cov.problems_planned == len(states) and cov.problems_scored == states.count("scored")
+    assert cov.problems_scored + sum(cov.gaps.values()) == cov.problems_planned
+    assert cov.samples_planned == len(states) * n and cov.samples_scored == states.count("scored") * n
+    assert cov.gaps.get("deselected", 0) == states.count("deselected")
+    assert cov.gaps.get("worker_crash", 0) == states.count("crash")
+    never = {Ending.STOPPED: "stopped", Ending.INTERRUPTED: "interrupted", Ending.COMPLETE: "not_run"}[ending]
+    assert cov.gaps.get(never, 0) == states.count("never")
+    assert cov.complete == (set(states) == {"scored"} and ending is not Ending.INTERRUPTED)
+    assert result.partial == (not cov.complete)
+    assert Coverage.from_json(json.loads(json.dumps(cov.to_json()))) == cov  # the results file keeps it
