@@ -22,6 +22,7 @@ from pytest_codex.core.problems import Problem, Suite
 from pytest_codex.core.records import ProblemPayload, SampleRecord
 from pytest_codex.core.roles import Role
 from pytest_codex.core.verdicts import Executor, Verdict
+from pytest_codex.experiments import humanevalplus
 from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
 from pytest_codex.experiments.suites import load_suite
@@ -84,6 +85,7 @@ class CodexState:
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
     plus: dict[str, PlusProblem] | None = None  # task_id -> plus tests (--codex-plus)
     time_limits: TimeLimits | None = None  # processes that execute
+    humanevalplus: humanevalplus.HumanEvalPlus | None = None  # a suite in EvalPlus's format (processes that execute)
     config: pytest.Config | None = None  # for terminal output during generation (progress)
 
     def cases(self) -> list[Case]:
@@ -185,6 +187,17 @@ def start(config: pytest.Config) -> CodexState | None:
             )
             assert state.executor_info is not None
             state.executor_info["time_limits"] = state.time_limits.describe()
+            if state.suite.inputs is not None:  # EvalPlus's format: per-input limits instead
+                rule = humanevalplus.limit_rule(options)
+                state.humanevalplus = humanevalplus.HumanEvalPlus(
+                    state.suite, state.executor, rule, config.rootpath / ".codex"
+                )
+                state.executor_info["time_limits"] = rule.describe()
+        if state.suite.inputs is not None and options.experiments.plus:
+            raise CodexUsageError(
+                f"--codex-plus with --codex-suite={options.suite!r}: that suite is in EvalPlus's format and "
+                "brings its own plus inputs (its table has the plus column already); drop --codex-plus"
+            )
         if role is not Role.WORKER:
             state.baseline = load_baseline(state)
     except CodexUsageError as exc:
@@ -195,8 +208,9 @@ def start(config: pytest.Config) -> CodexState | None:
 
 def header_lines(state: CodexState) -> list[str]:
     s = state.suite
+    fmt = f"EvalPlus format, release {s.release or 'unknown'}, " if s.inputs is not None else ""
     lines = [
-        f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}), "
+        f"codex: suite {s.name} ({len(s.problems)} problems, {fmt}sha256 {s.sha256[:12]}), "
         f"models: {', '.join(m.spec.raw for m in state.models)}"
     ]
     info = state.executor_info
@@ -212,6 +226,8 @@ def header_lines(state: CodexState) -> list[str]:
 
 def item_timeout(state: CodexState, case: Case) -> float:
     """pytest-timeout's bound for one item: every sample at the largest time limit."""
+    if state.suite.inputs is not None:
+        return humanevalplus.item_seconds(case.model.max_samples)
     limit = state.time_limits.upper_bound() if state.time_limits else state.options.timeout
     return 60 + case.model.max_samples * (limit + 5)
 
@@ -231,10 +247,10 @@ def selected_cases(state: CodexState, nodeids: list[str]) -> list[Case]:
 # -- the item runner (wherever items execute) ---------------------------------------------
 
 
-def failure_text(case: Case, samples: list[SampleRecord]) -> str:
+def failure_text(case: Case, samples: list[SampleRecord], on: str = "") -> str:
     n = len(samples)
     first = next(s for s in samples if s.verdict is not Verdict.PASSED)
-    head = f"0/{n} samples passed for {case.problem.task_id} ({case.model.spec.label}); "
+    head = f"0/{n} samples passed{on} for {case.problem.task_id} ({case.model.spec.label}); "
     head += f"first failing sample #{first.index}: {first.verdict}"
     if first.error_type and first.verdict is not Verdict.FAILED:
         head += f" ({first.error_type})"
@@ -264,14 +280,21 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
         node.user_properties.append((PAYLOAD_KEY, ProblemPayload(label, task_id, attempted=False).to_json()))
         pytest.skip(f"not attempted: {label} has no samples for {task_id}")
     assert state.executor is not None
-    limit = state.time_limit(case.problem)
-    samples = [SampleRecord.of(comp, state.executor.run(case.problem, comp.text, limit)) for comp in completions]
     plus = None
+    if state.humanevalplus is not None:  # EvalPlus's format: base and plus inputs, EvalPlus's rules
+        samples, plus = humanevalplus.run_problem(state.humanevalplus, case.problem, completions)
+    else:
+        limit = state.time_limit(case.problem)
+        samples = [SampleRecord.of(comp, state.executor.run(case.problem, comp.text, limit)) for comp in completions]
     if state.options.experiments.plus:
         plus = run_plus(state, case.problem, completions, samples)
     payload = ProblemPayload.scored(label, task_id, samples, plus=plus, exec_seconds=time.perf_counter() - start)
     node.user_properties.append((PAYLOAD_KEY, payload.to_json()))
-    if payload.c == 0:
+    if state.humanevalplus is not None:  # the item passes when a sample passes base and plus
+        if plus is not None and plus["c"] == 0:
+            on = " on base and plus inputs (HumanEval+)"
+            pytest.fail(failure_text(case, humanevalplus.plus_view(samples), on), pytrace=False)
+    elif payload.c == 0:
         pytest.fail(failure_text(case, samples), pytrace=False)
 
 

@@ -35,6 +35,9 @@ class SampleRecord:
     num_tokens: int | None = None
     plus_verdict: str | None = None  # --codex-plus: the plus tests' verdict, or base_<verdict>
     plus_detail: str | None = None
+    # a suite of inputs (EvalPlus's format): the first input that failed, and how
+    # ({"tests": "base" | "plus", "index", "input", "got", "expected"})
+    failing_input: dict[str, Any] | None = None
     ranking: dict[str, float | None] = field(default_factory=dict)  # scores set after execution
     # (back-translation: log P(docstring | code); None = could not be scored, ranked last)
 
@@ -67,7 +70,7 @@ class SampleRecord:
             ).to_json(),
             "completion": self.completion,
         }
-        for key in COMPLETION_EXTRAS + ("plus_verdict", "plus_detail"):
+        for key in COMPLETION_EXTRAS + ("plus_verdict", "plus_detail", "failing_input"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out.update(self.ranking)

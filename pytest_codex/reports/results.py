@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pytest
 
 PAYLOAD_KEY = "codex"
+PLUS_SOURCE = "evalplus"  # a payload's plus record from a suite in EvalPlus's format
 
 
 def payload_from_report(report: Any) -> ProblemPayload | None:
@@ -42,6 +43,12 @@ class ModelResult:
     pass_at_k: dict[int, float | None] = field(default_factory=dict)
     k_reasons: dict[int, str] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
+    # a suite in EvalPlus's format: pass@k on base and plus inputs (HumanEval+), beside pass@k on base
+    pass_at_k_plus: dict[int, float | None] | None = None
+
+    def plus_problems(self) -> list[ProblemPayload]:
+        """The payloads with the plus count as their c (for intervals of plus pass@k)."""
+        return [ProblemPayload(p.model, p.task_id, True, p.n, int((p.plus or {})["c"])) for p in self.problems]
 
     @property
     def sample_counts(self) -> list[int]:
@@ -76,6 +83,11 @@ def build_model_result(
             )
         else:
             result.pass_at_k[k] = mean_pass_at_k(counts, k)
+    if attempted and all(isinstance(p.plus, dict) and p.plus.get("source") == PLUS_SOURCE for p in attempted):
+        plus_counts = [(p.n, int(p.plus["c"])) for p in attempted if p.plus is not None]
+        result.pass_at_k_plus = {
+            k: mean_pass_at_k(plus_counts, k) if result.pass_at_k[k] is not None else None for k in ks
+        }
     result.verdicts = {v: 0 for v in VERDICTS}
     for p in attempted:
         for s in p.samples:

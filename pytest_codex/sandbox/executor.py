@@ -21,7 +21,7 @@ from pathlib import Path
 from pytest_codex.core.errors import CodexUsageError
 from pytest_codex.core.problems import Problem
 from pytest_codex.core.verdicts import SampleResult, Verdict
-from pytest_codex.sandbox import isolation
+from pytest_codex.sandbox import batch, isolation
 from pytest_codex.sandbox.channel import Channel
 from pytest_codex.sandbox.judge import Diverged, judge
 
@@ -212,6 +212,35 @@ class SandboxExecutor:
             output = channel.output()  # every writer is dead now: read to the end
             channel.close()
         return self._result(judgement, status, time_limit, duration, output), judgement.calls
+
+    def run_batch(self, job: batch.BatchJob, decide: batch.Decide) -> batch.BatchResult:
+        """A batch request (``sandbox.batch``): ``job.program`` answers every input of the job
+        in one exchange; ``decide`` (the trusted caller) judges each answer as it comes."""
+        start = time.monotonic()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        try:
+            assert self._sock is not None  # not closed
+            socket.send_fds(self._sock, [json.dumps(["run", job.cpu_budget]).encode()], [theirs.fileno(), out_w])
+        except OSError as exc:
+            mine.close()
+            os.close(out_r)
+            raise SandboxError(f"the fork server is gone: {exc}; {self._log_tail()}") from None
+        finally:
+            theirs.close()
+            os.close(out_w)
+        channel = Channel(mine, out_r, start + job.wall_budget, OUTPUT_CAP)
+        exchanged = None
+        try:
+            exchanged = batch.exchange(job, channel, decide, start)
+        finally:
+            status = self._end(grace=0.05 if exchanged is not None and exchanged.channel_closed else 0.0)
+            duration = time.monotonic() - start
+            output = channel.output()
+            channel.close()
+        if status.get("state") == "setup_failed":
+            raise SandboxError("a sample's isolation could not be set up (the layers probed at start-up failed)")
+        return batch.result_of(exchanged, status, job, duration, output)
 
     def _end(self, grace: float) -> dict:
         try:
