@@ -34,6 +34,7 @@ import json
 import math
 import reprlib
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,9 @@ FLOAT_ATOL = 1e-6  # the tolerance of float outputs where the file says 0
 RTOL = 1e-7  # numpy.allclose's rtol as EvalPlus sets it
 CANONICAL_LIMIT = 60.0  # CPU seconds the canonical solution may take on one input
 CANONICAL_CAP = 1200.0  # ... and on one input set
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 PHASES = ("base", "plus")
+KEEP_PROBLEMS = 8  # problems whose inputs and expected outputs stay in memory
 SHOW = 300  # characters of an input or output kept in a failure record
 
 _repr = reprlib.Repr()
@@ -170,6 +172,12 @@ class SetJudge:
         self.atol = atol
         self.special = SPECIAL.get(entry_point)
 
+    def equal(self, floats: bool) -> None:
+        """An output equal to the expected one (known without comparing values): it passes;
+        ``floats``: the expected output is floats (then ``atol`` turns 1e-6 as in ``same``)."""
+        if self.special is None and self.atol == 0 and floats:
+            self.atol = FLOAT_ATOL
+
     def same(self, args: list, out: Any, expected: Any) -> bool:
         try:
             exact = out == expected
@@ -195,32 +203,37 @@ class SetJudge:
 
 @dataclass
 class Expected:
-    """The canonical solution's outputs on one input set."""
+    """The canonical solution's outputs on one input set, as the sandbox sent them (wire
+    format, JSON text: a sample's output with the same bytes is equal without decoding it),
+    decoded when needed."""
 
-    outputs: list  # the value per input (None where it failed)
+    raws: list[bytes | None]  # the output per input (None where the canonical solution failed)
     failed: dict[int, str]  # input -> why the canonical solution has no output for it
     seconds: list[float]  # its CPU time per input
+    floats: set[int]  # the inputs whose output is a float, or a non-empty list or tuple of floats
+    _values: dict[int, Any] = field(default_factory=dict, repr=False)
 
-    def to_json(self) -> dict:
-        answers = [
-            ["fail", self.failed[i]] if i in self.failed else ["ok", wire.pack(v)] for i, v in enumerate(self.outputs)
-        ]
-        return {"answers": answers, "seconds": self.seconds}
+    def value(self, i: int) -> Any:
+        if i not in self._values:
+            raw = self.raws[i]
+            self._values[i] = None if raw is None else batch.unpack_value(wire.loads(raw))
+        return self._values[i]
+
+    def header(self) -> dict:
+        return {
+            "count": len(self.raws),
+            "seconds": self.seconds,
+            "failed": {str(i): why for i, why in self.failed.items()},
+            "floats": sorted(self.floats),
+        }
 
     @classmethod
-    def from_json(cls, data: dict, count: int) -> Expected:
-        answers, seconds = data["answers"], data["seconds"]
-        if len(answers) != count or len(seconds) != count:
+    def from_cache(cls, header: dict, lines: list[bytes], count: int) -> Expected:
+        if header["count"] != count or len(lines) != count or len(header["seconds"]) != count:
             raise ValueError("the number of inputs changed")
-        outputs: list = []
-        failed: dict[int, str] = {}
-        for i, ans in enumerate(answers):
-            if ans[0] == "ok":
-                outputs.append(wire.unpack(ans[1]))
-            else:
-                outputs.append(None)
-                failed[i] = str(ans[1])
-        return cls(outputs, failed, [float(s) for s in seconds])
+        failed = {int(i): str(why) for i, why in header["failed"].items()}
+        raws: list[bytes | None] = [None if i in failed else line for i, line in enumerate(lines)]
+        return cls(raws, failed, [float(x) for x in header["seconds"]], {int(i) for i in header["floats"]})
 
 
 class _CanonicalAnswers:
@@ -228,16 +241,19 @@ class _CanonicalAnswers:
     ends early resumes after the input it ended on)."""
 
     def __init__(self, count: int) -> None:
-        self.outputs: list = [None] * count
+        self.raws: list[bytes | None] = [None] * count
         self.seconds = [0.0] * count
         self.failed: dict[int, str] = {}
+        self.floats: set[int] = set()
         self.start = 0  # the first input of the current run
 
     def take(self, answer: batch.Answer) -> bool:
         i = self.start + answer.index
         self.seconds[i] = answer.cpu
         if answer.kind is batch.AnswerKind.OK:
-            self.outputs[i] = answer.value
+            self.raws[i] = answer.raw
+            if is_floats(answer.value):  # decodes it: a malformed one ends the run (and is recorded)
+                self.floats.add(i)
         elif answer.kind is batch.AnswerKind.RAISED:
             self.failed[i] = f"the canonical solution raised {answer.error_type}: {answer.message}"
         elif answer.kind is batch.AnswerKind.TIMEOUT:
@@ -245,6 +261,10 @@ class _CanonicalAnswers:
         else:
             self.failed[i] = f"the canonical solution's output cannot be compared: {answer.message}"
         return True
+
+    def expected(self) -> Expected:
+        raws = [None if i in self.failed else raw for i, raw in enumerate(self.raws)]
+        return Expected(raws, self.failed, self.seconds, self.floats - set(self.failed))
 
 
 @dataclass(frozen=True)
@@ -299,20 +319,23 @@ class HumanEvalPlus:
         self.suite, self.executor, self.rule = suite, executor, rule
         version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
         self.cache_dir = cache_root / "evalplus" / f"{suite.sha256[:16]}-{version}" if cache_root else None
-        self._sets: dict[str, tuple[InputSet, InputSet]] = {}
+        self._sets: OrderedDict[str, tuple[InputSet, InputSet]] = OrderedDict()  # the last few problems
 
     # -- expected outputs -------------------------------------------------------------
     def sets(self, problem: Problem) -> tuple[InputSet, InputSet]:
         found = self._sets.get(problem.task_id)
         if found is None:
             found = self._sets[problem.task_id] = self._prepare(problem)
+            while len(self._sets) > KEEP_PROBLEMS:
+                self._sets.popitem(last=False)
+        self._sets.move_to_end(problem.task_id)
         return found
 
     def _cache_file(self, problem: Problem) -> Path | None:
         if self.cache_dir is None:
             return None
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in problem.task_id)
-        return self.cache_dir / f"{safe}.json"
+        return self.cache_dir / f"{safe}.jsonl"
 
     def _prepare(self, problem: Problem) -> tuple[InputSet, InputSet]:
         assert self.suite.inputs is not None
@@ -330,32 +353,43 @@ class HumanEvalPlus:
         )
 
     def _load_cached(self, problem: Problem, raw: dict) -> dict[str, Expected] | None:
+        """The cache file: a JSON header line, then one line per input (base, then plus): the
+        output's wire text, or ``null`` where the canonical solution failed."""
         path = self._cache_file(problem)
         if path is None or not path.is_file():
             return None
         try:
-            doc = json.loads(path.read_text())
+            head, *lines = path.read_bytes().split(b"\n")
+            doc = json.loads(head)
             if doc.get("schema") != CACHE_SCHEMA or doc.get("task_id") != problem.task_id:
                 return None
-            return {name: Expected.from_json(doc[name], len(raw[name])) for name in PHASES}
-        except (OSError, ValueError, KeyError, TypeError, IndexError, wire.WireError):
+            out, at = {}, 0
+            for name in PHASES:
+                count = len(raw[name])
+                out[name] = Expected.from_cache(doc["sets"][name], lines[at : at + count], count)
+                at += count
+            if at != len(lines):
+                return None
+            return out
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # a damaged cache is computed again, not trusted
 
     def _save(self, problem: Problem, expected: dict[str, Expected]) -> None:
         path = self._cache_file(problem)
         if path is None:
             return
-        doc = {
+        head = {
             "schema": CACHE_SCHEMA,
             "task_id": problem.task_id,
             "suite_sha256": self.suite.sha256,
             "python": sys.version.split()[0],
-            **{name: expected[name].to_json() for name in PHASES},
+            "sets": {name: expected[name].header() for name in PHASES},
         }
+        lines = [json.dumps(head, separators=(",", ":")).encode()]
+        lines += [raw if raw is not None else b"null" for name in PHASES for raw in expected[name].raws]
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, json.dumps(doc, separators=(",", ":")))
-        except (OSError, wire.Unencodable):
+            atomic_write(path, b"\n".join(lines).decode("ascii"))
+        except (OSError, UnicodeDecodeError):
             return  # an unwritable cache only costs computing them again next time
 
     def _canonical(self, problem: Problem, inputs: tuple[list, ...]) -> Expected:
@@ -383,7 +417,7 @@ class HumanEvalPlus:
                 f"the canonical solution's run ended: {result.verdict}: {result.detail}"
             )
             got.start += result.answered + 1
-        return Expected(got.outputs, got.failed, got.seconds)
+        return got.expected()
 
     # -- judging a sample ---------------------------------------------------------------
     def judge(self, problem: Problem, completion: str) -> tuple[SetVerdict, SetVerdict | None]:
@@ -403,51 +437,15 @@ class HumanEvalPlus:
 
         def decide(answer: batch.Answer) -> bool:
             i = answer.index
-            args = inputs.inputs[i]
-            where = f"{inputs.name} input #{i}"
-            call = show_call(problem.entry_point, args)
-            record = {"tests": inputs.name, "index": i, "input": show(args)}
-            if answer.kind is batch.AnswerKind.TIMEOUT:
-                record["got"] = f"no result within {inputs.limits[i]:g} s"
-                failure.append(
-                    SetVerdict(Verdict.TIMEOUT, None, f"{where}: {call} ran past {inputs.limits[i]:g} s", record)
-                )
-                return False
-            if answer.kind is batch.AnswerKind.RAISED:
-                record["got"] = f"{answer.error_type}: {answer.message}"[:SHOW]
-                failure.append(
-                    SetVerdict(
-                        Verdict.ERROR,
-                        answer.error_type,
-                        f"{where}: {call} raised {answer.error_type}: {answer.message}",
-                        record,
-                    )
-                )
-                return False
-            if answer.kind is batch.AnswerKind.BAD:
-                record["got"] = (answer.message or "")[:SHOW]
-                failure.append(
-                    SetVerdict(Verdict.ERROR, "UnsupportedResultType", f"{where}: {call}: {answer.message}", record)
-                )
-                return False
-            if i in expected.failed:
-                record["got"] = show(answer.value)
-                failure.append(
-                    SetVerdict(Verdict.FAILED, None, f"{where}: no expected output: {expected.failed[i]}", record)
-                )
-                return False
-            checked_args = answer.args_after if answer.args_after is not None else args
-            if judge.same(checked_args, answer.value, expected.outputs[i]):
-                return True
-            record["got"], record["expected"] = show(answer.value), show(expected.outputs[i])
-            failure.append(
-                SetVerdict(
-                    Verdict.FAILED,
-                    "AssertionError",
-                    f"{where}: {call} returned {record['got']}, expected {record['expected']}",
-                    record,
-                )
-            )
+            if answer.kind is batch.AnswerKind.OK and i not in expected.failed:
+                raw = expected.raws[i]
+                if judge.special is None and answer.raw == raw and raw is not None and b"NaN" not in raw:
+                    judge.equal(i in expected.floats)  # the same bytes: the same value
+                    return True
+                args = answer.args_after if answer.args_after is not None else inputs.inputs[i]
+                if judge.same(args, answer.value, expected.value(i)):
+                    return True
+            failure.append(describe_failure(problem, inputs, answer))
             return False
 
         job = batch.BatchJob(
@@ -470,6 +468,31 @@ class HumanEvalPlus:
             failure[0].result = result
             return failure[0]
         return SetVerdict(Verdict.PASSED, None, None, None, result)
+
+
+def describe_failure(problem: Problem, inputs: InputSet, answer: batch.Answer) -> SetVerdict:
+    """The verdict of an input set at its first failing input, with that input."""
+    i = answer.index
+    args, expected = inputs.inputs[i], inputs.expected
+    where = f"{inputs.name} input #{i}"
+    call = show_call(problem.entry_point, args)
+    record = {"tests": inputs.name, "index": i, "input": show(args)}
+    if answer.kind is batch.AnswerKind.TIMEOUT:
+        record["got"] = f"no result within {inputs.limits[i]:g} s"
+        return SetVerdict(Verdict.TIMEOUT, None, f"{where}: {call} ran past {inputs.limits[i]:g} s", record)
+    if answer.kind is batch.AnswerKind.RAISED:
+        record["got"] = f"{answer.error_type}: {answer.message}"[:SHOW]
+        detail = f"{where}: {call} raised {answer.error_type}: {answer.message}"
+        return SetVerdict(Verdict.ERROR, answer.error_type, detail, record)
+    if answer.kind is batch.AnswerKind.BAD:
+        record["got"] = (answer.message or "")[:SHOW]
+        return SetVerdict(Verdict.ERROR, "UnsupportedResultType", f"{where}: {call}: {answer.message}", record)
+    record["got"] = show(answer.value)
+    if i in expected.failed:
+        return SetVerdict(Verdict.FAILED, None, f"{where}: no expected output: {expected.failed[i]}", record)
+    record["expected"] = show(expected.value(i))
+    detail = f"{where}: {call} returned {record['got']}, expected {record['expected']}"
+    return SetVerdict(Verdict.FAILED, "AssertionError", detail, record)
 
 
 @dataclass

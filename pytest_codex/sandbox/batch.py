@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import enum
 import math
+import select
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_codex.core.verdicts import Verdict
-from pytest_codex.sandbox import wire
-from pytest_codex.sandbox.channel import Channel, ChannelClosed, SampleTimeout
+from pytest_codex.sandbox import child_batch, wire
+from pytest_codex.sandbox.channel import FRAME_LIMIT, Channel, ChannelClosed, SampleTimeout
 
 WALL_FACTOR = 4.0  # the wall-clock guard: this many times the CPU limit ...
 WALL_SLACK = 2.0  # ... plus this many seconds
@@ -46,10 +47,20 @@ class Answer:
     index: int
     kind: AnswerKind
     cpu: float
-    value: Any = None
+    raw: bytes | None = None  # OK: the result as the sample sent it (wire format, JSON text)
     error_type: str | None = None
     message: str | None = None
     args_after: Any = None  # the arguments after the call, when asked for and changed
+    _value: Any = field(default=None, repr=False)
+    _decoded: bool = field(default=False, repr=False)
+
+    @property
+    def value(self) -> Any:
+        """The result (decoded on first use; raises ``wire.WireError`` on malformed data)."""
+        if not self._decoded:
+            self._value = None if self.raw is None else unpack_value(wire.loads(self.raw))
+            self._decoded = True
+        return self._value
 
 
 # go on (True) or stop here (False): the caller's decision on one answer
@@ -86,7 +97,7 @@ class BatchJob:
 
 def pack_inputs(inputs) -> str:
     """The wire text of a list of argument lists (raises ``wire.Unencodable``)."""
-    return wire.dumps([wire.pack(list(args)) for args in inputs])
+    return wire.dumps([["l", *[child_batch.pack(a) for a in args]] for args in inputs])
 
 
 @dataclass
@@ -103,7 +114,34 @@ class Exchange:
     channel_closed: bool = False
 
 
-def exchange(job: BatchJob, channel: Channel, decide: Decide, start: float) -> Exchange:
+class BatchChannel(Channel):
+    """A channel that can also hand over a frame's body undecoded."""
+
+    def recv_body(self) -> bytes:
+        """The body of the next frame, as bytes (raises ``wire.WireError`` past the size limit)."""
+        while True:
+            if len(self._buf) >= wire.HEADER.size:
+                (size,) = wire.HEADER.unpack_from(self._buf)
+                if size > FRAME_LIMIT:
+                    raise wire.WireError(f"message of {size} bytes exceeds the {FRAME_LIMIT}-byte limit")
+                end = wire.HEADER.size + size
+                if len(self._buf) >= end:
+                    body = bytes(self._buf[wire.HEADER.size : end])
+                    del self._buf[:end]
+                    return body
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except BlockingIOError:
+                self._wait(select.POLLIN)
+                continue
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                raise ChannelClosed()
+            self._buf += chunk
+
+
+def exchange(job: BatchJob, channel: BatchChannel, decide: Decide, start: float) -> Exchange:
     """Send the batch, then hand each answer to ``decide`` until it says stop or all came."""
     out = Exchange()
     total_deadline = start + job.wall_budget
@@ -133,6 +171,8 @@ def exchange(job: BatchJob, channel: Channel, decide: Decide, start: float) -> E
         channel.deadline = min(total_deadline, last + WALL_FACTOR * limit + WALL_SLACK)
         try:
             answer = parse_answer(index, channel.recv())
+            if answer.kind is AnswerKind.OK:
+                answer.raw = channel.recv_body()
         except SampleTimeout:
             out.ended, out.detail = Verdict.TIMEOUT, f"no answer for input #{index} within the wall-clock guard"
             return out
@@ -151,7 +191,14 @@ def exchange(job: BatchJob, channel: Channel, decide: Decide, start: float) -> E
         if answer.kind is not AnswerKind.TIMEOUT and answer.cpu > limit:
             answer.kind = AnswerKind.TIMEOUT  # it answered, but past its limit
         out.answered += 1
-        if not decide(answer):
+        try:
+            go_on = decide(answer)
+        except wire.WireError as exc:  # the result's text did not decode
+            out.answered -= 1
+            out.ended, out.error_type = Verdict.ERROR, "ProtocolError"
+            out.detail = f"bad answer to input #{index}: {exc}"
+            return out
+        if not go_on:
             out.stopped = True
             return out
     return out
@@ -197,9 +244,9 @@ def _seconds(x) -> float:
 def parse_answer(index: int, reply) -> Answer:
     """One answer of the sample, checked field by field (raises ``wire.WireError``)."""
     kind = reply[0] if isinstance(reply, list) and reply else None
-    if kind == "ok" and len(reply) == 4:
-        after = unpack_value(reply[3]) if reply[3] is not None else None
-        return Answer(index, AnswerKind.OK, _seconds(reply[2]), value=unpack_value(reply[1]), args_after=after)
+    if kind == "ok" and len(reply) == 3:  # the result follows in its own frame
+        after = unpack_value(reply[2]) if reply[2] is not None else None
+        return Answer(index, AnswerKind.OK, _seconds(reply[1]), args_after=after)
     if kind == "raise" and len(reply) == 4 and type(reply[1]) is str and type(reply[2]) is str:
         return Answer(index, AnswerKind.RAISED, _seconds(reply[3]), error_type=reply[1][:100], message=reply[2][:500])
     if kind == "bad" and len(reply) == 3 and type(reply[1]) is str:

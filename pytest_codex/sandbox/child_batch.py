@@ -9,7 +9,9 @@ sample still decides nothing: it only returns outputs; the trusted side compares
     trusted -> child   ["batch", program, entry_point, [packed_args, ...], [cpu_limit, ...], want_args]
     child -> trusted   ["ready"] | ["syntax_error", type, message, line] | ["error", type, message]
     child -> trusted   one answer per input, in order, without waiting:
-                       ["ok", packed_result, cpu_seconds, packed_args_after_or_null]
+                       ["ok", cpu_seconds, packed_args_after_or_null] and then packed_result
+                       (its own frame, so that the trusted side can compare its bytes
+                       before it decodes it)
                        | ["raise", type, message, cpu_seconds] | ["bad", why, cpu_seconds]
                        | ["timeout", cpu_seconds]
 
@@ -58,8 +60,10 @@ class _Writer:
         self.size = 0
         self.last = time.perf_counter()
 
-    def add(self, obj) -> None:
+    def add(self, obj, *then) -> None:
         data = wire.frame(obj)
+        for more in then:  # (a result of None is a frame too)
+            data += wire.frame(more)
         self.parts.append(data)
         self.size += len(data)
         now = time.perf_counter()
@@ -140,5 +144,5 @@ def answer_all(fn, inputs: list, limits: list, want_args: bool, send_bytes) -> N
         except RecursionError:
             out.add(["bad", "the result nests too deeply", cpu])
             continue
-        out.add(["ok", packed, cpu, after if after != packed_args else None])
+        out.add(["ok", cpu, after if after != packed_args else None], packed)
     out.flush()

@@ -229,7 +229,7 @@ class SandboxExecutor:
         finally:
             theirs.close()
             os.close(out_w)
-        channel = Channel(mine, out_r, start + job.wall_budget, OUTPUT_CAP)
+        channel = batch.BatchChannel(mine, out_r, start + job.wall_budget, OUTPUT_CAP)
         exchanged = None
         try:
             exchanged = batch.exchange(job, channel, decide, start)

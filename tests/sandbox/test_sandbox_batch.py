@@ -35,14 +35,15 @@ PROGRAM = (
     "    if x == 3:\n        while True:\n            pass\n"
     "    if x == 4:\n        raise ValueError('four')\n"
     "    if x == 5:\n        return object()\n"
+    "    if x == 6:\n        return None\n"
     "    acc.append(x)\n"
     "    return [x] * 100\n"
 )
 
 
 def test_every_answer_kind_in_order(executor):
-    result, answers = run(executor, PROGRAM, [[i, []] for i in range(7)], limit=0.3, want_args=True)
-    assert result.verdict is None and result.answered == 7 and result.loaded
+    result, answers = run(executor, PROGRAM, [[i, []] for i in range(8)], limit=0.3, want_args=True)
+    assert result.verdict is None and result.answered == 8 and result.loaded
     kinds = [a.kind for a in answers]
     ok, timeout, raised, bad = (
         batch.AnswerKind.OK,
@@ -50,7 +51,8 @@ def test_every_answer_kind_in_order(executor):
         batch.AnswerKind.RAISED,
         batch.AnswerKind.BAD,
     )
-    assert kinds == [ok, ok, ok, timeout, raised, bad, ok]
+    assert kinds == [ok, ok, ok, timeout, raised, bad, ok, ok]
+    assert answers[6].value is None and answers[7].value == [7] * 100
     assert answers[2].value == [2] * 100 and answers[2].args_after == [2, [2]]
     assert answers[4].error_type == "ValueError" and answers[4].message == "four"
     assert answers[3].cpu >= 0.3
@@ -107,7 +109,7 @@ def test_a_reported_time_past_the_limit_is_a_timeout(executor):
     forge = (
         "import json, os, struct\n"
         "def _frame(obj):\n    body = json.dumps(obj).encode()\n    return struct.pack('>I', len(body)) + body\n"
-        "os.write(3, _frame(['ready']) + _frame(['ok', 1, 99.0, None]))\n"
+        "os.write(3, _frame(['ready']) + _frame(['ok', 99.0, None]) + _frame(1))\n"
         "def f(x):\n    return x\n"
     )
     _, answers = run(executor, forge, [[1]])
