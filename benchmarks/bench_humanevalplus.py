@@ -120,7 +120,6 @@ def main() -> None:
             sys.executable,
             "-m",
             "pytest",
-            "-q",
             "-p",
             "no:cacheprovider",
             f"--codex-suite={plus_file}",
