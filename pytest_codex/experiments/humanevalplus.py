@@ -54,7 +54,7 @@ FLOAT_ATOL = 1e-6  # the tolerance of float outputs where the file says 0
 RTOL = 1e-7  # numpy.allclose's rtol as EvalPlus sets it
 CANONICAL_LIMIT = 60.0  # CPU seconds the canonical solution may take on one input
 CANONICAL_CAP = 1200.0  # ... and on one input set
-CACHE_SCHEMA = 2
+CACHE_SCHEMA = 3
 PHASES = ("base", "plus")
 KEEP_PROBLEMS = 8  # problems whose inputs and expected outputs stay in memory
 SHOW = 300  # characters of an input or output kept in a failure record
@@ -341,20 +341,22 @@ class HumanEvalPlus:
         assert self.suite.inputs is not None
         data = self.suite.inputs[problem.task_id]
         raw = {"base": data.base, "plus": data.plus}
-        expected = self._load_cached(problem, raw)
-        if expected is None:
-            expected = {name: self._canonical(problem, raw[name]) for name in PHASES}
-            self._save(problem, expected)
+        cached = self._load_cached(problem, raw)
+        if cached is None:
+            texts = {name: batch.pack_inputs(raw[name]) for name in PHASES}
+            expected = {name: self._canonical(problem, raw[name], texts[name]) for name in PHASES}
+            self._save(problem, texts, expected)
+        else:
+            texts, expected = cached
         return tuple(  # type: ignore[return-value]
-            InputSet(
-                name, raw[name], batch.pack_inputs(raw[name]), expected[name], self.rule.limits(expected[name].seconds)
-            )
+            InputSet(name, raw[name], texts[name], expected[name], self.rule.limits(expected[name].seconds))
             for name in PHASES
         )
 
-    def _load_cached(self, problem: Problem, raw: dict) -> dict[str, Expected] | None:
-        """The cache file: a JSON header line, then one line per input (base, then plus): the
-        output's wire text, or ``null`` where the canonical solution failed."""
+    def _load_cached(self, problem: Problem, raw: dict) -> tuple[dict[str, str], dict[str, Expected]] | None:
+        """The cache file: a JSON header line, then for base and for plus: one line with the
+        inputs in wire format, and one line per input with the output's wire text (``null``
+        where the canonical solution failed)."""
         path = self._cache_file(problem)
         if path is None or not path.is_file():
             return None
@@ -363,18 +365,19 @@ class HumanEvalPlus:
             doc = json.loads(head)
             if doc.get("schema") != CACHE_SCHEMA or doc.get("task_id") != problem.task_id:
                 return None
-            out, at = {}, 0
+            texts, expected, at = {}, {}, 0
             for name in PHASES:
                 count = len(raw[name])
-                out[name] = Expected.from_cache(doc["sets"][name], lines[at : at + count], count)
-                at += count
+                texts[name] = lines[at].decode("ascii")
+                expected[name] = Expected.from_cache(doc["sets"][name], lines[at + 1 : at + 1 + count], count)
+                at += 1 + count
             if at != len(lines):
                 return None
-            return out
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return texts, expected
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
             return None  # a damaged cache is computed again, not trusted
 
-    def _save(self, problem: Problem, expected: dict[str, Expected]) -> None:
+    def _save(self, problem: Problem, texts: dict[str, str], expected: dict[str, Expected]) -> None:
         path = self._cache_file(problem)
         if path is None:
             return
@@ -385,14 +388,16 @@ class HumanEvalPlus:
             "python": sys.version.split()[0],
             "sets": {name: expected[name].header() for name in PHASES},
         }
-        lines = [json.dumps(head, separators=(",", ":")).encode()]
-        lines += [raw if raw is not None else b"null" for name in PHASES for raw in expected[name].raws]
+        lines = [json.dumps(head, separators=(",", ":"))]
+        for name in PHASES:
+            lines.append(texts[name])
+            lines += [raw.decode("ascii") if raw is not None else "null" for raw in expected[name].raws]
         try:
-            atomic_write(path, b"\n".join(lines).decode("ascii"))
+            atomic_write(path, "\n".join(lines))
         except (OSError, UnicodeDecodeError):
             return  # an unwritable cache only costs computing them again next time
 
-    def _canonical(self, problem: Problem, inputs: tuple[list, ...]) -> Expected:
+    def _canonical(self, problem: Problem, inputs: tuple[list, ...], text: str) -> Expected:
         """The canonical solution on every input, in the sandbox; an input it fails on (an
         exception, a timeout, an output that cannot cross, a crash) is recorded with the reason."""
         got = _CanonicalAnswers(len(inputs))
@@ -402,7 +407,7 @@ class HumanEvalPlus:
             job = batch.BatchJob(
                 program,
                 problem.entry_point,
-                batch.pack_inputs(rest),
+                text if got.start == 0 else batch.pack_inputs(rest),
                 tuple(CANONICAL_LIMIT for _ in rest),
                 total_cap=CANONICAL_CAP,
             )

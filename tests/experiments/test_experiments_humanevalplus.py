@@ -274,17 +274,17 @@ def test_expected_outputs_come_from_the_sandbox_and_are_cached(project, tmp_path
     assert samples_of(report_runs(report)["samples:seen"])["t/env"]["failing_input"]["expected"] == "'absent'"
     caches = list((project.path / ".codex" / "evalplus").glob(f"{sha[:16]}-python3.*/t_env.jsonl"))
     assert len(caches) == 1, list((project.path / ".codex").rglob("*"))
-    head, base_output, plus_output = caches[0].read_text().split("\n")
+    head, base_inputs, base_output, plus_inputs, plus_output = caches[0].read_text().split("\n")
     assert json.loads(head)["suite_sha256"] == sha and base_output == '"absent"'
 
     # the cache is what the next run uses ...
-    caches[0].write_text("\n".join([head, '"visible"', plus_output]))
+    caches[0].write_text("\n".join([head, base_inputs, '"visible"', plus_inputs, plus_output]))
     project.runpytest_subprocess(*args).assert_outcomes(failed=2)  # (plus: PATH differs for both)
     assert samples_of(report_runs(report)["samples:seen"])["t/env"]["verdict"] == "passed"
     assert samples_of(report_runs(report)["reference"])["t/env"]["verdict"] == "failed"
     caches[0].write_text("{damaged")  # ... and a damaged one is computed again
     project.runpytest_subprocess(*args).assert_outcomes(passed=1, failed=1)
-    assert caches[0].read_text().split("\n")[1] == '"absent"'
+    assert caches[0].read_text().split("\n")[2] == '"absent"'
 
 
 HOSTILE = {
