@@ -129,20 +129,21 @@ def main() -> None:
             str(args.workers),
         ]
         times: dict[str, list[float]] = {"evalplus": [], "codex": []}
-        header = ""
         for _ in range(1 + args.repeat):  # the first round: cold caches
             theirs_results.unlink(missing_ok=True)  # else EvalPlus just reloads its last results
             t, _ = timed(theirs_cmd, tmp, theirs_env)
             times["evalplus"].append(t)
-            t, out = timed(ours_cmd, project, ours_env)
+            t, _ = timed(ours_cmd, project, ours_env)
             times["codex"].append(t)
-            header = header or next((line for line in out.splitlines() if "isolation:" in line), "")
         theirs, ours = evalplus_verdicts(theirs_results), codex_verdicts(report)
+        execution = json.loads(report.read_text())["runs"][0]["manifest"]["execution"]
     differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
     count = len(ours)
     load = os.getloadavg()
     print(f"samples: {count} ({args.samples.name}), workers: {args.workers}, load average {load[0]:.1f} {load[1]:.1f}")
-    print(f"pytest-codex sandbox: {header.removeprefix('codex: ')}")
+    layers = execution.get("layers") or {}
+    missing = [name for name, on in layers.items() if not on]
+    print(f"pytest-codex sandbox layers on: {', '.join(n for n, on in layers.items() if on)}; off: {missing or 'none'}")
     for name, idx in (("cold (computing expected outputs)", 0), ("warm (cached expected outputs)", slice(1, None))):
         e = times["evalplus"][idx] if isinstance(idx, int) else min(times["evalplus"][idx])
         o = times["codex"][idx] if isinstance(idx, int) else min(times["codex"][idx])

@@ -252,7 +252,7 @@ class _CanonicalAnswers:
         self.seconds[i] = answer.cpu
         if answer.kind is batch.AnswerKind.OK:
             self.raws[i] = answer.raw
-            if is_floats(answer.value):  # decodes it: a malformed one ends the run (and is recorded)
+            if answer.floats:  # (the canonical solution's sample: trusted code)
                 self.floats.add(i)
         elif answer.kind is batch.AnswerKind.RAISED:
             self.failed[i] = f"the canonical solution raised {answer.error_type}: {answer.message}"

@@ -51,6 +51,7 @@ class Answer:
     error_type: str | None = None
     message: str | None = None
     args_after: Any = None  # the arguments after the call, when asked for and changed
+    floats: bool = False  # OK: the sample says the result is floats (believed for trusted programs only)
     _value: Any = field(default=None, repr=False)
     _decoded: bool = field(default=False, repr=False)
 
@@ -244,9 +245,9 @@ def _seconds(x) -> float:
 def parse_answer(index: int, reply) -> Answer:
     """One answer of the sample, checked field by field (raises ``wire.WireError``)."""
     kind = reply[0] if isinstance(reply, list) and reply else None
-    if kind == "ok" and len(reply) == 3:  # the result follows in its own frame
+    if kind == "ok" and len(reply) == 4 and type(reply[3]) is bool:  # the result follows in its own frame
         after = unpack_value(reply[2]) if reply[2] is not None else None
-        return Answer(index, AnswerKind.OK, _seconds(reply[1]), args_after=after)
+        return Answer(index, AnswerKind.OK, _seconds(reply[1]), args_after=after, floats=reply[3])
     if kind == "raise" and len(reply) == 4 and type(reply[1]) is str and type(reply[2]) is str:
         return Answer(index, AnswerKind.RAISED, _seconds(reply[3]), error_type=reply[1][:100], message=reply[2][:500])
     if kind == "bad" and len(reply) == 3 and type(reply[1]) is str:

@@ -9,9 +9,10 @@ sample still decides nothing: it only returns outputs; the trusted side compares
     trusted -> child   ["batch", program, entry_point, [packed_args, ...], [cpu_limit, ...], want_args]
     child -> trusted   ["ready"] | ["syntax_error", type, message, line] | ["error", type, message]
     child -> trusted   one answer per input, in order, without waiting:
-                       ["ok", cpu_seconds, packed_args_after_or_null] and then packed_result
-                       (its own frame, so that the trusted side can compare its bytes
-                       before it decodes it)
+                       ["ok", cpu_seconds, packed_args_after_or_null, floats] and then
+                       packed_result (its own frame, so that the trusted side can compare
+                       its bytes before it decodes it); floats: the result is a float or a
+                       non-empty list or tuple of floats (used for trusted programs only)
                        | ["raise", type, message, cpu_seconds] | ["bad", why, cpu_seconds]
                        | ["timeout", cpu_seconds]
 
@@ -96,6 +97,12 @@ def pack(x):
     return wire.pack(x)
 
 
+def _floats(x) -> bool:
+    if type(x) is float:
+        return True
+    return type(x) in (list, tuple) and len(x) > 0 and set(map(type, x)) == {float}
+
+
 def _describe(exc: BaseException) -> tuple[str, str]:
     name = type(exc).__name__
     try:
@@ -144,5 +151,5 @@ def answer_all(fn, inputs: list, limits: list, want_args: bool, send_bytes) -> N
         except RecursionError:
             out.add(["bad", "the result nests too deeply", cpu])
             continue
-        out.add(["ok", cpu, after if after != packed_args else None], packed)
+        out.add(["ok", cpu, after if after != packed_args else None, _floats(result)], packed)
     out.flush()

@@ -236,6 +236,22 @@ def test_floats_outside_the_tolerance_fail_and_the_file_atol_widens_it(project, 
         assert samples_of(report_runs(report)[f"samples:{name}"])["t/mean"]["verdict"] == verdict, name
 
 
+STICKY = plus_problem("t/sticky", "def f(x):\n", "    return 0.5 if x == 1 else [x, x]\n", [[1], [2]], [[2], [1]])
+
+
+def test_the_float_tolerance_stays_for_the_rest_of_the_set_as_in_evalplus(project, tmp_path):
+    """EvalPlus turns atol 0 into 1e-6 at the first float output and keeps it for the later
+    inputs of the same set: [2.0000001, 2] then matches [2, 2] on base (after 0.5) but not on
+    plus (where [2, 2] comes first)."""
+    path = write_jsonl(tmp_path / "sticky.jsonl", [STICKY])
+    samples = samples_file(tmp_path / "near.jsonl", {"t/sticky": "    return 0.5 if x == 1 else [x + 1e-7, x]\n"})
+    report = tmp_path / "r.json"
+    project.runpytest_subprocess(f"--model=samples:{samples}", f"--codex-suite={path}", f"--codex-report={report}")
+    sample = samples_of(report_runs(report)["samples:near"])["t/sticky"]
+    assert sample["verdict"] == "passed" and sample["plus_verdict"] == "failed", sample
+    assert sample["failing_input"]["index"] == 0
+
+
 def test_per_input_time_limits_scale_with_the_canonical_time_on_that_input(project, evalplus_file, tmp_path):
     """The canonical solution spends 0.5 s of CPU on input 7, so that input's limit is
     max(1 s, 4 x 0.5 s) = 2 s: a sample spending 1.3 s there passes, though it would time out
@@ -296,7 +312,7 @@ HOSTILE = {
     "t/spin": (
         "    return n\n\n\nimport json, os, struct\n"
         "def _frame(obj):\n    body = json.dumps(obj).encode()\n    return struct.pack('>I', len(body)) + body\n"
-        "os.write(3, _frame(['ready']) + b''.join(_frame(['ok', 0.0, None]) + _frame(0) for _ in range(5)))\n"
+        "os.write(3, _frame(['ready']) + b''.join(_frame(['ok', 0.0, None, False]) + _frame(0) for _ in range(5)))\n"
     ),
 }
 

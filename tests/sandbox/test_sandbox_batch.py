@@ -109,7 +109,7 @@ def test_a_reported_time_past_the_limit_is_a_timeout(executor):
     forge = (
         "import json, os, struct\n"
         "def _frame(obj):\n    body = json.dumps(obj).encode()\n    return struct.pack('>I', len(body)) + body\n"
-        "os.write(3, _frame(['ready']) + _frame(['ok', 99.0, None]) + _frame(1))\n"
+        "os.write(3, _frame(['ready']) + _frame(['ok', 99.0, None, False]) + _frame(1))\n"
         "def f(x):\n    return x\n"
     )
     _, answers = run(executor, forge, [[1]])
