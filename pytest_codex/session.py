@@ -122,7 +122,7 @@ class CodexState:
                 raise pytest.UsageError(exc.one_line()) from None
             stats.seconds = stats.seconds or (time.perf_counter() - start)
             self.prepared[model.spec.label] = stats
-        if self.options.experiments.plus:
+        if self.options.experiments.plus and self.suite.inputs is None:  # (EvalPlus's format: drawn where run)
             prepare_plus(self, [case.problem for case in cases])
 
     def shutdown(self) -> None:
@@ -190,14 +190,13 @@ def start(config: pytest.Config) -> CodexState | None:
             if state.suite.inputs is not None:  # EvalPlus's format: per-input limits instead
                 rule = humanevalplus.limit_rule(options)
                 state.humanevalplus = humanevalplus.HumanEvalPlus(
-                    state.suite, state.executor, rule, config.rootpath / ".codex"
+                    state.suite,
+                    state.executor,
+                    rule,
+                    config.rootpath / ".codex",
+                    humanevalplus.generation(options.experiments),
                 )
                 state.executor_info["time_limits"] = rule.describe()
-        if state.suite.inputs is not None and options.experiments.plus:
-            raise CodexUsageError(
-                f"--codex-plus with --codex-suite={options.suite!r}: that suite is in EvalPlus's format and "
-                "brings its own plus inputs (its table has the plus column already); drop --codex-plus"
-            )
         if role is not Role.WORKER:
             state.baseline = load_baseline(state)
     except CodexUsageError as exc:
@@ -286,8 +285,8 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     else:
         limit = state.time_limit(case.problem)
         samples = [SampleRecord.of(comp, state.executor.run(case.problem, comp.text, limit)) for comp in completions]
-    if state.options.experiments.plus:
-        plus = run_plus(state, case.problem, completions, samples)
+        if state.options.experiments.plus:
+            plus = run_plus(state, case.problem, completions, samples)
     payload = ProblemPayload.scored(label, task_id, samples, plus=plus, exec_seconds=time.perf_counter() - start)
     node.user_properties.append((PAYLOAD_KEY, payload.to_json()))
     if state.humanevalplus is not None:  # the item passes when a sample passes base and plus

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import cmath
 import dataclasses
+import hashlib
 import json
 import math
 import reprlib
@@ -44,6 +45,8 @@ from pytest_codex.core.files import atomic_write
 from pytest_codex.core.problems import Problem, Suite
 from pytest_codex.core.records import SampleRecord
 from pytest_codex.core.verdicts import SampleResult, Verdict
+from pytest_codex.experiments.mutation import VERSION as MUTATION_VERSION
+from pytest_codex.experiments.mutation import mutate_inputs
 from pytest_codex.sandbox import batch, wire
 
 MIN_TIME_LIMIT = 1.0  # EvalPlus's DEFAULT_MIN_TIME_LIMIT
@@ -57,6 +60,8 @@ CANONICAL_CAP = 1200.0  # ... and on one input set
 CACHE_SCHEMA = 3
 PHASES = ("base", "plus")
 KEEP_PROBLEMS = 8  # problems whose inputs and expected outputs stay in memory
+GENERATED = "generated"  # the input set of --codex-plus
+VALIDATION_LIMIT = 5.0  # CPU seconds the canonical solution may take on a generated input
 SHOW = 300  # characters of an input or output kept in a failure record
 
 _repr = reprlib.Repr()
@@ -268,6 +273,25 @@ class _CanonicalAnswers:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """--codex-plus with a suite in EvalPlus's format: how many new inputs per problem, and
+    the seed they are drawn from."""
+
+    count: int
+    seed: int
+
+    def task_seed(self, problem: Problem) -> int:
+        return int.from_bytes(hashlib.sha256(f"mutate:{self.seed}:{problem.task_id}".encode()).digest()[:8], "big")
+
+
+@dataclass
+class GeneratedSet:
+    inputs: InputSet  # the inputs kept, with the canonical solution's outputs
+    drawn: int  # inputs drawn
+    dropped: dict[str, int]  # why the others were dropped (outside the contract, ...)
+
+
+@dataclass(frozen=True)
 class LimitRule:
     floor: float = MIN_TIME_LIMIT
     factor: float = TIME_FACTOR
@@ -287,6 +311,13 @@ class LimitRule:
             "factor": self.factor,
             "per_set_cap_s": SET_CAP + SET_EXTRA,
         }
+
+
+def generation(experiments) -> Generation | None:
+    """--codex-plus: new inputs per problem (--codex-plus-inputs), drawn from --codex-plus-seed."""
+    if not experiments.plus:
+        return None
+    return Generation(count=experiments.plus_inputs, seed=experiments.plus_seed)
 
 
 def limit_rule(options) -> LimitRule:
@@ -314,12 +345,20 @@ class InputSet:
 class HumanEvalPlus:
     """Expected outputs (computed once, cached) and the judging of samples, for one process."""
 
-    def __init__(self, suite: Suite, executor, rule: LimitRule, cache_root: Path | None) -> None:
+    def __init__(
+        self,
+        suite: Suite,
+        executor,
+        rule: LimitRule,
+        cache_root: Path | None,
+        generate: Generation | None = None,
+    ) -> None:
         assert suite.inputs is not None
-        self.suite, self.executor, self.rule = suite, executor, rule
+        self.suite, self.executor, self.rule, self.generate = suite, executor, rule, generate
         version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
         self.cache_dir = cache_root / "evalplus" / f"{suite.sha256[:16]}-{version}" if cache_root else None
         self._sets: OrderedDict[str, tuple[InputSet, InputSet]] = OrderedDict()  # the last few problems
+        self._generated: OrderedDict[str, GeneratedSet] = OrderedDict()
 
     # -- expected outputs -------------------------------------------------------------
     def sets(self, problem: Problem) -> tuple[InputSet, InputSet]:
@@ -331,11 +370,11 @@ class HumanEvalPlus:
         self._sets.move_to_end(problem.task_id)
         return found
 
-    def _cache_file(self, problem: Problem) -> Path | None:
+    def _cache_file(self, problem: Problem, kind: str = "") -> Path | None:
         if self.cache_dir is None:
             return None
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in problem.task_id)
-        return self.cache_dir / f"{safe}.jsonl"
+        return self.cache_dir / f"{safe}{kind}.jsonl"
 
     def _prepare(self, problem: Problem) -> tuple[InputSet, InputSet]:
         assert self.suite.inputs is not None
@@ -423,6 +462,111 @@ class HumanEvalPlus:
             )
             got.start += result.answered + 1
         return got.expected()
+
+    # -- generated tests (--codex-plus) ------------------------------------------------
+    def generated(self, problem: Problem) -> GeneratedSet:
+        """The problem's generated inputs (mutations of its base and plus inputs that its
+        contract and canonical solution accept), with their expected outputs; drawn once
+        per seed and count, and stored beside the expected outputs."""
+        assert self.generate is not None
+        found = self._generated.get(problem.task_id)
+        if found is None:
+            path = self._cache_file(
+                problem, f".generated-seed{self.generate.seed}-n{self.generate.count}-v{MUTATION_VERSION}"
+            )
+            found = self._load_generated(problem, path)
+            if found is None:
+                found = self._draw(problem)
+                self._save_generated(problem, path, found)
+            self._generated[problem.task_id] = found
+            while len(self._generated) > KEEP_PROBLEMS:
+                self._generated.popitem(last=False)
+        return found
+
+    def _draw(self, problem: Problem) -> GeneratedSet:
+        assert self.suite.inputs is not None and self.generate is not None
+        data = self.suite.inputs[problem.task_id]
+        drawn = mutate_inputs(list(data.base) + list(data.plus), self.generate.count, self.generate.task_seed(problem))
+        got = _CanonicalAnswers(len(drawn))
+        if drawn:
+            job = batch.BatchJob(
+                problem.prompt + data.contract + problem.canonical_solution,  # EvalPlus's contract first
+                problem.entry_point,
+                batch.pack_inputs(drawn),
+                tuple(VALIDATION_LIMIT for _ in drawn),
+                total_cap=CANONICAL_CAP,
+            )
+            while True:
+                rest = drawn[got.start :]
+                if got.start:
+                    job = dataclasses.replace(job, inputs_text=batch.pack_inputs(rest), limits=job.limits[: len(rest)])
+                result = self.executor.run_batch(job, got.take)
+                if result.verdict is None or not result.loaded:
+                    if not result.loaded:
+                        got.failed.update(dict.fromkeys(range(len(drawn)), "the canonical solution does not load"))
+                    break
+                got.failed[got.start + result.answered] = f"ended the canonical solution's run ({result.verdict})"
+                got.start += result.answered + 1
+                if got.start >= len(drawn):
+                    break
+        dropped: dict[str, int] = {}
+        for why in got.failed.values():
+            reason = "outside the contract" if "AssertionError: invalid inputs" in why else why.split(":")[0]
+            dropped[reason] = dropped.get(reason, 0) + 1
+        keep = [i for i in range(len(drawn)) if i not in got.failed and got.raws[i] is not None]
+        inputs = tuple(drawn[i] for i in keep)
+        expected = Expected(
+            [got.raws[i] for i in keep],
+            {},
+            [got.seconds[i] for i in keep],
+            {j for j, i in enumerate(keep) if i in got.floats},
+        )
+        text = batch.pack_inputs(inputs)
+        return GeneratedSet(
+            InputSet(GENERATED, inputs, text, expected, self.rule.limits(expected.seconds)), len(drawn), dropped
+        )
+
+    def _load_generated(self, problem: Problem, path: Path | None) -> GeneratedSet | None:
+        if path is None or not path.is_file():
+            return None
+        try:
+            head, text, *lines = path.read_bytes().split(b"\n")
+            doc = json.loads(head)
+            if doc.get("schema") != CACHE_SCHEMA or doc.get("task_id") != problem.task_id:
+                return None
+            inputs = tuple(list(wire.unpack(args)) for args in wire.loads(text))
+            expected = Expected.from_cache(doc["set"], lines, len(inputs))
+            limits = self.rule.limits(expected.seconds)
+            return GeneratedSet(
+                InputSet(GENERATED, inputs, text.decode("ascii"), expected, limits),
+                int(doc["drawn"]),
+                {str(k): int(v) for k, v in doc["dropped"].items()},
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+            return None
+
+    def _save_generated(self, problem: Problem, path: Path | None, found: GeneratedSet) -> None:
+        if path is None or self.generate is None:
+            return
+        head = {
+            "schema": CACHE_SCHEMA,
+            "task_id": problem.task_id,
+            "seed": self.generate.seed,
+            "count": self.generate.count,
+            "generator_version": MUTATION_VERSION,
+            "drawn": found.drawn,
+            "dropped": found.dropped,
+            "set": found.inputs.expected.header(),
+        }
+        lines = [json.dumps(head, separators=(",", ":")), found.inputs.text]
+        lines += [raw.decode("ascii") if raw is not None else "null" for raw in found.inputs.expected.raws]
+        try:
+            atomic_write(path, "\n".join(lines))
+        except (OSError, UnicodeDecodeError):
+            return
+
+    def judge_generated(self, problem: Problem, completion: str) -> SetVerdict:
+        return self._judge_set(problem, problem.program(completion), self.generated(problem).inputs)
 
     # -- judging a sample ---------------------------------------------------------------
     def judge(self, problem: Problem, completion: str) -> tuple[SetVerdict, SetVerdict | None]:
@@ -542,9 +686,26 @@ def run_problem(runner: HumanEvalPlus, problem: Problem, completions) -> tuple[l
     samples = []
     for comp in completions:
         base, plus = runner.judge(problem, comp.text)
-        samples.append(sample_record(comp, base, plus))
+        record = sample_record(comp, base, plus)
+        if runner.generate is not None and base.verdict is Verdict.PASSED:
+            ours = runner.judge_generated(problem, comp.text)
+            record.generated = {
+                "verdict": ours.verdict.value,
+                "detail": ours.detail,
+                "failing_input": ours.failing_input,
+            }
+        samples.append(record)
     c = sum(s.plus_verdict == Verdict.PASSED.value for s in samples)
-    return samples, {"tests": len(data.plus), "base_tests": len(data.base), "c": c, "source": evalplus.FORMAT}
+    out = {"tests": len(data.plus), "base_tests": len(data.base), "c": c, "source": evalplus.FORMAT}
+    if runner.generate is not None:
+        found = runner.generated(problem)
+        out["generated"] = {
+            "tests": len(found.inputs.inputs),
+            "drawn": found.drawn,
+            "dropped": found.dropped,
+            "c": sum(s.generated is not None and s.generated["verdict"] == Verdict.PASSED.value for s in samples),
+        }
+    return samples, out
 
 
 def plus_view(samples: list[SampleRecord]) -> list[SampleRecord]:

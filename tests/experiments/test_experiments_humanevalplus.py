@@ -14,6 +14,7 @@ import pytest
 
 from pytest_codex.core.errors import ProblemFileError
 from pytest_codex.core.problems import load_suite
+from pytest_codex.sandbox import wire
 
 from support import usage_error, write_jsonl
 
@@ -330,8 +331,72 @@ def test_the_sample_decides_nothing(project, evalplus_file, tmp_path):
     assert got["t/spin"]["verdict"] == "failed", got["t/spin"]  # spin(1) "returned" 0
 
 
-def test_codex_plus_with_an_evalplus_suite_is_a_usage_error(project, evalplus_file):
-    line = usage_error(
-        project.runpytest_subprocess("--model=reference", "--codex-plus", f"--codex-suite={evalplus_file}")
+# --- --codex-plus: generated inputs ---------------------------------------------------------
+
+HALF = plus_problem(
+    "t/half",
+    "def half(n):\n",
+    "    return n // 2\n",
+    [[4], [10]],
+    [[7], [100], [31]],
+    contract='\n    assert isinstance(n, int) and n >= 0, "invalid inputs" # $_CONTRACT_$\n',
+)
+ABSOLUTE = plus_problem("t/abs", "def absolute(x):\n", "    return abs(x)\n", [[3], [0]], [[5], [12], [7]])
+
+
+def generated_inputs(project: pytest.Pytester, task: str) -> list:
+    """The stored generated inputs of ``task`` (second line of its file: the inputs, wire format)."""
+    files = list((project.path / ".codex" / "evalplus").glob(f"*/{task}.generated-seed0-n20-v*.jsonl"))
+    assert len(files) == 1, list((project.path / ".codex").rglob("*"))
+    return [wire.unpack(args) for args in json.loads(files[0].read_text().split("\n")[1])]
+
+
+@pytest.mark.parametrize("contract", [True, False])
+def test_a_contract_violating_input_is_never_drawn(project, tmp_path, contract):
+    """The sample is right on every valid input and raises on a negative one, which the
+    contract rules out: it passes the generated inputs.  Without the contract (the negative
+    control) negative inputs are drawn, and it fails them."""
+    problem = HALF if contract else HALF | {"contract": ""}
+    path = write_jsonl(tmp_path / "half.jsonl", [problem])
+    samples = samples_file(tmp_path / "strict.jsonl", {"t/half": "    assert n >= 0\n    return n // 2\n"})
+    report = tmp_path / "r.json"
+    args = ("--model=reference", f"--model=samples:{samples}", f"--codex-suite={path}", f"--codex-report={report}")
+    project.runpytest_subprocess(*args, "--codex-plus", "--codex-plus-inputs=20").assert_outcomes(passed=2)
+    drawn = generated_inputs(project, "t_half")
+    negative = [args for args in drawn if args[0] < 0]
+    sample = samples_of(report_runs(report)["samples:strict"])["t/half"]
+    reference = samples_of(report_runs(report)["reference"])["t/half"]
+    assert reference["generated"]["verdict"] == "passed"  # no false failure of the canonical solution
+    if contract:
+        assert drawn and not negative, drawn
+        assert sample["generated"]["verdict"] == "passed", sample
+        dropped = json.loads(report.read_text())["experiments"]["generated"]["dropped"]
+        assert dropped.get("outside the contract", 0) > 0, dropped
+    else:
+        assert negative, drawn
+        assert sample["generated"]["verdict"] == "error" and "AssertionError" in sample["generated"]["detail"]
+
+
+def test_generated_inputs_catch_what_the_plus_inputs_miss(project, tmp_path):
+    path = write_jsonl(tmp_path / "abs.jsonl", [ABSOLUTE, HALF])
+    wrong = {"t/abs": "    return x\n", "t/half": "    return n >> 1\n"}  # wrong for x < 0; right
+    samples = samples_file(tmp_path / "wrong.jsonl", wrong)
+    report = tmp_path / "r.json"
+    args = (f"--model=samples:{samples}", f"--codex-suite={path}", f"--codex-report={report}", "--codex-plus")
+    result = project.runpytest_subprocess(*args, "--codex-plus-inputs=20", "-n", "2")
+    result.assert_outcomes(passed=2)  # base and plus pass: the items pass
+    result.stdout.fnmatch_lines(
+        [
+            "*HumanEval+ and generated inputs (--codex-plus): who catches what*",
+            "samples:wrong * 2 * 0 * 1 * 0 * 0 * 1",
+            "samples:wrong t/abs (generated only): generated input #*: absolute(-*) returned -*, expected *",
+        ]
     )
-    assert "EvalPlus's format" in line and "drop --codex-plus" in line
+    record = json.loads(report.read_text())["experiments"]["generated"]["models"]["samples:wrong"]
+    assert record["caught"] == {"humanevalplus": [], "generated": ["t/abs"], "both": []}
+    caught = record["inputs"]["t/abs"]
+    assert caught["tests"] == "generated" and int(caught["got"]) == -int(caught["expected"]) < 0
+    again = tmp_path / "again.json"  # drawn once per seed, stored, reused
+    project.runpytest_subprocess(*args[:2], f"--codex-report={again}", "--codex-plus", "--codex-plus-inputs=20")
+    first = json.loads(report.read_text())["experiments"]["generated"]
+    assert json.loads(again.read_text())["experiments"]["generated"]["models"] == first["models"]
