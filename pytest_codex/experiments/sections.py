@@ -19,7 +19,7 @@ from pytest_codex.core.passk import mean_pass_at_k
 from pytest_codex.core.records import ProblemPayload
 from pytest_codex.experiments import chains
 from pytest_codex.experiments.chains import chain_length
-from pytest_codex.experiments.plus import store_path
+from pytest_codex.experiments.plus import contracts, store_path
 from pytest_codex.experiments.ranking import (
     HEURISTICS,
     LABELS,
@@ -134,7 +134,11 @@ def plus_section(state, results: Sequence[ModelResult]) -> Section | None:
         f"({sum(1 for pp in used.values() if not pp.cases)} with none kept), seed {exp.plus_seed}, "
         f"stored in {store_path(state)}"
     )
+    found = contracts()
+    if found:
+        lines.append(f"inputs kept only inside EvalPlus's contracts, from {found.path}")
     record = {
+        "contracts": found and found.path,
         "file": store_path(state),
         "seed": exp.plus_seed,
         "inputs_per_problem": exp.plus_inputs,

@@ -5,6 +5,7 @@ results file.  Every suite here is a small EvalPlus-format file written by the t
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 import re
@@ -400,3 +401,51 @@ def test_generated_inputs_catch_what_the_plus_inputs_miss(project, tmp_path):
     project.runpytest_subprocess(*args[:2], f"--codex-report={again}", "--codex-plus", "--codex-plus-inputs=20")
     first = json.loads(report.read_text())["experiments"]["generated"]
     assert json.loads(again.read_text())["experiments"]["generated"]["models"] == first["models"]
+
+
+GAP = {
+    "task_id": "t/gap",
+    "prompt": 'def smallest_gap(xs):\n    """The smallest difference between two of the numbers xs (there are at least two).\n'
+    '    >>> smallest_gap([1.0, 4.0, 2.5])\n    1.5\n    """\n',
+    "canonical_solution": "    ys = sorted(xs)\n    return min((b - a for a, b in zip(ys, ys[1:])), default=None)\n",
+    "test": "def check(candidate):\n    assert candidate([1.0, 4.0, 2.5]) == 1.5\n    assert candidate([3.0, 1.0]) == 2.0\n"
+    "    assert candidate([5.0, 5.5, 9.0, 1.0]) == 0.5\n",
+    "entry_point": "smallest_gap",
+}
+
+
+@pytest.mark.parametrize("with_contracts", [True, False])
+def test_hypothesis_plus_tests_keep_inside_evalplus_contracts_when_the_file_is_here(
+    project, tmp_path, monkeypatch, with_contracts
+):
+    """A HumanEval-format suite with --codex-plus (hypothesis-drawn inputs): where EvalPlus's
+    HumanEval+ file is on the machine, its contract drops the inputs it rules out (here lists
+    of fewer than two numbers), so a completion right on every valid input passes; without
+    the file (the control) such lists are drawn and it fails them."""
+    suite = write_jsonl(tmp_path / "gap.jsonl", [GAP])
+    contract = '\n    assert len(xs) >= 2, "invalid inputs" # $_CONTRACT_$\n'
+    plus = write_jsonl(
+        tmp_path / "gap-plus.jsonl",
+        [GAP | {"contract": contract, "base_input": [[[1.0, 4.0, 2.5]]], "plus_input": [], "atol": 0}],
+    )
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    if with_contracts:
+        monkeypatch.setenv("HUMANEVAL_OVERRIDE_PATH", str(plus))
+    else:
+        monkeypatch.delenv("HUMANEVAL_OVERRIDE_PATH", raising=False)
+    samples = samples_file(
+        tmp_path / "right.jsonl", {"t/gap": "    ys = sorted(xs)\n    return min(b - a for a, b in zip(ys, ys[1:]))\n"}
+    )
+    report = tmp_path / "r.json"
+    project.runpytest_subprocess(
+        f"--model=samples:{samples}", f"--codex-suite={suite}", "--codex-plus", f"--codex-report={report}"
+    ).assert_outcomes(passed=1)
+    record = json.loads(report.read_text())["experiments"]["plus"]
+    lengths = {len(ast.literal_eval(args)[0]) for args, _ in record["tests_by_problem"]["t/gap"]["cases"]}
+    sample = samples_of(report_runs(report)["samples:right"])["t/gap"]
+    if with_contracts:
+        assert record["contracts"] == str(plus) and min(lengths) >= 2, lengths
+        assert sample["plus_verdict"] == "passed"
+    else:
+        assert record["contracts"] is None and min(lengths) < 2, lengths
+        assert sample["plus_verdict"] == "error"
