@@ -245,7 +245,8 @@ class _CanonicalAnswers:
     """The canonical solution's answers, gathered over one or more batch runs (a run that
     ends early resumes after the input it ended on)."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, limit: float = CANONICAL_LIMIT) -> None:
+        self.limit = limit
         self.raws: list[bytes | None] = [None] * count
         self.seconds = [0.0] * count
         self.failed: dict[int, str] = {}
@@ -262,7 +263,7 @@ class _CanonicalAnswers:
         elif answer.kind is batch.AnswerKind.RAISED:
             self.failed[i] = f"the canonical solution raised {answer.error_type}: {answer.message}"
         elif answer.kind is batch.AnswerKind.TIMEOUT:
-            self.failed[i] = f"the canonical solution ran past {CANONICAL_LIMIT:g} s"
+            self.failed[i] = f"the canonical solution ran past {self.limit:g} s"
         else:
             self.failed[i] = f"the canonical solution's output cannot be compared: {answer.message}"
         return True
@@ -487,7 +488,7 @@ class HumanEvalPlus:
         assert self.suite.inputs is not None and self.generate is not None
         data = self.suite.inputs[problem.task_id]
         drawn = mutate_inputs(list(data.base) + list(data.plus), self.generate.count, self.generate.task_seed(problem))
-        got = _CanonicalAnswers(len(drawn))
+        got = _CanonicalAnswers(len(drawn), VALIDATION_LIMIT)
         if drawn:
             job = batch.BatchJob(
                 problem.prompt + data.contract + problem.canonical_solution,  # EvalPlus's contract first
