@@ -24,6 +24,7 @@ from pytest_codex.core.records import ProblemPayload, SampleRecord
 from pytest_codex.core.roles import Role
 from pytest_codex.core.selection import Selection, select
 from pytest_codex.core.verdicts import Executor, Verdict
+from pytest_codex.experiments import humanevalplus
 from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
 from pytest_codex.experiments.suites import load_suite
@@ -87,6 +88,7 @@ class CodexState:
     experiments: dict = field(default_factory=dict)  # the experiments' records for the results file
     plus: dict[str, PlusProblem] | None = None  # task_id -> plus tests (--codex-plus)
     time_limits: TimeLimits | None = None  # processes that execute
+    humanevalplus: humanevalplus.HumanEvalPlus | None = None  # a suite in EvalPlus's format (processes that execute)
     config: pytest.Config | None = None  # for terminal output during generation (progress)
     notes: list[str] = field(default_factory=list)  # summary lines: settings that do not apply
 
@@ -125,7 +127,7 @@ class CodexState:
                 raise pytest.UsageError(exc.one_line()) from None
             stats.seconds = stats.seconds or (time.perf_counter() - start)
             self.prepared[model.spec.label] = stats
-        if self.options.experiments.plus:
+        if self.options.experiments.plus and self.suite.inputs is None:  # (EvalPlus's format: drawn where run)
             prepare_plus(self, [case.problem for case in cases])
 
     def shutdown(self) -> None:
@@ -199,6 +201,16 @@ def start(config: pytest.Config) -> CodexState | None:
             )
             assert state.executor_info is not None
             state.executor_info["time_limits"] = state.time_limits.describe()
+            if state.suite.inputs is not None:  # EvalPlus's format: per-input limits instead
+                rule = humanevalplus.limit_rule(options)
+                state.humanevalplus = humanevalplus.HumanEvalPlus(
+                    state.suite,
+                    state.executor,
+                    rule,
+                    config.rootpath / ".codex",
+                    humanevalplus.generation(options.experiments),
+                )
+                state.executor_info["time_limits"] = rule.describe()
         if role is not Role.WORKER:
             state.baseline = load_baseline(state)
     except CodexUsageError as exc:
@@ -235,8 +247,9 @@ def inapplicable_generation_options(state: CodexState, config: pytest.Config) ->
 
 def header_lines(state: CodexState) -> list[str]:
     s = state.suite
+    fmt = f"EvalPlus format, release {s.release or 'unknown'}, " if s.inputs is not None else ""
     lines = [
-        f"codex: suite {s.name} ({len(s.problems)} problems, sha256 {s.sha256[:12]}"
+        f"codex: suite {s.name} ({len(s.problems)} problems, {fmt}sha256 {s.sha256[:12]}"
         + (f"; {len(state.selection.problems)} {state.selection.description}" if state.selection.description else "")
         + "), "
         f"models: {', '.join(f'{m.spec.label}={m.spec.raw}' if m.spec.labelled else m.spec.raw for m in state.models)}"
@@ -262,6 +275,8 @@ def header_lines(state: CodexState) -> list[str]:
 def item_timeout(state: CodexState, case: Case) -> float:
     """pytest-timeout's bound for one item: every sample at the largest wall-clock guard."""
     opts = state.options.sandbox
+    if state.suite.inputs is not None:
+        return humanevalplus.item_seconds(case.model.max_samples)
     limit = state.time_limits.upper_bound() if state.time_limits else opts.time_guard * state.options.timeout
     return 60 + case.model.max_samples * (limit + 5)
 
@@ -346,11 +361,11 @@ def completion_lines(prompt: str, completion: str, limits: FailureLimits) -> tup
     return heading, _limited(out, limits.lines, "  | ... ({} more lines; -v or -vv shows more)")
 
 
-def failure_text(case: Case, samples: list[SampleRecord], verbosity: int = 0) -> str:
+def failure_text(case: Case, samples: list[SampleRecord], verbosity: int = 0, on: str = "") -> str:
     limits = FailureLimits.at(verbosity)
     n = len(samples)
     first = next(s for s in samples if s.verdict is not Verdict.PASSED)
-    head = f"0/{n} samples passed for {case.problem.task_id} ({case.model.spec.label}); "
+    head = f"0/{n} samples passed{on} for {case.problem.task_id} ({case.model.spec.label}); "
     head += f"first failing sample #{first.index}: {first.verdict}"
     if first.error_type and first.verdict is not Verdict.FAILED:
         head += f" ({first.error_type})"
@@ -386,15 +401,22 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
         record(state, node, ProblemPayload(label, task_id, attempted=False))
         pytest.skip(f"not attempted: {label} has no samples for {task_id}")
     assert state.executor is not None
-    limit = state.time_limit(case.problem)
-    samples = [SampleRecord.of(comp, state.executor.run(case.problem, comp.text, limit)) for comp in completions]
     plus = None
-    if state.options.experiments.plus:
-        plus = run_plus(state, case.problem, completions, samples)
+    if state.humanevalplus is not None:  # EvalPlus's format: base and plus inputs, EvalPlus's rules
+        samples, plus = humanevalplus.run_problem(state.humanevalplus, case.problem, completions)
+    else:
+        limit = state.time_limit(case.problem)
+        samples = [SampleRecord.of(comp, state.executor.run(case.problem, comp.text, limit)) for comp in completions]
+        if state.options.experiments.plus:
+            plus = run_plus(state, case.problem, completions, samples)
     payload = ProblemPayload.scored(label, task_id, samples, plus=plus, exec_seconds=time.perf_counter() - start)
     record(state, node, payload)
-    if payload.c == 0:
-        verbosity = node.config.get_verbosity(pytest.Config.VERBOSITY_ASSERTIONS)
+    verbosity = node.config.get_verbosity(pytest.Config.VERBOSITY_ASSERTIONS)
+    if state.humanevalplus is not None:  # the item passes when a sample passes base and plus
+        if plus is not None and plus["c"] == 0:
+            on = " on base and plus inputs (HumanEval+)"
+            pytest.fail(failure_text(case, humanevalplus.plus_view(samples), verbosity, on), pytrace=False)
+    elif payload.c == 0:
         pytest.fail(failure_text(case, samples, verbosity), pytrace=False)
 
 

@@ -13,3 +13,11 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     extend it by defining ``project(project)``)."""
     pytester.makepyfile(test_humaneval=SUITE_FILE)
     return pytester
+
+
+@pytest.fixture(autouse=True)
+def _no_evalplus_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test runs without the machine's HumanEval+ (EvalPlus's cache directory and
+    $HUMANEVAL_OVERRIDE_PATH): --codex-suite=humanevalplus and --codex-plus look there."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    monkeypatch.delenv("HUMANEVAL_OVERRIDE_PATH", raising=False)

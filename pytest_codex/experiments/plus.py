@@ -5,7 +5,9 @@ Phases, as for completions:
 * **prepare** (controller / single process): for each selected problem draw inputs from
   strategies derived from its signature and examples (``plus_inputs``), seeded per task,
   run the canonical solution on them in a child process (``plus_oracle``), keep the inputs
-  it accepts with its outputs, and store them in
+  it accepts with its outputs (where EvalPlus's HumanEval+ file is on this machine, see
+  ``contracts``, the problem's contract runs first: an input outside it is dropped), and
+  store them in
   ``<rootdir>/.codex/plus/<suite>-<sha>-seed<S>-n<N>-v<V>.json``.
   A stored problem is never drawn again, so a rerun uses the same tests.
 * **execute** (wherever the item runs): each sample that passed the base tests is run
@@ -26,9 +28,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_codex.core.errors import CodexUsageError
+from pytest_codex.core import evalplus
+from pytest_codex.core.errors import CodexUsageError, ProblemFileError
 from pytest_codex.core.files import atomic_write
-from pytest_codex.core.problems import Problem
+from pytest_codex.core.problems import Problem, load_suite
 from pytest_codex.core.records import SampleRecord
 from pytest_codex.core.verdicts import Verdict
 from pytest_codex.experiments.drawing import draw_examples, hypothesis_version
@@ -82,9 +85,39 @@ def task_seed(seed: int, task_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"plus:{seed}:{task_id}".encode()).digest()[:4], "big")
 
 
+@dataclass(frozen=True)
+class Contracts:
+    """EvalPlus's input contracts of HumanEval's problems, from its HumanEval+ file."""
+
+    path: str
+    sha256: str  # of the file's bytes: part of the stored tests' name
+    release: str | None = None
+
+    def by_task(self) -> dict[str, str]:
+        suite = load_suite(self.path)
+        assert suite.inputs is not None
+        return {t: data.contract for t, data in suite.inputs.items() if data.contract.strip()}
+
+
+def contracts() -> Contracts | None:
+    """Where EvalPlus keeps HumanEval+ (``$HUMANEVAL_OVERRIDE_PATH`` or its cache directory),
+    if it is on this machine; None otherwise."""
+    try:
+        path = evalplus.locate()
+    except ProblemFileError:
+        return None
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    return Contracts(str(path), hashlib.sha256(raw).hexdigest())
+
+
 def store_path(state: CodexState) -> str:
     exp, suite = state.options.experiments, state.suite
-    name = f"{suite.name}-{suite.sha256[:12]}-seed{exp.plus_seed}-n{exp.plus_inputs}-v{GENERATOR_VERSION}.json"
+    found = contracts()
+    marker = f"-contracts{found.sha256[:8]}" if found else ""
+    name = f"{suite.name}-{suite.sha256[:12]}-seed{exp.plus_seed}-n{exp.plus_inputs}{marker}-v{GENERATOR_VERSION}.json"
     return os.path.abspath(os.path.join(exp.plus_dir, name))
 
 
@@ -115,6 +148,7 @@ def save_store(path: str, state: CodexState, problems: dict[str, PlusProblem]) -
         "seed": exp.plus_seed,
         "inputs_per_problem": exp.plus_inputs,
         "hypothesis": hypothesis_version(),
+        "contracts": (found := contracts()) and {"path": found.path, "sha256": found.sha256},
         "problems": {t: problems[t].to_json() for t in sorted(problems)},
     }
     atomic_write(path, json.dumps(doc, indent=0))
@@ -131,16 +165,25 @@ def draw_inputs(problem: Problem, count: int, seed: int) -> tuple[list[str], str
     return [repr(a) for a in drawn if finite(a) and repr(a) not in known], None
 
 
-def generate(problems: Sequence[Problem], count: int, seed: int, oracle: Oracle) -> dict[str, PlusProblem]:
+def generate(
+    problems: Sequence[Problem], count: int, seed: int, oracle: Oracle, contract_of: dict[str, str] | None = None
+) -> dict[str, PlusProblem]:
+    """``contract_of``: EvalPlus's contract per task (run before the canonical solution: an
+    input it rejects raises, and is dropped like any input the canonical solution rejects)."""
     out = {}
     for problem in problems:
         inputs, note = draw_inputs(problem, count, seed)
         relation = RELATION_OF.get(problem.task_id, "equal")
         pp = PlusProblem(problem.task_id, relation, drawn=len(inputs), note=note)
         if inputs:
+            contract = (contract_of or {}).get(problem.task_id, "")
             res = oracle.run(
                 OracleJob(
-                    problem.task_id, problem.prompt + problem.canonical_solution, problem.entry_point, inputs, relation
+                    problem.task_id,
+                    problem.prompt + contract + problem.canonical_solution,
+                    problem.entry_point,
+                    inputs,
+                    relation,
                 )
             )
             if res.fatal:
@@ -161,11 +204,15 @@ def prepare_plus(state: CodexState, problems: Sequence[Problem]) -> dict[str, Pl
         pytest.exit(f"--codex-plus: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     missing = [p for p in dict.fromkeys(problems) if p.task_id not in stored]
     if missing:
+        found = contracts()
+        try:
+            contract_of = found.by_task() if found else None
+        except CodexUsageError as exc:
+            pytest.exit(f"--codex-plus: the contracts of {found and found.path}: {exc}", returncode=4)
         oracle = Oracle()
         try:
-            stored.update(
-                generate(missing, state.options.experiments.plus_inputs, state.options.experiments.plus_seed, oracle)
-            )
+            exp = state.options.experiments
+            stored.update(generate(missing, exp.plus_inputs, exp.plus_seed, oracle, contract_of))
         finally:
             oracle.close()
         save_store(path, state, stored)

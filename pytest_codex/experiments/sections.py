@@ -22,7 +22,7 @@ from pytest_codex.core.verdicts import Verdict
 from pytest_codex.experiments import binding, chains
 from pytest_codex.experiments.binding import FailureKind, failure_kind, grid_cell
 from pytest_codex.experiments.chains import chain_length
-from pytest_codex.experiments.plus import store_path
+from pytest_codex.experiments.plus import contracts, store_path
 from pytest_codex.experiments.ranking import (
     HEURISTICS,
     LABELS,
@@ -198,7 +198,7 @@ def binding_section(state, results: Sequence[ModelResult]) -> Section | None:
 
 
 def plus_section(state: CodexState, results: Sequence[ModelResult]) -> Section | None:
-    if not state.options.experiments.plus:
+    if not state.options.experiments.plus or state.suite.inputs is not None:  # (EvalPlus's format: below)
         return None
     tests = state.plus or {}
     ks = state.ks_for_display(max((n for r in results for n in r.sample_counts), default=1))
@@ -228,7 +228,11 @@ def plus_section(state: CodexState, results: Sequence[ModelResult]) -> Section |
         f"({sum(1 for pp in used.values() if not pp.cases)} with none kept), seed {exp.plus_seed}, "
         f"stored in {store_path(state)}"
     )
+    found = contracts()
+    if found:
+        lines.append(f"inputs kept only inside EvalPlus's contracts, from {found.path}")
     record = {
+        "contracts": found and found.path,
         "file": store_path(state),
         "seed": exp.plus_seed,
         "inputs_per_problem": exp.plus_inputs,
@@ -237,6 +241,82 @@ def plus_section(state: CodexState, results: Sequence[ModelResult]) -> Section |
         "tests_by_problem": {t: pp.to_json() for t, pp in sorted(used.items())},
     }
     return Section("plus", "base vs plus tests (hypothesis-generated inputs)", lines, record)
+
+
+def generated_section(state, results: Sequence[ModelResult]) -> Section | None:
+    """--codex-plus with a suite in EvalPlus's format: which wrong samples (passing base) the
+    plus inputs of HumanEval+ catch, which the generated inputs catch, and with what input."""
+    if not state.options.experiments.plus or state.suite.inputs is None:
+        return None
+    rows, models, lines_after = [], {}, []
+    tests = drawn = 0
+    dropped: dict[str, int] = {}
+    for r in results:
+        caught: dict[str, list[str]] = {"humanevalplus": [], "generated": [], "both": []}
+        inputs: dict[str, dict] = {}
+        passed_base = 0
+        for p in r.problems:
+            gen = (p.plus or {}).get("generated") or {}
+            if r is results[0]:
+                tests += gen.get("tests", 0)
+                drawn += gen.get("drawn", 0)
+                for why, count in (gen.get("dropped") or {}).items():
+                    dropped[why] = dropped.get(why, 0) + count
+            for sample in p.samples:
+                if not sample.passed:
+                    continue
+                passed_base += 1
+                name = p.task_id if p.n == 1 else f"{p.task_id}#{sample.index}"
+                by_plus = sample.plus_verdict != "passed"
+                by_ours = sample.generated is not None and sample.generated.get("verdict") != "passed"
+                if by_plus or by_ours:
+                    caught["both" if by_plus and by_ours else "humanevalplus" if by_plus else "generated"].append(name)
+                if by_ours and sample.generated is not None:
+                    inputs[name] = {
+                        "detail": sample.generated.get("detail"),
+                        **(sample.generated.get("failing_input") or {}),
+                    }
+        plus_total = len(caught["humanevalplus"]) + len(caught["both"])
+        ours_total = len(caught["generated"]) + len(caught["both"])
+        rows.append(
+            [
+                r.label,
+                str(passed_base),
+                str(plus_total),
+                str(ours_total),
+                str(len(caught["both"])),
+                str(len(caught["humanevalplus"])),
+                str(len(caught["generated"])),
+            ]
+        )
+        models[r.label] = {"passed_base": passed_base, "caught": caught, "inputs": inputs}
+        for name in caught["generated"] + caught["both"]:
+            where = "generated only" if name in caught["generated"] else "both"
+            lines_after.append(f"{r.label} {name} ({where}): {inputs[name].get('detail')}")
+    exp = state.options.experiments
+    lines = table(
+        [
+            "model",
+            "passed base",
+            "caught by HumanEval+",
+            "by generated",
+            "by both",
+            "HumanEval+ only",
+            "generated only",
+        ],
+        rows,
+    )
+    why = ", ".join(f"{count} {reason}" for reason, count in sorted(dropped.items())) or "none"
+    lines.append(
+        f"samples that passed base, caught by HumanEval+'s plus inputs and by {tests} generated inputs "
+        f"({drawn} drawn by type-aware mutation of the base and plus inputs, seed {exp.plus_seed}; dropped: {why})"
+    )
+    lines += lines_after[:40] + (
+        [f"... {len(lines_after) - 40} more in the results file"] if len(lines_after) > 40 else []
+    )
+    record = {"seed": exp.plus_seed, "inputs_per_problem": exp.plus_inputs, "tests": tests, "drawn": drawn}
+    record.update({"dropped": dropped, "models": models})
+    return Section("generated", "HumanEval+ and generated inputs (--codex-plus): who catches what", lines, record)
 
 
 # --- ranking heuristics ----------------------------------------------------------------
@@ -364,7 +444,14 @@ def sweep_section(state: CodexState, results: Sequence[ModelResult]) -> Section 
     return Section("sweep", title, lines[:-1], {"recipe": exp.recipe, "models": record}, plots)
 
 
-EXPERIMENTS: tuple[Callable, ...] = (chains_section, binding_section, plus_section, ranking_section, sweep_section)
+EXPERIMENTS: tuple[Callable, ...] = (
+    chains_section,
+    binding_section,
+    plus_section,
+    generated_section,
+    ranking_section,
+    sweep_section,
+)
 
 
 def build_sections(state: CodexState, results: Sequence[ModelResult]) -> list[Section]:

@@ -34,8 +34,9 @@ MODEL = Option(
 )
 SUITE = Option(
     "--codex-suite",
-    "problem set: 'humaneval', a generated suite ('chains', 'binding'), or a JSONL(.gz) file with "
-    "task_id, prompt, canonical_solution, test, entry_point per line",
+    "problem set: 'humaneval', 'humanevalplus' (EvalPlus's HumanEval+, from where EvalPlus keeps it), "
+    "a generated suite ('chains', 'binding'), or a JSONL(.gz) file with task_id, prompt, canonical_solution, "
+    "test, entry_point per line (with base_input, plus_input, atol: EvalPlus's format, judged as EvalPlus does)",
     Text("humaneval"),
     "humaneval",
     "SUITE",

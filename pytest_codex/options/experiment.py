@@ -91,7 +91,9 @@ BINDING_SEED = Option(
 )
 PLUS = Option(
     "--codex-plus",
-    "also run extra tests generated with hypothesis (HumanEval+-style); a 'plus' pass@k column beside the base one",
+    "also run extra tests generated with hypothesis (HumanEval+-style); a 'plus' pass@k column beside the base one "
+    "(with a suite in EvalPlus's format: new inputs mutated from its base and plus inputs, inside its contract; "
+    "who catches what, HumanEval+ or them)",
     kind="flag",
 )
 PLUS_SEED = Option("--codex-plus-seed", "--codex-plus: seed of the generated inputs", Integer(0, "0"), 0, "INT")

@@ -82,7 +82,13 @@ def build_manifest(state: CodexState, model: ModelSource, params: dict | None = 
     if params is None:
         params = model.params_json()
     return {
-        "dataset": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "problems": len(suite.problems)},
+        "dataset": {
+            "name": suite.name,
+            "path": suite.path,
+            "sha256": suite.sha256,
+            "problems": len(suite.problems),
+            **({"format": suite.format, "release": suite.release} if suite.inputs is not None else {}),
+        },
         "model": model_manifest,
         "generation": generation_settings(params, model_manifest),
         "execution": {"time_limit_s": state.options.timeout, **(state.executor_info or {})},

@@ -60,6 +60,8 @@ def results_document(
                 ],
             }
         )
+        if r.pass_at_k_plus is not None:
+            _add_plus(runs[-1], r)
     return {
         "schema": SCHEMA,
         "tool": "pytest-codex",
@@ -70,6 +72,17 @@ def results_document(
         "statistics": METHOD,
         "runs": runs,
     }
+
+
+def _add_plus(run: dict, r: ModelResult) -> None:
+    """A suite in EvalPlus's format: pass@k on base and plus inputs beside pass@k, and each
+    problem's plus record (``{"tests", "base_tests", "c", "source"}``)."""
+    assert r.pass_at_k_plus is not None
+    intervals = pass_at_k_intervals(r.plus_problems(), r.ks)
+    run["pass_at_k_plus"] = {str(k): v for k, v in r.pass_at_k_plus.items()}
+    run["pass_at_k_plus_ci"] = {str(k): list(ci) for k, ci in intervals.items() if ci is not None}
+    for record, payload in zip(run["problems"], r.problems):
+        record["plus"] = payload.plus
 
 
 def write_results(path: str, document: dict) -> None:

@@ -157,6 +157,9 @@ def derive_coverage(
     )
 
 
+PLUS_SOURCE = "evalplus"  # a payload's plus record from a suite in EvalPlus's format
+
+
 def payload_from_report(report: Any) -> ProblemPayload | None:
     value = getattr(report, PAYLOAD_ATTR, None)
     return ProblemPayload.from_json(value) if isinstance(value, dict) else None
@@ -197,6 +200,12 @@ class ModelResult:
     k_reasons: dict[int, str] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
     coverage: Coverage = field(default_factory=lambda: Coverage(0, 0, 0, 0))
+    # a suite in EvalPlus's format: pass@k on base and plus inputs (HumanEval+), beside pass@k on base
+    pass_at_k_plus: dict[int, float | None] | None = None
+
+    def plus_problems(self) -> list[ProblemPayload]:
+        """The payloads with the plus count as their c (for intervals of plus pass@k)."""
+        return [ProblemPayload(p.model, p.task_id, True, p.n, int((p.plus or {})["c"])) for p in self.problems]
 
     @property
     def sample_counts(self) -> list[int]:
@@ -242,6 +251,11 @@ def build_model_result(
             )
         else:
             result.pass_at_k[k] = mean_pass_at_k(counts, k)
+    if attempted and all(isinstance(p.plus, dict) and p.plus.get("source") == PLUS_SOURCE for p in attempted):
+        plus_counts = [(p.n, int(p.plus["c"])) for p in attempted if p.plus is not None]
+        result.pass_at_k_plus = {
+            k: mean_pass_at_k(plus_counts, k) if result.pass_at_k[k] is not None else None for k in ks
+        }
     result.verdicts = {v: 0 for v in VERDICTS}
     for p in attempted:
         for s in p.samples:

@@ -83,8 +83,9 @@ def pass_at_k_rows(results: Sequence[ModelResult], ks: Sequence[int]):
     When a result is partial, a ``coverage`` column follows the pass@k cells ("partial: N of
     M problems"), so the figure is never shown without it."""
     headers = ["model", "problems", "n"]
+    plus = any(r.pass_at_k_plus is not None for r in results)  # EvalPlus's format: base and plus side by side
     for k in ks:
-        headers += [f"pass@{k}", CI_HEADER]
+        headers += [f"pass@{k}", CI_HEADER] + ([f"plus@{k}", CI_HEADER] if plus else [])
     any_partial = any(r.partial for r in results)
     if any_partial:
         headers.append("coverage")
@@ -93,15 +94,21 @@ def pass_at_k_rows(results: Sequence[ModelResult], ks: Sequence[int]):
     for r in results:
         cells = [r.label, str(len(r.problems)), _samples_per_problem(r)]
         intervals = pass_at_k_intervals(r.problems, ks)
+        plus_intervals = pass_at_k_intervals(r.plus_problems(), ks) if r.pass_at_k_plus is not None else {}
         for k in ks:
             cell = fmt_rate(r.pass_at_k.get(k))
             if r.pass_at_k.get(k) is None:
                 notes.append(f"[{len(notes) + 1}] {r.label} pass@{k}: {r.k_reasons.get(k, 'not computed')}")
                 cell += f" [{len(notes)}]"
             cells += [cell, fmt_interval(intervals.get(k))]
+            if plus:
+                value = r.pass_at_k_plus.get(k) if r.pass_at_k_plus is not None else None
+                cells += [fmt_rate(value), fmt_interval(plus_intervals.get(k))]
         if any_partial:
             cells.append(r.coverage.short())
         rows.append((cells, [str(r.verdicts.get(v, 0)) for v in VERDICTS]))
+    if plus:
+        notes.append(PLUS_NOTE)
     return headers, list(VERDICTS), rows, notes
 
 
@@ -138,6 +145,11 @@ def fit_table(
         aligned = [i for i, c in enumerate(chosen) if c in left]
         out += text_table([headers[c] for c in chosen], [[r[c] for c in chosen] for r in rows], aligned)
     return out
+
+
+PLUS_NOTE = (
+    "pass@k: on the base inputs (HumanEval's tests); plus@k: on base and plus inputs (HumanEval+, EvalPlus's rules)"
+)
 
 
 def render_table(results: Sequence[ModelResult], ks: Sequence[int], width: int | None = None) -> list[str]:

