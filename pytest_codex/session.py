@@ -26,6 +26,7 @@ from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
 from pytest_codex.experiments.suites import load_suite
 from pytest_codex.models import create_model, parse_model_spec
+from pytest_codex.models.threads import header_lines as thread_lines
 from pytest_codex.options import CodexOptions
 from pytest_codex.reports import reporting
 from pytest_codex.reports.outputs import write_samples_out
@@ -207,7 +208,7 @@ def header_lines(state: CodexState) -> list[str]:
         if missing:
             line += "; MISSING: " + ", ".join(f"{k} ({v})" for k, v in missing.items())
         lines.append(line)
-    return lines
+    return lines + thread_lines(state.models)
 
 
 def item_timeout(state: CodexState, case: Case) -> float:

@@ -35,6 +35,7 @@ from pytest_codex.models.base import Generator
 from pytest_codex.models.generated import GeneratedModel
 from pytest_codex.models.sources import Source, source_for
 from pytest_codex.models.store import sha256_file
+from pytest_codex.models.threads import ThreadChoice, apply_torch
 from pytest_codex.options.generation import GenerationOptions
 
 if TYPE_CHECKING:
@@ -242,6 +243,7 @@ class HFGenerator(Generator):
         self.model: Any = None  # a transformers causal LM, once loaded
         self.chat_template_sha256: str | None = None
         self.load_seconds: float | None = None
+        self.thread_choice: ThreadChoice | None = None
 
     def use_store(self, store) -> None:
         self._store = store
@@ -272,6 +274,7 @@ class HFGenerator(Generator):
         return self._fingerprint
 
     def check(self) -> None:
+        self.thread_choice = apply_torch(self.options.threads)  # before torch loads its OpenMP runtime
         if self.source.kind == "hub":
             hub_snapshot(self.source, download=True)
         self.device = resolve_device(self.options.device)
@@ -364,6 +367,8 @@ class HFGenerator(Generator):
             out.update(prompt_style=self.style, chat_template_sha256=self.chat_template_sha256)
         if self.load_seconds is not None:
             out["load_seconds"] = round(self.load_seconds, 3)
+        if self.thread_choice is not None:
+            out.update(self.thread_choice.to_json())
         return out
 
     # -- generation -----------------------------------------------------------------------------
