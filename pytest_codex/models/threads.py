@@ -1,21 +1,27 @@
 """How many threads a CPU backend decodes with, and how its OpenMP threads wait.
 
 PyTorch and llama.cpp run their parallel regions on an OpenMP team (GNU libgomp in their
-Linux builds).  By default a thread that waits for the others spins for a while before it
-sleeps; on a machine whose cores other processes also use, the spinning threads burn the
-CPU time the descheduled ones need, and decoding slows far more than the CPU share it lost
-(measured: 11x slower beside two busy loops per core instead of ~3x).  So:
+Linux builds).  By default a thread that waits for the others spins up to 300,000 times (a
+few milliseconds) before it sleeps; on a machine whose cores other processes also use, the
+spinning threads burn the CPU time the descheduled ones need, and every parallel region
+stalls (measured on 2 shared cores: 14x slower with 2 threads than with 1 for transformers,
+59x for llama.cpp).  So:
 
 * **threads**: ``--codex-threads=N`` if given; else ``OMP_NUM_THREADS`` if set; else the
-  CPUs this process may use less those other processes keep busy at start (the larger of
-  the 1-minute load average and the tasks running right now besides this one), at least 1.
-* **wait policy**: ``OMP_WAIT_POLICY`` if set; else ``passive`` (a waiting thread sleeps at
-  once and gives its core back).  libgomp reads it once, when the library loads, so it is set
-  in the environment only around the import of torch / llama_cpp, in the generating process
-  only, and then restored (child processes do not inherit it).  If the library was loaded
-  before (a conftest imported torch), the policy could not be set and the header says so.
+  CPUs this process may use that other processes leave free at start (measured from
+  /proc/stat over ``WINDOW`` seconds, this process and its children not counted; rounded
+  half down), at least 1.  On a busy machine that is one thread: no team, nothing to wait for.
+* **wait policy**: ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` if set; else a waiting thread
+  spins at most ``SPIN_COUNT`` times, then sleeps (``GOMP_SPINCOUNT=20000``).  Measured: as
+  fast as libgomp's default on an idle machine; beside busy loops 7x (transformers) and 3.5x
+  (llama.cpp) faster than the default.  ``passive`` (sleep at once) was 1.5x (transformers) to
+  5x (llama.cpp) slower on an idle machine, so it is not the default.
 
-The choice is printed in the report header and recorded in the model's manifest.
+libgomp reads these variables once, when it loads, so they are set in the environment only
+around the import of torch / llama_cpp, in the generating process only, and restored after
+it (child processes do not inherit them).  If the library was loaded before (a conftest
+imported torch), the policy could not be set, and the header says so.  The choice is printed
+in the report header and recorded in the model's manifest.
 """
 
 from __future__ import annotations
@@ -25,20 +31,23 @@ import importlib
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-WAIT_POLICY = "passive"
-WAIT_POLICIES = ("active", "passive")
+SPIN_COUNT = 20_000
+WINDOW = 0.3  # seconds over which the free CPUs are measured
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 @dataclass(frozen=True)
 class ThreadChoice:
     threads: int
-    wait_policy: str  # "passive", "active", or "not set (...)" when the library was already loaded
+    wait_policy: str  # how its waiting threads behave, as said in the header
     source: str  # why this many: "--codex-threads", "OMP_NUM_THREADS", or the free CPUs at start
     backend: str = ""  # the library it was applied to: "torch", "llama.cpp"
+    env: tuple[tuple[str, str], ...] = ()  # set while the library loads
 
     def describe(self) -> str:
         head = f"threads ({self.backend}): " if self.backend else "threads: "
@@ -55,20 +64,60 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def busy_elsewhere() -> tuple[float, str]:
-    """CPUs other processes keep busy now, and how that was read: the larger of the 1-minute
-    load average and the tasks running at this instant besides this one (/proc/loadavg)."""
+def _cpu_ticks(cpus: set[int]) -> tuple[int, int]:
+    """(busy, total) clock ticks of ``cpus`` since boot, from /proc/stat."""
+    busy = total = 0
+    with open("/proc/stat", encoding="ascii") as fh:
+        for line in fh:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+                total += sum(ticks)
+                busy += sum(ticks) - ticks[3] - ticks[4]
+    return busy, total
+
+
+def _children_ticks() -> int:
+    """CPU ticks used so far by this process's living children (e.g. the sandbox's fork
+    server, which may be starting while the CPUs are measured)."""
+    ticks = 0
     try:
-        load1 = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - no load average
-        load1 = 0.0
-    running = 0
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as fh:
+                pids = fh.read().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, ValueError, IndexError):
+                continue
+    return ticks
+
+
+def free_cpus(window: float = WINDOW) -> tuple[float, str]:
+    """How many of this process's CPUs other processes leave free, measured over ``window``
+    seconds (this process and its children do not count), and how that was read."""
+    cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
     try:
-        with open("/proc/loadavg", encoding="ascii") as fh:
-            running = max(0, int(fh.read().split()[3].split("/")[0]) - 1)  # less this process
-    except (OSError, ValueError, IndexError):
-        pass
-    return max(load1, float(running)), f"load average {load1:.2f}, {running} other task(s) running"
+        busy0, total0 = _cpu_ticks(cpus)
+        own0 = _children_ticks()
+        time.sleep(window)
+        busy1, total1 = _cpu_ticks(cpus)
+        own1 = _children_ticks()
+    except (OSError, ValueError):  # no /proc/stat: the 1-minute load average
+        load = os.getloadavg()[0]
+        return max(0.0, len(cpus) - load), f"load average {load:.2f}"
+    elapsed = (total1 - total0) / len(cpus) or 1  # ticks per CPU in the window
+    busy = max(0.0, (busy1 - busy0 - (own1 - own0)) / elapsed)
+    free = max(0.0, len(cpus) - busy)
+    return free, f"{free:.1f} free over {window:g} s at start"
 
 
 def choose(
@@ -76,47 +125,54 @@ def choose(
     *,
     environ: Mapping[str, str] | None = None,
     cpus: int | None = None,
-    busy: tuple[float, str] | None = None,
+    free: tuple[float, str] | None = None,
 ) -> ThreadChoice:
     """The thread count and wait policy (``requested``: ``--codex-threads``, None = auto)."""
     env = os.environ if environ is None else environ
-    wait = env.get("OMP_WAIT_POLICY", "").strip().lower()
-    wait = f"{wait} (OMP_WAIT_POLICY)" if wait in WAIT_POLICIES else WAIT_POLICY
+    given = [(name, env[name].strip()) for name in WAIT_VARIABLES if env.get(name, "").strip()]
+    to_set: tuple[tuple[str, str], ...] = ()
+    if given:
+        wait = ", ".join(f"{name}={value}" for name, value in given) + " (environment)"
+    else:
+        wait = f"spin {SPIN_COUNT:,} times, then sleep (GOMP_SPINCOUNT={SPIN_COUNT})"
+        to_set = (("GOMP_SPINCOUNT", str(SPIN_COUNT)),)
     if requested is not None:
-        return ThreadChoice(requested, wait, f"--codex-threads={requested}")
+        return ThreadChoice(requested, wait, f"--codex-threads={requested}", env=to_set)
     omp = env.get("OMP_NUM_THREADS", "").strip().split(",")[0]
     if omp.isdigit() and int(omp) > 0:
-        return ThreadChoice(int(omp), wait, f"OMP_NUM_THREADS={omp}")
+        return ThreadChoice(int(omp), wait, f"OMP_NUM_THREADS={omp}", env=to_set)
     cpus = cpus or usable_cpus()
-    others, how = busy if busy is not None else busy_elsewhere()
-    threads = max(1, min(cpus, cpus - math.ceil(others - 0.5)))  # others rounded half down
-    return ThreadChoice(threads, wait, f"{cpus} CPUs less those busy at start: {how}")
+    available, how = free if free is not None else free_cpus()
+    threads = max(1, min(cpus, math.ceil(available - 0.5)))  # free CPUs rounded half down
+    return ThreadChoice(threads, wait, f"{cpus} CPUs, {how}", env=to_set)
 
 
 @contextlib.contextmanager
-def _wait_policy_env(choice: ThreadChoice) -> Iterator[None]:
-    """OMP_WAIT_POLICY set for the duration of a library's first import, then restored."""
-    before = os.environ.get("OMP_WAIT_POLICY")
-    os.environ["OMP_WAIT_POLICY"] = choice.wait_policy.split()[0].upper()
+def _environment(values: tuple[tuple[str, str], ...]) -> Iterator[None]:
+    """``values`` set in the environment for the duration, then restored."""
+    before = {name: os.environ.get(name) for name, _ in values}
+    os.environ.update(dict(values))
     try:
         yield
     finally:
-        if before is None:
-            del os.environ["OMP_WAIT_POLICY"]
-        else:
-            os.environ["OMP_WAIT_POLICY"] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def load_library(module: str, choice: ThreadChoice, backend: str) -> tuple[ModuleType, ThreadChoice]:
     """Import ``module`` (torch, llama_cpp) with the wait policy in place; the choice as applied."""
+    applied = ThreadChoice(choice.threads, choice.wait_policy, choice.source, backend, choice.env)
     if module in sys.modules:  # its OpenMP runtime has read the environment already
-        wait = choice.wait_policy
-        if not wait.endswith("(OMP_WAIT_POLICY)"):
+        if choice.env:
             wait = f"unchanged ({module} was imported before pytest-codex chose it)"
-        return sys.modules[module], ThreadChoice(choice.threads, wait, choice.source, backend)
-    with _wait_policy_env(choice):
+            applied = ThreadChoice(choice.threads, wait, choice.source, backend)
+        return sys.modules[module], applied
+    with _environment(choice.env):
         lib = importlib.import_module(module)
-    return lib, ThreadChoice(choice.threads, choice.wait_policy, choice.source, backend)
+    return lib, applied
 
 
 def apply_torch(requested: int | None) -> ThreadChoice:

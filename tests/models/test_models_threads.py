@@ -5,67 +5,97 @@ library loads (``pytest_codex.models.threads``), named in the report header, ove
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 
 from pytest_codex.models import threads
-from pytest_codex.models.threads import ThreadChoice, choose, load_library
+from pytest_codex.models.threads import choose, load_library
 
 from models_support import tiny_model
 from support import usage_error
 
+BURN = "import time\nwhile time.process_time() < 0.2: pass\ntime.sleep(60)"
+
+
+SPIN = f"spin 20,000 times, then sleep (GOMP_SPINCOUNT={threads.SPIN_COUNT})"
+
 
 def test_choose_auto_uses_the_cpus_others_leave_free():
-    idle = choose(None, environ={}, cpus=2, busy=(0.2, "load average 0.20"))
-    assert (idle.threads, idle.wait_policy) == (2, "passive")
-    assert "2 CPUs" in idle.source and "load average 0.20" in idle.source
-    assert choose(None, environ={}, cpus=2, busy=(1.0, "")).threads == 1
-    assert choose(None, environ={}, cpus=2, busy=(4.0, "")).threads == 1  # never below one
-    assert choose(None, environ={}, cpus=8, busy=(2.4, "")).threads == 6
-    assert choose(None, environ={}, cpus=8, busy=(2.5, "")).threads == 6  # half rounds down
-    assert choose(None, environ={}, cpus=8, busy=(2.6, "")).threads == 5
+    idle = choose(None, environ={}, cpus=2, free=(1.9, "1.9 free"))
+    assert (idle.threads, idle.wait_policy, idle.source) == (2, SPIN, "2 CPUs, 1.9 free")
+    assert idle.env == (("GOMP_SPINCOUNT", "20000"),)
+    assert choose(None, environ={}, cpus=2, free=(1.0, "")).threads == 1
+    assert choose(None, environ={}, cpus=2, free=(0.0, "")).threads == 1  # never below one
+    assert choose(None, environ={}, cpus=8, free=(5.4, "")).threads == 5
+    assert choose(None, environ={}, cpus=8, free=(5.5, "")).threads == 5  # half rounds down
+    assert choose(None, environ={}, cpus=8, free=(5.6, "")).threads == 6
+    assert choose(None, environ={}, cpus=2, free=(7.0, "")).threads == 2  # never above the CPUs
 
 
 def test_choose_explicit_values_win():
     env = {"OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": "ACTIVE"}
-    given = choose(1, environ=env, cpus=2, busy=(0.0, ""))
+    given = choose(1, environ=env, cpus=2, free=(2.0, ""))
     assert (given.threads, given.source) == (1, "--codex-threads=1")
-    assert given.wait_policy == "active (OMP_WAIT_POLICY)"  # the user's environment is kept
-    from_env = choose(None, environ=env, cpus=2, busy=(9.0, ""))
+    assert given.wait_policy == "OMP_WAIT_POLICY=ACTIVE (environment)" and given.env == ()  # the user's is kept
+    from_env = choose(None, environ=env, cpus=2, free=(0.0, ""))
     assert (from_env.threads, from_env.source) == (3, "OMP_NUM_THREADS=3")
-    # a value libgomp would not take is not taken here either
-    assert choose(None, environ={"OMP_NUM_THREADS": "x", "OMP_WAIT_POLICY": "spin"}, cpus=2, busy=(0.0, "")) == (
-        ThreadChoice(2, "passive", choose(None, environ={}, cpus=2, busy=(0.0, "")).source)
-    )
+    spin = choose(None, environ={"GOMP_SPINCOUNT": "0"}, cpus=2, free=(2.0, ""))
+    assert (spin.wait_policy, spin.env) == ("GOMP_SPINCOUNT=0 (environment)", ())
+    # a thread count libgomp would not take is not taken here either
+    odd = choose(None, environ={"OMP_NUM_THREADS": "x"}, cpus=2, free=(2.0, "2.0 free"))
+    assert (odd.threads, odd.source) == (2, "2 CPUs, 2.0 free")
+
+
+def test_free_cpus_does_not_count_this_process_s_children():
+    """The sandbox's fork server may be starting while the CPUs are measured: the CPU time of
+    this process's children is not other processes' load."""
+    cpus = threads.usable_cpus()
+    free, how = threads.free_cpus(0.1)
+    assert 0 <= free <= cpus and how == f"{free:.1f} free over 0.1 s at start"
+    before = threads._children_ticks()
+    child = subprocess.Popen([sys.executable, "-c", BURN])
+    try:
+        deadline = time.monotonic() + 60
+        while threads._children_ticks() - before < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the child burns 0.2 s of CPU, then sleeps
+        assert threads._children_ticks() - before >= 5
+    finally:
+        child.kill()
+        child.wait()
+    # negative control: once reaped it is no longer this process's child, and not counted
+    assert threads._children_ticks() - before < 5
 
 
 def test_choose_reads_this_machine():
     choice = choose(None, environ={})
     assert 1 <= choice.threads <= threads.usable_cpus()
-    assert "load average" in choice.source and "running" in choice.source
+    assert "free over" in choice.source
 
 
 def test_the_wait_policy_is_set_only_while_the_library_loads(tmp_path, monkeypatch):
-    """The library sees OMP_WAIT_POLICY when it loads; nothing else (workers, the fork server,
-    later children) inherits it."""
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    (tmp_path / "omp_probe_lib.py").write_text("import os\nSEEN = os.environ.get('OMP_WAIT_POLICY')\n")
+    """The library sees the variables when it loads; nothing else (workers, the fork server,
+    later children) inherits them."""
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "omp_probe_lib.py").write_text("import os\nSEEN = os.environ.get('GOMP_SPINCOUNT')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "omp_probe_lib", raising=False)
-    lib, applied = load_library("omp_probe_lib", ThreadChoice(1, "passive", "test"), "probe")
-    assert lib.SEEN == "PASSIVE"
-    assert "OMP_WAIT_POLICY" not in os.environ
-    assert applied == ThreadChoice(1, "passive", "test", "probe")
-    assert applied.describe() == "threads (probe): 1 (test), OpenMP wait policy: passive"
+    choice = choose(1, environ={})
+    lib, applied = load_library("omp_probe_lib", choice, "probe")
+    assert lib.SEEN == "20000"
+    assert "GOMP_SPINCOUNT" not in os.environ
+    assert applied.describe() == f"threads (probe): 1 (--codex-threads=1), OpenMP wait policy: {SPIN}"
     # negative control: already loaded, its runtime read the environment before; the header says so
-    again = load_library("omp_probe_lib", ThreadChoice(1, "passive", "test"), "probe")[1]
+    again = load_library("omp_probe_lib", choice, "probe")[1]
     assert again.wait_policy == "unchanged (omp_probe_lib was imported before pytest-codex chose it)"
     # a user's own setting is restored, not dropped
-    monkeypatch.setenv("OMP_WAIT_POLICY", "active")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "7")
     monkeypatch.delitem(sys.modules, "omp_probe_lib")
-    load_library("omp_probe_lib", ThreadChoice(1, "passive", "test"), "probe")
-    assert os.environ["OMP_WAIT_POLICY"] == "active"
+    load_library("omp_probe_lib", choice, "probe")
+    assert os.environ["GOMP_SPINCOUNT"] == "7"
 
 
 # -- through the plugin, with a tiny real model ---------------------------------------------
@@ -76,7 +106,7 @@ import os, sys
 def pytest_sessionfinish(session):
     import torch
     with open("threads.txt", "w") as fh:
-        fh.write(f"{torch.get_num_threads()} {os.environ.get('OMP_WAIT_POLICY')}")
+        fh.write(f"{torch.get_num_threads()} {os.environ.get('OMP_WAIT_POLICY') or os.environ.get('GOMP_SPINCOUNT')}")
 """
 
 
@@ -99,19 +129,20 @@ def header_run(pytester: pytest.Pytester, tiny_dir: str, *extra: str) -> tuple[l
 
 @pytest.mark.parametrize("given", ["1", "2"])
 def test_codex_threads_is_honoured_and_named_in_the_header(pytester, monkeypatch, tiny_dir, given):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(name, raising=False)
     lines, recorded = header_run(pytester, tiny_dir, f"--codex-threads={given}")
-    assert lines == [f"codex: threads (torch): {given} (--codex-threads={given}), OpenMP wait policy: passive"]
+    assert lines == [f"codex: threads (torch): {given} (--codex-threads={given}), OpenMP wait policy: {SPIN}"]
     assert recorded == f"{given} None"  # torch's pool has that many threads; the variable did not stay
 
 
 def test_auto_threads_are_named_in_the_header(pytester, monkeypatch, tiny_dir):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "active")
     lines, recorded = header_run(pytester, tiny_dir)
-    assert len(lines) == 1 and "CPUs less those busy at start" in lines[0], lines
-    assert lines[0].endswith("OpenMP wait policy: active (OMP_WAIT_POLICY)")
+    assert len(lines) == 1 and "free over 0.3 s at start" in lines[0], lines
+    assert lines[0].endswith("OpenMP wait policy: OMP_WAIT_POLICY=active (environment)")
     count = int(lines[0].split(": ")[2].split()[0])
     assert 1 <= count <= threads.usable_cpus()
     assert recorded == f"{count} active"
