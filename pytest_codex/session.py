@@ -156,16 +156,13 @@ def start(config: pytest.Config) -> CodexState | None:
         )
     state = CodexState(options=options, role=role, command=list(sys.argv), config=config)
     # The executor (the sandbox's fork helper) starts before any problem, test or
-    # canonical solution is loaded into this process.
+    # canonical solution is loaded into this process; it boots while they load.
     if role is not Role.CONTROLLER:
         workerinput = getattr(config, "workerinput", None)
         try:
-            state.executor = make_executor(options.sandbox.mode, cpu=worker_cpu(workerinput))
+            state.executor = make_executor(options.sandbox.mode, cpu=worker_cpu(workerinput), wait=False)
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
-        state.executor_info = state.executor.describe()
-        if role is Role.WORKER:  # the controller's manifest records what isolation the workers had
-            config.workeroutput["codex_executor"] = state.executor_info  # type: ignore[attr-defined]
     config.stash[STATE_KEY] = state
     try:
         state.suite = load_suite(options.suite, options.experiments)
@@ -177,6 +174,9 @@ def start(config: pytest.Config) -> CodexState | None:
         state.models = [create_model(s, state) for s in specs]
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
         if state.executor is not None:
+            state.executor_info = state.executor.describe()  # waits for the fork server's hello
+            if role is Role.WORKER:  # the controller's manifest records what isolation the workers had
+                config.workeroutput["codex_executor"] = state.executor_info  # type: ignore[attr-defined]
             state.time_limits = TimeLimits(
                 floor=options.sandbox.time_floor,
                 factor=options.sandbox.time_factor,

@@ -76,10 +76,14 @@ class SandboxExecutor:
         disable: tuple[str, ...] = (),
         limits: isolation.Limits | None = None,
         cpu: int | None = None,
+        wait: bool = True,
     ) -> None:
         """``cpu``: pin the calling thread, the fork server and every sample to that CPU
         (restored by ``close``).  A sample costs many wake-ups between the trusted thread and
-        its child; on one core each is ~10 us, across cores ~100 us on a VM."""
+        its child; on one core each is ~10 us, across cores ~100 us on a VM.
+        ``wait=False``: return once the fork server is spawned; ``ready()`` waits for its
+        hello (and refuses missing layers in strict mode), so the caller can load problems
+        while the server starts (it is a fresh interpreter: none of them reach it)."""
         if mode not in ("auto", "strict"):
             raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
         if not sys.platform.startswith("linux"):
@@ -130,6 +134,16 @@ class SandboxExecutor:
         finally:
             theirs.close()
         self._sock: socket.socket | None = mine
+        self.info: dict | None = None
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        """Wait for the fork server's hello (once); ``SandboxUnavailable`` if it did not start
+        or, in strict mode, lacks isolation layers."""
+        if self.info is not None:
+            return
+        assert self._sock is not None  # not closed
         self._sock.settimeout(START_TIMEOUT)
         try:
             hello = self._recv()
@@ -139,7 +153,7 @@ class SandboxExecutor:
         self._sock.settimeout(SERVER_TIMEOUT)
         self.info = hello[1]
         missing = [name for name, on in self.info["layers"].items() if not on]
-        if mode == "strict" and missing:
+        if self.mode == "strict" and missing:
             self.close()
             why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
             raise SandboxUnavailable(
@@ -164,6 +178,8 @@ class SandboxExecutor:
         return f"server log: {text}" if text else "no server log"
 
     def describe(self) -> dict:
+        self.ready()
+        assert self.info is not None
         return {
             "executor": self.name,
             "mode": self.mode,
@@ -175,6 +191,7 @@ class SandboxExecutor:
         }
 
     def run(self, problem: Problem, completion: str, time_limit: float) -> SampleResult:
+        self.ready()
         replay = self._replays.get(problem)
         try:
             result, calls = self._attempt(problem, completion, time_limit, replay or [])
@@ -265,8 +282,8 @@ class SandboxExecutor:
         shutil.rmtree(self._root, ignore_errors=True)
 
 
-def make_executor(kind: str = "auto", cpu: int | None = None) -> SandboxExecutor:
+def make_executor(kind: str = "auto", cpu: int | None = None, wait: bool = True) -> SandboxExecutor:
     """The sandbox: ``kind`` is 'auto' (every isolation layer the machine offers) or 'strict'
     (all layers, else ``SandboxUnavailable``); ``cpu`` pins the calling thread and the samples
-    to one CPU (xdist workers, one CPU each)."""
-    return SandboxExecutor(kind, cpu=cpu)
+    to one CPU (xdist workers, one CPU each); ``wait=False``: call ``ready()`` before use."""
+    return SandboxExecutor(kind, cpu=cpu, wait=wait)
