@@ -146,6 +146,12 @@ class _Reporting:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add_report(report)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        result = yield
+        self.summary.precompute()  # every report is in; under xdist the workers are shutting down
+        return result
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         self.summary.worker_done(node)

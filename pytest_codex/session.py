@@ -32,6 +32,7 @@ from pytest_codex.reports import reporting
 from pytest_codex.reports.outputs import write_samples_out
 from pytest_codex.reports.reporting import load_baseline, summary_lines
 from pytest_codex.reports.results import PAYLOAD_KEY, Collector, ModelResult
+from pytest_codex.reports.stats import pass_at_k_intervals
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
 from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, worker_cpu
 from pytest_codex.sandbox.timelimits import TimeLimits
@@ -304,6 +305,15 @@ class Summary:
             ks = state.ks_for_display(max(all_n, default=1))
             self._cache = state.collector.results(state.models, state.suite, ks), ks
         return self._cache
+
+    def precompute(self) -> None:
+        """The results and their intervals (numpy, bootstrap), computed as soon as the last
+        report is in: under xdist this overlaps with the workers' shutdown, which the
+        controller waits for before ``pytest_sessionfinish`` reaches ``finish``."""
+        if self.state.collector.payloads:
+            results, ks = self.results()
+            for r in results:
+                pass_at_k_intervals(r.problems, ks)  # cached for the table and the results file
 
     def terminal_summary(self, tr: Any) -> None:
         state = self.state
