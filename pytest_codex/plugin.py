@@ -12,7 +12,6 @@ import pytest
 
 from pytest_codex import options
 from pytest_codex.core.roles import Role
-from pytest_codex.experiments.sections import ExperimentsReporting
 from pytest_codex.session import (
     FIXTURE,
     Case,
@@ -133,6 +132,8 @@ class _ControllerHooks:
 def pytest_sessionstart(session: pytest.Session) -> None:
     state = get_state(session.config)
     if state is not None and state.role is not Role.WORKER:
+        from pytest_codex.experiments.sections import ExperimentsReporting  # lazy: not in workers
+
         session.config.pluginmanager.register(_Reporting(Summary(state)), "codex-reporting")
         session.config.pluginmanager.register(ExperimentsReporting(state), "codex-experiments")
 
