@@ -44,6 +44,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.shutdown()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = get_state(session.config)
+    if state is not None and state.role is Role.WORKER:
+        state.shutdown()  # no item runs after this: the fork server exits while the worker winds down
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = get_state(config)
     return header_lines(state) if state is not None else None
