@@ -177,14 +177,13 @@ def main() -> None:
                     + (f"   [{r['header'][0]}]" if r["header"] else ""),
                     flush=True,
                 )
-    print("\nbackend                  contender    idle s   busy s  busy/idle  idle speed vs " + contenders[0][0])
+    print("\nbackend   contender    idle s   busy s  busy/idle  idle speed vs " + contenders[0][0])
     for model in models:
         first = results[(model, contenders[0][0], "idle")]["seconds"]
         for name, _, _ in contenders:
             idle, busy_r = results[(model, name, "idle")]["seconds"], results[(model, name, "busy")]["seconds"]
-            print(
-                f"{label_of(model):24s} {name:12s} {idle:7.1f}  {busy_r:7.1f}  {busy_r / idle:8.2f}x  {first / idle:8.2f}x"
-            )
+            backend = model.partition(":")[0]
+            print(f"{backend:9s} {name:12s} {idle:7.1f}  {busy_r:7.1f}  {busy_r / idle:8.2f}x  {first / idle:8.2f}x")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
