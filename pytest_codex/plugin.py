@@ -19,7 +19,6 @@ import pytest
 
 from pytest_codex import options
 from pytest_codex.core.roles import Role
-from pytest_codex.experiments.sections import ExperimentsReporting
 from pytest_codex.reports.results import MARKER, PAYLOAD_ATTR
 from pytest_codex.session import (
     FIXTURE,
@@ -86,6 +85,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     if file_path == SUITE_MODULE and not any(fnmatch.fnmatch(file_path.name, p) for p in patterns):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = get_state(session.config)
+    if state is not None and state.role is Role.WORKER:
+        state.shutdown()  # no item runs after this: the fork server exits while the worker winds down
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -189,6 +195,8 @@ class _ControllerHooks:
 def pytest_sessionstart(session: pytest.Session) -> None:
     state = get_state(session.config)
     if state is not None and state.role is not Role.WORKER:
+        from pytest_codex.experiments.sections import ExperimentsReporting  # lazy: not in workers
+
         session.config.pluginmanager.register(_Reporting(Summary(state)), "codex-reporting")
         session.config.pluginmanager.register(ExperimentsReporting(state), "codex-experiments")
 
@@ -204,6 +212,12 @@ class _Reporting:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.summary.keyboard_interrupt(excinfo.value)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        result = yield
+        self.summary.precompute()  # every report is in; under xdist the workers are shutting down
+        return result
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -29,10 +29,12 @@ from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
 from pytest_codex.experiments.suites import load_suite
 from pytest_codex.models import create_model, parse_model_spec
+from pytest_codex.models.threads import header_lines as thread_lines
 from pytest_codex.options import CodexOptions, generation
 from pytest_codex.reports import reporting
 from pytest_codex.reports.reporting import load_baseline, summary_lines
 from pytest_codex.reports.results import Collector, Ending, Gap, ModelResult, junit_properties
+from pytest_codex.reports.stats import pass_at_k_intervals
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
 from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, worker_cpu
 from pytest_codex.sandbox.timelimits import TimeLimits
@@ -162,18 +164,15 @@ def start(config: pytest.Config) -> CodexState | None:
         )
     state = CodexState(options=options, role=role, command=list(sys.argv), config=config)
     # The executor (the sandbox's fork helper) starts before any problem, test or
-    # canonical solution is loaded into this process.
+    # canonical solution is loaded into this process; it boots while they load.
     if role is not Role.CONTROLLER:
         workerinput = getattr(config, "workerinput", None)
         try:
             state.executor = make_executor(
-                options.sandbox.mode, cpu=worker_cpu(workerinput), wall_factor=options.sandbox.time_guard
+                options.sandbox.mode, cpu=worker_cpu(workerinput), wall_factor=options.sandbox.time_guard, wait=False
             )
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
-        state.executor_info = state.executor.describe()
-        if role is Role.WORKER:  # the controller's manifest records what isolation the workers had
-            config.workeroutput["codex_executor"] = state.executor_info  # type: ignore[attr-defined]
     config.stash[STATE_KEY] = state
     try:
         state.suite = load_suite(options.suite, options.experiments)
@@ -191,6 +190,9 @@ def start(config: pytest.Config) -> CodexState | None:
         state.models = expand_models(state.models, options)  # --codex-recipe / --codex-temperatures
         state.notes += inapplicable_generation_options(state, config)
         if state.executor is not None:
+            state.executor_info = state.executor.describe()  # waits for the fork server's hello
+            if role is Role.WORKER:  # the controller's manifest records what isolation the workers had
+                config.workeroutput["codex_executor"] = state.executor_info  # type: ignore[attr-defined]
             state.time_limits = TimeLimits(
                 floor=options.sandbox.time_floor,
                 factor=options.sandbox.time_factor,
@@ -269,7 +271,7 @@ def header_lines(state: CodexState) -> list[str]:
                 f"codex: {m.spec.label}: {params['dtype']} on CPU (opted in with --codex-dtype): its completions "
                 "can differ from the float32 default's, and between CPUs with and without native support"
             )
-    return lines
+    return lines + thread_lines(state.models)
 
 
 def item_timeout(state: CodexState, case: Case) -> float:
@@ -469,6 +471,15 @@ class Summary:
             )
             self._cache = results, ks
         return self._cache
+
+    def precompute(self) -> None:
+        """The results and their intervals (numpy, bootstrap), computed as soon as the last
+        report is in: under xdist this overlaps with the workers' shutdown, which the
+        controller waits for before ``pytest_sessionfinish`` reaches ``finish``."""
+        if self.state.collector.payloads:
+            results, ks = self.results()
+            for r in results:
+                pass_at_k_intervals(r.problems, ks)  # cached for the table and the results file
 
     def terminal_summary(self, tr: Any) -> None:
         state = self.state

@@ -349,10 +349,11 @@ def ranking_section(state: CodexState, results: Sequence[ModelResult]) -> Sectio
                 notes.append(f"back-translation: {why}")
         n = min(r.sample_counts)
         all_ms = list(range(1, n + 1))
-        curves = {h: curve(h, r.problems, all_ms) for h in HEURISTICS}
-        if all(curves[h] is None for h in HEURISTICS if h not in ("random", "oracle")):
+        scored = {h: curve(h, r.problems, all_ms) for h in HEURISTICS if h not in ("random", "oracle")}
+        if all(c is None for c in scored.values()):  # nothing to rank by: skip the exact baselines too
             unscored.append(r.label)
             continue
+        curves = {h: scored[h] if h in scored else curve(h, r.problems, all_ms) for h in HEURISTICS}
         ms = table_ms(n)
         rows = [[LABELS[h]] + [fmt_rate(c[m]) for m in ms] for h, c in curves.items() if c is not None]
         missing = [LABELS[h] for h, c in curves.items() if c is None]

@@ -53,6 +53,7 @@ from pytest_codex.models.gpu import (
 )
 from pytest_codex.models.sources import Source, source_for
 from pytest_codex.models.store import sha256_file
+from pytest_codex.models.threads import ThreadChoice, apply_torch
 from pytest_codex.options.generation import GenerationOptions
 
 if TYPE_CHECKING:
@@ -282,6 +283,7 @@ class HFGenerator(Generator):
         self.attention: str | None = None  # the attention implementation the loaded model uses
         self.device_map: str | dict | None = None
         self.planned_batch: int | None = None  # the last batch size chosen from GPU memory
+        self.thread_choice: ThreadChoice | None = None
 
     def use_store(self, store) -> None:
         self._store = store
@@ -315,6 +317,7 @@ class HFGenerator(Generator):
         """Start-up (pytest_configure): the device and, on the CPU, the dtype.  A GPU's dtype is
         settled in ``resolve()``: asking a GPU what it computes initialises CUDA, which waits
         until generation."""
+        self.thread_choice = apply_torch(self.options.threads)  # before torch loads its OpenMP runtime
         if self.source.kind == "hub":
             hub_snapshot(self.source, download=True)
         self.device = resolve_device(self.options.device)
@@ -472,6 +475,8 @@ class HFGenerator(Generator):
             out["attention"] = self.attention
         if self.device_map is not None:
             out["device_map"] = self.device_map if isinstance(self.device_map, str) else dict(self.device_map)
+        if self.thread_choice is not None:
+            out.update(self.thread_choice.to_json())
         return out
 
     # -- generation -----------------------------------------------------------------------------

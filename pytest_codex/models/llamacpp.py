@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pytest_codex.core.errors import ModelError
 from pytest_codex.core.generation import Completion, GenParams, ModelSpec, derive_seed
 from pytest_codex.models import prompts as styles
+from pytest_codex.models import threads
 from pytest_codex.models.base import Generator
 from pytest_codex.models.generated import GeneratedModel
 from pytest_codex.models.sources import Source, gguf_architecture
@@ -102,6 +103,7 @@ class LlamaCppGenerator(Generator):
         self.chat_template: str | None = None
         self.model = self.ctx = self.vocab = None
         self.n_ctx = 0
+        self.thread_choice: threads.ThreadChoice | None = None
 
     def use_store(self, store) -> None:
         self._store = store
@@ -119,6 +121,11 @@ class LlamaCppGenerator(Generator):
         }
 
     def check(self) -> None:
+        try:  # the wait policy is read when llama.cpp's OpenMP runtime loads
+            choice = threads.choose(self.options.threads)
+            _, self.thread_choice = threads.load_library("llama_cpp", choice, "llama.cpp")
+        except ImportError:
+            pass  # _llama() says how to install it
         llama_cpp = _llama()
         if self.options.device.startswith("cuda") and not llama_cpp.llama_supports_gpu_offload():
             raise ModelError(
@@ -186,6 +193,8 @@ class LlamaCppGenerator(Generator):
             "engine": ENGINE,
             "n_ctx": self.n_ctx or None,
         }
+        if self.thread_choice is not None:
+            out.update(self.thread_choice.to_json())
         if self.style:
             out.update(prompt_style=self.style, device="cpu", dtype="gguf")
         return out
@@ -233,8 +242,9 @@ class LlamaCppGenerator(Generator):
         cp.n_batch = cp.n_ubatch = 512
         cp.n_seq_max = self.batch_size + 1
         cp.kv_unified = True
-        threads = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
-        cp.n_threads = cp.n_threads_batch = max(1, threads)
+        if self.thread_choice is None:
+            self.thread_choice = threads.choose(self.options.threads)
+        cp.n_threads = cp.n_threads_batch = self.thread_choice.threads
         self.ctx = llama_cpp.llama_init_from_model(self.model, cp)
         if not self.ctx:
             raise ModelError(

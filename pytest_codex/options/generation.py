@@ -78,11 +78,32 @@ CACHE_DIR = Option(
     "DIR",
     shown_default=f"{DEFAULT_CACHE_DIR} under the rootdir",
 )
+THREADS = Option(
+    "--codex-threads",
+    "threads of a CPU backend (transformers, llama.cpp); auto = OMP_NUM_THREADS if set, else the CPUs "
+    "not busy with other processes at start; their OpenMP threads wait passively (OMP_WAIT_POLICY overrides)",
+    OrAuto(Integer(1, "2")),
+    "auto",
+    "N",
+)
 REGENERATE = Option(
     "--codex-regenerate", "generate every selected sample again (replacing what the store has)", kind="flag"
 )
 
-OPTIONS = (N, TEMPERATURE, TOP_P, MAX_NEW_TOKENS, SEED, BATCH_SIZE, DEVICE, DTYPE, PROMPT_STYLE, CACHE_DIR, REGENERATE)
+OPTIONS = (
+    N,
+    TEMPERATURE,
+    TOP_P,
+    MAX_NEW_TOKENS,
+    SEED,
+    BATCH_SIZE,
+    DEVICE,
+    DTYPE,
+    PROMPT_STYLE,
+    CACHE_DIR,
+    REGENERATE,
+    THREADS,
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,7 @@ class GenerationOptions:
     prompt_style: str = "auto"
     cache_dir: str = DEFAULT_CACHE_DIR
     regenerate: bool = False
+    threads: int | None = None  # None = auto (pytest_codex.models.threads)
 
     def params(self) -> GenParams:
         """The sampling parameters (the Codex stop sequences by default)."""
@@ -114,7 +136,7 @@ class GenerationOptions:
         why = unwritable(cache_dir, "dir") if values.given(CACHE_DIR) or os.path.exists(cache_dir) else None
         if why is not None:
             raise usage_error(CACHE_DIR.flag, cache_dir, why, "give a writable directory (it is created if missing)")
-        batch = values.get(BATCH_SIZE)
+        batch, threads = values.get(BATCH_SIZE), values.get(THREADS)
         return cls(
             n=values.get(N),
             temperature=values.get(TEMPERATURE),
@@ -127,4 +149,5 @@ class GenerationOptions:
             prompt_style=values.get(PROMPT_STYLE),
             cache_dir=cache_dir,
             regenerate=values.get(REGENERATE),
+            threads=None if threads == "auto" else int(threads),
         )

@@ -103,11 +103,15 @@ class SandboxExecutor:
         limits: isolation.Limits | None = None,
         cpu: int | None = None,
         wall_factor: float = WALL_FACTOR,
+        wait: bool = True,
     ) -> None:
         """``cpu``: pin the calling thread, the fork server and every sample to that CPU
         (restored by ``close``).  A sample costs many wake-ups between the trusted thread and
         its child; on one core each is ~10 us, across cores ~100 us on a VM.
-        ``wall_factor``: the wall-clock guard of a sample, as a multiple of its CPU-time limit."""
+        ``wall_factor``: the wall-clock guard of a sample, as a multiple of its CPU-time limit.
+        ``wait=False``: return once the fork server is spawned; ``ready()`` waits for its
+        hello (and refuses missing layers in strict mode), so the caller can load problems
+        while the server starts (it is a fresh interpreter: none of them reach it)."""
         if mode not in ("auto", "strict"):
             raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
         if not sys.platform.startswith("linux"):
@@ -140,18 +144,16 @@ class SandboxExecutor:
         self._sock: socket.socket | None = None
         self.info: dict = {}  # the server's hello: layers, missing, uid, Landlock ABI
         self.restarts = 0  # how often the fork server died and was started again
-        self._start_server()
-        missing = [name for name, on in self.info["layers"].items() if not on]
-        if mode == "strict" and missing:
-            self.close()
-            why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
-            raise SandboxUnavailable(
-                f"--codex-sandbox=strict: isolation layers missing: {why}; "
-                "run as root on Linux with namespaces, Landlock and seccomp, "
-                "or use --codex-sandbox=auto"
-            )
+        self._pending = False
+        self._spawn()
+        if wait:
+            self.ready()
 
     def _start_server(self) -> None:
+        self._spawn()
+        self._hello()
+
+    def _spawn(self) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         package_parent = str(Path(__file__).resolve().parents[2])
         try:
@@ -178,6 +180,26 @@ class SandboxExecutor:
         finally:
             theirs.close()
         self._sock = mine
+        self._pending = True  # spawned; its hello not read yet
+
+    def ready(self) -> None:
+        """Wait for the fork server's hello (once); ``SandboxUnavailable`` if it did not start
+        or, in strict mode, lacks isolation layers."""
+        if not self._pending:
+            return
+        self._hello()
+        missing = [name for name, on in self.info["layers"].items() if not on]
+        if self.mode == "strict" and missing:
+            self.close()
+            why = "; ".join(f"{n}: {self.info['missing'].get(n, 'unavailable')}" for n in missing)
+            raise SandboxUnavailable(
+                f"--codex-sandbox=strict: isolation layers missing: {why}; "
+                "run as root on Linux with namespaces, Landlock and seccomp, "
+                "or use --codex-sandbox=auto"
+            )
+
+    def _hello(self) -> None:
+        assert self._sock is not None  # not closed
         self._sock.settimeout(START_TIMEOUT)
         try:
             hello = self._recv()
@@ -186,6 +208,7 @@ class SandboxExecutor:
             raise SandboxUnavailable(f"the sandbox's fork server did not start: {exc}; {self._log_tail()}") from None
         self._sock.settimeout(SERVER_TIMEOUT)
         info = hello[1]
+        self._pending = False
         if self.restarts and info["layers"] != self.info["layers"]:
             self.close()
             raise SandboxError(
@@ -218,6 +241,7 @@ class SandboxExecutor:
         return f"server log: {text.line(tail, 1000)}" if tail else "no server log"
 
     def describe(self) -> dict:
+        self.ready()
         return {
             "executor": self.name,
             "mode": self.mode,
@@ -236,6 +260,7 @@ class SandboxExecutor:
         together; ``wall_limit`` (default ``wall_factor`` x ``time_limit``) seconds of wall-clock
         time.  If the fork server died, it is started again: a sample it was running is
         ``crashed``, the samples after it run normally."""
+        self.ready()
         wall = self.wall_factor * time_limit if wall_limit is None else wall_limit
         try:
             return self._run(problem, completion, time_limit, wall)
@@ -333,6 +358,7 @@ class SandboxExecutor:
             return batch.BatchResult(Verdict.CRASHED, None, detail, 0, False, died.duration, "", job.cpu_budget)
 
     def _run_batch(self, job: batch.BatchJob, decide: batch.Decide) -> batch.BatchResult:
+        self.ready()
         start = time.monotonic()
         if self._sock is None:
             raise SandboxError("the executor is closed")
@@ -438,9 +464,12 @@ class SandboxExecutor:
             shutil.rmtree(self._root, ignore_errors=True)
 
 
-def make_executor(kind: str = "auto", cpu: int | None = None, wall_factor: float = WALL_FACTOR) -> SandboxExecutor:
+def make_executor(
+    kind: str = "auto", cpu: int | None = None, wall_factor: float = WALL_FACTOR, wait: bool = True
+) -> SandboxExecutor:
     """The sandbox: ``kind`` is 'auto' (every isolation layer the machine offers) or 'strict'
     (all layers, else ``SandboxUnavailable``); ``cpu`` pins the calling thread and the samples
     to one CPU (xdist workers, one CPU each); ``wall_factor``: the wall-clock guard as a
-    multiple of a sample's CPU-time limit."""
-    return SandboxExecutor(kind, cpu=cpu, wall_factor=wall_factor)
+    multiple of a sample's CPU-time limit; ``wait=False``: the fork server starts in the
+    background (``ready()`` waits for it; every request calls it)."""
+    return SandboxExecutor(kind, cpu=cpu, wall_factor=wall_factor, wait=wait)
