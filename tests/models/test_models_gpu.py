@@ -184,11 +184,14 @@ def torch_libs(pid):
     with open(f"/proc/{pid}/maps") as fh:
         return sorted({line.split("/")[-1].strip() for line in fh if "libtorch" in line or "libc10" in line or "libcuda" in line})
 
-def audit(event, args):
-    if event == "import" and args[0] == "torch" and "torch" not in sys.modules:
-        note("import-torch")
+class SeeTorch:  # a finder asked first: sees every import of torch, however it is made
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "torch" and "torch" not in sys.modules:
+            note("import-torch")
+        return None
 
-sys.addaudithook(audit)
+sys.meta_path.insert(0, SeeTorch)
 
 _init = executor.SandboxExecutor.__init__
 def init(self, *a, **kw):

@@ -150,9 +150,12 @@ def test_auto_threads_are_named_in_the_header(pytester, monkeypatch, tiny_dir):
 
 def test_no_thread_line_without_a_generating_model(pytester):
     pytester.makepyfile(test_humaneval="def test_humaneval(codex_case):\n    codex_case.run()\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--co", "--model=reference", "--codex-threads=1")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--co", "--model=reference")
     assert result.ret == 0
     assert not [line for line in result.outlines if line.startswith("codex: threads")]
+    # and a thread count for a model that generates nothing is refused, not ignored
+    refused = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--co", "--model=reference", "--codex-threads=1")
+    assert "--codex-threads=1: --model=reference generates nothing" in usage_error(refused)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
