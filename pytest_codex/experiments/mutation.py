@@ -17,7 +17,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-VERSION = 1  # of the generator: stored tests drawn by another version are drawn again
+VERSION = 2  # of the generator: stored tests drawn by another version are drawn again
 MAX_STEPS = 3  # mutations applied to one new input
 MAX_DEPTH = 6
 MAX_SIZE = 4096  # a list or string is not grown past twice its size and this bound
@@ -225,33 +225,51 @@ def edge_inputs(seeds: Sequence[list], rng: random.Random, per_shape: int) -> li
     return out
 
 
+def _mirror(x: Any) -> Any:
+    """``x`` read the other way: a string's parts around its separator swapped ("15/17" ->
+    "17/15"), a sequence reversed, a number negated."""
+    t = type(x)
+    if t is str:
+        return _swap_parts(x)
+    if t in (list, tuple):
+        return t(reversed(x))
+    if t in (int, float):
+        return -x
+    return x
+
+
 def _copy_argument(args: list, rng: random.Random, pool: Ingredients) -> None:
-    """One argument takes the value of another of the same type, sometimes mutated."""
+    """One argument takes the value of another of the same type: as it is, mutated, or
+    mirrored (``_mirror``: pairs such as ``x`` and its reciprocal fraction)."""
     i, j = rng.sample(range(len(args)), 2)
     if type(args[i]) is type(args[j]):
-        args[j] = args[i] if rng.random() < 0.5 else mutate_value(args[i], rng, pool)
+        how = rng.randrange(3)
+        args[j] = args[i] if how == 0 else mutate_value(args[i], rng, pool) if how == 1 else _mirror(args[i])
 
 
 def mutate_inputs(seeds: Sequence[list], count: int, seed: int) -> list[list]:
-    """Up to ``count`` new argument lists: about a fifth boundary values of the seeds' types
-    (``edge_inputs``), the rest seeds with 1 to 3 mutations (of one argument at a time, or
-    one argument copied onto another of its type); none equal to a seed or to another."""
+    """Up to ``count`` argument lists: about a fifth boundary values of the seeds' types
+    (``edge_inputs``: a boundary input is a test of its own, kept even where a seed happens
+    to be the same), the rest seeds with 1 to 3 mutations (of one argument at a time, or one
+    argument copied onto another of its type); a mutated input is never equal to a seed, and
+    no two inputs are equal."""
     seeds = [s for s in seeds if isinstance(s, list) and s]
     if not seeds:
         return []
     rng = random.Random(seed)
     pool = Ingredients(seeds)
     known = {repr(s) for s in seeds}
+    drawn: set[str] = set()
     out: list[list] = []
 
-    def keep(args: list) -> None:
+    def keep(args: list, edge: bool = False) -> None:
         key = repr(args)
-        if key not in known and len(out) < count:
-            known.add(key)
+        if key not in drawn and (edge or key not in known) and len(out) < count:
+            drawn.add(key)
             out.append(args)
 
     for args in edge_inputs(seeds, rng, max(1, count // 5)):
-        keep(args)
+        keep(args, edge=True)
     for _ in range(count * TRIES_PER_INPUT):
         if len(out) >= count:
             break
