@@ -1,12 +1,13 @@
 """The cost of judging time limits on CPU time, against the wall-clock policy it replaced.
 
-    .venv/bin/python benchmarks/bench_timelimits.py [--rounds 10] [--baseline 3d7d580]
+    .venv/bin/python benchmarks/bench_timelimits.py [--rounds 10] [--baseline 3340c3c]
 
 1,640 canonical samples (10 rounds over the 164 HumanEval problems) through the sandbox under
 each policy, in one run:
 
-* ``wall`` (the baseline): the package as it was at commit ``--baseline`` (3d7d580, the last
-  commit before the CPU-time policy), exported with ``git archive`` into a temporary
+* ``wall`` (the baseline): the package as it was at commit ``--baseline`` (3340c3c: the
+  sandbox of this tree's round-two hardening, merged just before the CPU-time policy; the
+  commits before it lack that hardening, whose cost would be counted too), exported with ``git archive`` into a temporary
   directory: a limit of floor + 10 x the canonical solution's wall-clock time, judged on
   the wall clock;
 * ``cpu`` (the contender): this working tree: floor + 10 x the canonical solution's CPU time,
@@ -36,7 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = "3d7d580"
+BASELINE = "3340c3c"
 
 
 def worker() -> None:
