@@ -427,7 +427,6 @@ def enter(plan: Plan, handoff_fd: int) -> None:
     stderr /dev/null until ``attach``; fd 3 the hand-off socket; every other fd closed."""
     if plan.on("session"):
         os.setsid()
-    os.chdir(plan.workdir)  # the fresh one (the server renewed it just before this fork)
     handoff, null = fcntl.fcntl(handoff_fd, fcntl.F_DUPFD_CLOEXEC, 10), os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -452,6 +451,9 @@ def attach(plan: Plan) -> None:
     ]
     if len(fds) != 2 or not msg:
         raise OSError("no sample was handed over")
+    # the fresh one: the server hands a sample over only once the working directory is renewed
+    # (a spare forked meanwhile would otherwise hold the last sample's tmpfs as its cwd)
+    os.chdir(plan.workdir)
     ctl, out = fds
     os.dup2(out, 1)
     os.dup2(out, 2)

@@ -125,6 +125,7 @@ class Server:
         self.sock, self.plan, self.supervisor = sock, plan, supervisor
         self.limits = Limits(**config["limits"])
         self.spare: tuple[int, _socket.socket] | None = None  # (pid, hand-off socket) of the next child
+        self.renewing = False  # a renewal of the working directory asked for, not yet answered
         plan.in_pid_namespace = plan.on("pid_namespace") and os.getpid() == 1
         self.last_pid = isolation.open_last_pid() if plan.in_pid_namespace else None
         stdlib = os.path.dirname(os.__file__)
@@ -198,12 +199,26 @@ class Server:
     def _renew(self) -> None:
         """A fresh working directory for the next sample, and the pid counter reset: the
         next sample's pid and inode numbers do not depend on what the last one did."""
+        self._renew_start()
+        self._renew_wait()
+        self._reset_pids()
+
+    def _renew_start(self) -> None:
+        """Ask the supervisor for a fresh working directory; ``_renew_wait`` waits for it."""
         plan = self.plan
         owner = plan.uid if plan.on("unprivileged_uid") and plan.uid is not None else os.getuid()
         self.supervisor.send(json.dumps(["renew", owner, plan.on("private_tmpfs")]).encode())
+        self.renewing = True
+
+    def _renew_wait(self) -> None:
+        if not self.renewing:
+            return
         reply = self.supervisor.recv(4096)
+        self.renewing = False
         if reply != b"ok":
             raise RuntimeError(f"could not renew the working directory: {reply.decode(errors='replace')}")
+
+    def _reset_pids(self) -> None:
         if self.last_pid is not None:
             os.pwrite(self.last_pid, b"1", 0)  # the next fork gets pid 2, whatever came before
 
@@ -233,7 +248,10 @@ class Server:
         return pid, mine
 
     def _start(self, cpu_seconds: int, ctl_fd: int, out_fd: int) -> int:
-        """Hand the sample's fds to the spare child; -1 if there is none."""
+        """Hand the sample's fds to the spare child; -1 if there is none.  The spare changes
+        into the working directory only once it has them: the directory's renewal (started
+        when the last sample ended) is complete by then."""
+        self._renew_wait()
         spare, self.spare = self.spare, None
         pid = -1
         if spare is not None:
@@ -257,9 +275,16 @@ class Server:
             return {"state": "fork_failed"}
         status, cpu = _wait(pid, grace)
         cpu += self._reap_all(pid)
-        # Before the reply: a slow renewal (a deep tree on a slow disk, without a tmpfs) must
-        # not eat into the next sample's time.
-        self._renew()
+        if self.plan.on("private_tmpfs"):
+            # A fresh tmpfs is a bounded amount of work (the old one is detached, nothing in it
+            # is traversed): the supervisor mounts it while the reply travels and the next
+            # spare is forked; the next sample is handed over only when it is there.
+            self._renew_start()
+            self._reset_pids()
+        else:
+            # Before the reply: a slow renewal (a deep tree on a slow disk, without a tmpfs)
+            # must not eat into the next sample's time.
+            self._renew()
         return dict(_status(status), cpu=round(cpu, 6))
 
     def _reap_all(self, pid: int) -> float:
