@@ -17,11 +17,13 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-VERSION = 2  # of the generator: stored tests drawn by another version are drawn again
+VERSION = 3  # of the generator: stored tests drawn by another version are drawn again
 MAX_STEPS = 3  # mutations applied to one new input
 MAX_DEPTH = 6
 MAX_SIZE = 4096  # a list or string is not grown past twice its size and this bound
 TRIES_PER_INPUT = 20
+ALL_EDGES = 16  # a shape with at most this many boundary combinations gets every one of them
+COPY_FIRST = 0.25  # of the mutated inputs with two arguments of a type: one copied onto the other first
 
 
 class Ingredients:
@@ -221,7 +223,7 @@ def edge_inputs(seeds: Sequence[list], rng: random.Random, per_shape: int) -> li
         for value in args:
             combos = [c + [v] for c in combos for v in _edges(value)][:256]
         rng.shuffle(combos)
-        out += combos[:per_shape]
+        out += combos if len(combos) <= ALL_EDGES else combos[:per_shape]  # a small grid: all of it
     return out
 
 
@@ -243,16 +245,21 @@ def _copy_argument(args: list, rng: random.Random, pool: Ingredients) -> None:
     mirrored (``_mirror``: pairs such as ``x`` and its reciprocal fraction)."""
     i, j = rng.sample(range(len(args)), 2)
     if type(args[i]) is type(args[j]):
-        how = rng.randrange(3)
+        how = rng.randrange(4)
         args[j] = args[i] if how == 0 else mutate_value(args[i], rng, pool) if how == 1 else _mirror(args[i])
 
 
 def mutate_inputs(seeds: Sequence[list], count: int, seed: int) -> list[list]:
-    """Up to ``count`` argument lists: about a fifth boundary values of the seeds' types
-    (``edge_inputs``: a boundary input is a test of its own, kept even where a seed happens
-    to be the same), the rest seeds with 1 to 3 mutations (of one argument at a time, or one
-    argument copied onto another of its type); a mutated input is never equal to a seed, and
-    no two inputs are equal."""
+    """Up to ``count`` argument lists:
+
+    * boundary values of the seeds' types (``edge_inputs``: a fifth of ``count``, or every
+      combination where a shape has at most ``ALL_EDGES``; at most half of ``count``); a
+      boundary input is a test of its own, kept even where a seed happens to be the same;
+    * the rest seeds with 1 to 3 mutations of one argument at a time, a quarter of those
+      with two arguments of a type starting from one copied onto the other (as it is,
+      mutated or mirrored) and changed at most once more.
+
+    A mutated input is never equal to a seed, and no two inputs are equal."""
     seeds = [s for s in seeds if isinstance(s, list) and s]
     if not seeds:
         return []
@@ -268,13 +275,19 @@ def mutate_inputs(seeds: Sequence[list], count: int, seed: int) -> list[list]:
             drawn.add(key)
             out.append(args)
 
-    for args in edge_inputs(seeds, rng, max(1, count // 5)):
+    edges = edge_inputs(seeds, rng, max(1, count // 5))
+    for args in edges[: max(1, count // 2)]:
         keep(args, edge=True)
     for _ in range(count * TRIES_PER_INPUT):
         if len(out) >= count:
             break
         args = list(rng.choice(seeds))
-        for _ in range(rng.randint(1, MAX_STEPS)):
+        if len(args) > 1 and rng.random() < COPY_FIRST:
+            _copy_argument(args, rng, pool)  # pairs such as x and its mirror: few further changes
+            steps = rng.randint(0, 1)
+        else:
+            steps = rng.randint(1, MAX_STEPS)
+        for _ in range(steps):
             if len(args) > 1 and rng.random() < 0.15:
                 _copy_argument(args, rng, pool)
             else:
