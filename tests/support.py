@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -107,3 +108,11 @@ def survivors(tree: set[tuple[int, str]], within: float = 15.0) -> list[tuple[in
     while any(alive(p) for p in tree) and time.monotonic() < deadline:
         time.sleep(0.1)
     return sorted(p for p in tree if alive(p))
+
+
+def terminal_signals() -> None:
+    """``preexec_fn`` for a command the tests interrupt with SIGINT: the signal state a
+    terminal gives a command (SIGINT neither ignored nor blocked), whatever the test
+    process inherited from the runner that started it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import math
-import select
 import signal
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any
 
 from pytest_codex.core.verdicts import Verdict
 from pytest_codex.sandbox import child_batch, wire
-from pytest_codex.sandbox.channel import FRAME_LIMIT, Channel, ChannelClosed, SampleTimeout
+from pytest_codex.sandbox.channel import Channel, ChannelClosed, SampleTimeout
 
 WALL_FACTOR = 4.0  # the wall-clock guard: this many times the CPU limit ...
 WALL_SLACK = 2.0  # ... plus this many seconds
@@ -119,27 +118,10 @@ class BatchChannel(Channel):
     """A channel that can also hand over a frame's body undecoded."""
 
     def recv_body(self) -> bytes:
-        """The body of the next frame, as bytes (raises ``wire.WireError`` past the size limit)."""
-        while True:
-            if len(self._buf) >= wire.HEADER.size:
-                (size,) = wire.HEADER.unpack_from(self._buf)
-                if size > FRAME_LIMIT:
-                    raise wire.WireError(f"message of {size} bytes exceeds the {FRAME_LIMIT}-byte limit")
-                end = wire.HEADER.size + size
-                if len(self._buf) >= end:
-                    body = bytes(self._buf[wire.HEADER.size : end])
-                    del self._buf[:end]
-                    return body
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except BlockingIOError:
-                self._wait(select.POLLIN)
-                continue
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                raise ChannelClosed()
-            self._buf += chunk
+        """The body of the next frame, as bytes (``wire.OverBudget`` past the frame size
+        limit; a batch's results are not counted against the sample's total, which bounds
+        messages that are decoded)."""
+        return self._frame(counted=False, chunk=1 << 20)
 
 
 def exchange(job: BatchJob, channel: BatchChannel, decide: Decide, start: float) -> Exchange:

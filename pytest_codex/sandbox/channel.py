@@ -108,29 +108,35 @@ class Channel:
 
     def recv_frame(self) -> bytes:
         """The next message's body, not parsed (raises WireError when over the size limits)."""
+        return self._frame(counted=True, chunk=1 << 16)
+
+    def _frame(self, counted: bool, chunk: int) -> bytes:
+        """The next frame's body: at most ``FRAME_LIMIT`` bytes and, when ``counted``, within
+        the sample's ``RECEIVED_LIMIT`` in all (``wire.OverBudget`` otherwise)."""
         while True:
             if len(self._buf) >= wire.HEADER.size:
                 (size,) = wire.HEADER.unpack_from(self._buf)
                 if size > FRAME_LIMIT:
                     raise wire.OverBudget(f"message of {size} bytes exceeds the {FRAME_LIMIT}-byte limit")
-                if self.received + size > RECEIVED_LIMIT:
+                if counted and self.received + size > RECEIVED_LIMIT:
                     raise wire.OverBudget(f"the sample's messages exceed {RECEIVED_LIMIT} bytes in all")
                 end = wire.HEADER.size + size
                 if len(self._buf) >= end:
                     body = bytes(self._buf[wire.HEADER.size : end])
                     del self._buf[:end]
-                    self.received += size
+                    if counted:
+                        self.received += size
                     return body
             try:
-                chunk = self.sock.recv(1 << 16)
+                data = self.sock.recv(chunk)
             except BlockingIOError:
                 self._wait(select.POLLIN)
                 continue
             except ConnectionResetError:
-                chunk = b""
-            if not chunk:
+                data = b""
+            if not data:
                 raise ChannelClosed()
-            self._buf += chunk
+            self._buf += data
 
     def close(self) -> None:
         self.sock.close()

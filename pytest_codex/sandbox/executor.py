@@ -300,21 +300,15 @@ class SandboxExecutor:
         calls = record_calls(problem)
         return NO_REPLAY if calls is None else calls
 
-    def _attempt(
-        self, problem: Problem, completion: str, time_limit: float, replay: list[str], wall: float | None = None
-    ):
-        wall = self.wall_factor * time_limit if wall is None else wall
-        start = time.monotonic()
+    def _request(self, cpu_seconds: int) -> tuple[socket.socket, int]:
+        """Ask the fork server for a sample process with ``cpu_seconds`` of RLIMIT_CPU: our end
+        of its control socket, and the read end of its output pipe."""
         if self._sock is None:
             raise SandboxError("the executor is closed")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         try:
-            # RLIMIT_CPU, the hard stop of each process: the limit rounded up (the judgement
-            # itself compares the sample's measured CPU time with the exact limit)
-            socket.send_fds(
-                self._sock, [json.dumps(["run", max(1, math.ceil(time_limit))]).encode()], [theirs.fileno(), out_w]
-            )
+            socket.send_fds(self._sock, [json.dumps(["run", cpu_seconds]).encode()], [theirs.fileno(), out_w])
         except OSError as exc:
             mine.close()
             os.close(out_r)
@@ -322,6 +316,16 @@ class SandboxExecutor:
         finally:
             theirs.close()
             os.close(out_w)
+        return mine, out_r
+
+    def _attempt(
+        self, problem: Problem, completion: str, time_limit: float, replay: list[str], wall: float | None = None
+    ):
+        wall = self.wall_factor * time_limit if wall is None else wall
+        start = time.monotonic()
+        # RLIMIT_CPU, the hard stop of each process: the limit rounded up (the judgement
+        # itself compares the sample's measured CPU time with the exact limit)
+        mine, out_r = self._request(max(1, math.ceil(time_limit)))
         channel = Channel(mine, out_r, start + wall, OUTPUT_CAP)
         try:
             judgement = judge(problem, completion, channel, replay)
@@ -360,19 +364,7 @@ class SandboxExecutor:
     def _run_batch(self, job: batch.BatchJob, decide: batch.Decide) -> batch.BatchResult:
         self.ready()
         start = time.monotonic()
-        if self._sock is None:
-            raise SandboxError("the executor is closed")
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_r, out_w = os.pipe()
-        try:
-            socket.send_fds(self._sock, [json.dumps(["run", job.cpu_budget]).encode()], [theirs.fileno(), out_w])
-        except OSError as exc:
-            mine.close()
-            os.close(out_r)
-            raise _ServerDied(f"it was gone: {exc}", during_sample=False) from None
-        finally:
-            theirs.close()
-            os.close(out_w)
+        mine, out_r = self._request(job.cpu_budget)
         channel = batch.BatchChannel(mine, out_r, start + job.wall_budget, OUTPUT_CAP)
         exchanged = None
         try:

@@ -17,7 +17,7 @@ import pytest
 from pytest_codex.core.problems import load_suite
 
 from models_support import tiny_model
-from support import descendants, survivors, usage_error
+from support import descendants, survivors, terminal_signals, usage_error
 
 pytest.importorskip("transformers")
 
@@ -287,6 +287,7 @@ def test_ctrl_c_during_generation_keeps_what_was_generated(project, tiny_dir, wo
         [sys.executable, "-m", "pytest", *common, "-n", workers, "--codex-report=r.json"],
         cwd=project.path,
         start_new_session=True,
+        preexec_fn=terminal_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

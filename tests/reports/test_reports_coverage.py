@@ -22,7 +22,7 @@ from pytest_codex.reports.results import Collector, Coverage, Ending, Gap
 from pytest_codex.reports.runs import RunFileError, RunStore
 
 from reports_support import TOY_PROBLEMS, write_jsonl, write_samples, write_suite
-from support import descendants, survivors, usage_error
+from support import descendants, survivors, terminal_signals, usage_error
 
 ALL = {i: [True, True] for i in range(6)}
 MIXED = {0: [True], 1: [False], 2: [True], 3: [False], 4: [True], 5: [True]}
@@ -191,6 +191,7 @@ def test_ctrl_c_mid_run_gives_a_flagged_partial_run_and_leaves_no_process(projec
         ],
         cwd=project.path,
         start_new_session=True,  # its own process group, as a terminal gives a command
+        preexec_fn=terminal_signals,  # SIGINT as a terminal delivers it
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
