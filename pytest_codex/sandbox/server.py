@@ -15,12 +15,15 @@ SOCK_SEQPACKET socket, one sample at a time:
     ["end", grace]                                        -> kill every process of the sample,
                                                              reap them, reply ["ended", status]
 
-Before it forks the next sample's child (a spare, prepared ahead of time) the server gives
-it a fresh working directory (``renew``, done by the supervisor: a new tmpfs, or without a
-mount namespace a new directory after removing the old one by file descriptor,
-iteratively) and resets the PID
-namespace's pid counter, so nothing a sample leaves (files, xattrs, timestamps, inode and
-pid numbers) reaches the next one, and nothing a sample writes can make the cleanup fail.
+When a sample ends the server gives the next one a fresh working directory (``renew``, done
+by the supervisor: a new tmpfs, or without a mount namespace a new directory after removing
+the old one by file descriptor, iteratively) and resets the PID namespace's pid counter, so
+nothing a sample leaves (files, xattrs, timestamps, inode and pid numbers) reaches the next
+one, and nothing a sample writes can make the cleanup fail.  A new tmpfs is mounted while the
+reply travels and the next child (a spare, forked ahead of time) is prepared; the spare
+enters the working directory only once it is handed its sample, and the server hands it over
+only when the renewal is done.  Without a tmpfs the renewal (a removal whose cost the last
+sample chose) is done before the reply.
 
 The status carries ``cpu``: the CPU time (user + system) of every process of the sample,
 from the rusage of each one the server reaps (a process's rusage includes the children it
