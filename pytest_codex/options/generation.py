@@ -81,7 +81,8 @@ CACHE_DIR = Option(
 THREADS = Option(
     "--codex-threads",
     "threads of a CPU backend (transformers, llama.cpp); auto = OMP_NUM_THREADS if set, else the CPUs "
-    "not busy with other processes at start; their OpenMP threads wait passively (OMP_WAIT_POLICY overrides)",
+    "not busy with other processes at start; their OpenMP threads spin briefly, then sleep (GOMP_SPINCOUNT=20000; "
+    "OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment win)",
     OrAuto(Integer(1, "2")),
     "auto",
     "N",
