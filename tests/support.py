@@ -113,6 +113,7 @@ def survivors(tree: set[tuple[int, str]], within: float = 15.0) -> list[tuple[in
 def terminal_signals() -> None:
     """``preexec_fn`` for a command the tests interrupt with SIGINT: the signal state a
     terminal gives a command (SIGINT neither ignored nor blocked), whatever the test
-    process inherited from the runner that started it."""
+    process inherited (a suite started in the background, ``cmd &`` from a script, runs
+    with SIGINT ignored, and every process below it inherits that)."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGINT, signal.SIG_DFL)
