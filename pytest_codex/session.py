@@ -276,10 +276,10 @@ def header_lines(state: CodexState) -> list[str]:
 
 def item_timeout(state: CodexState, case: Case) -> float:
     """pytest-timeout's bound for one item: every sample at the largest wall-clock guard."""
-    opts = state.options.sandbox
     if state.suite.inputs is not None:
         return humanevalplus.item_seconds(case.model.max_samples)
-    limit = state.time_limits.upper_bound() if state.time_limits else opts.time_guard * state.options.timeout
+    guard = state.options.sandbox.time_guard
+    limit = state.time_limits.upper_bound() if state.time_limits else guard * state.options.timeout
     return 60 + case.model.max_samples * (limit + 5)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -117,3 +119,15 @@ def terminal_signals() -> None:
     with SIGINT ignored, and every process below it inherits that)."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def printed_elsewhere(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter with another hash seed (a generated suite
+    must be the same in every process: xdist workers and the controller each build it)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"},
+    ).stdout.strip()

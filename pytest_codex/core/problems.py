@@ -8,6 +8,8 @@ needs it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +50,13 @@ class Suite:
     @property
     def format(self) -> str:
         return evalplus.FORMAT if self.inputs is not None else "humaneval"
+
+    @classmethod
+    def generated(cls, name: str, path: str, problems: tuple[Problem, ...]) -> Suite:
+        """A suite made by a generator: its sha256 is that of its problems' fields, one JSON
+        line each, so the same problems give the same identity in every process."""
+        blob = "\n".join(json.dumps(p.__dict__, sort_keys=True) for p in problems).encode()
+        return cls(name=name, path=path, sha256=hashlib.sha256(blob).hexdigest(), problems=problems)
 
     def by_id(self) -> dict[str, Problem]:
         return {p.task_id: p for p in self.problems}

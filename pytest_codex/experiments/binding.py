@@ -25,8 +25,6 @@ expected outputs come from the operations' Python implementations below.
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 import random
 import textwrap
 from collections.abc import Sequence
@@ -407,9 +405,7 @@ def generate(config: BindingConfig) -> tuple[Problem, ...]:
 
 
 def suite_for(config: BindingConfig) -> Suite:
-    problems = generate(config)
-    blob = "\n".join(json.dumps(p.__dict__, sort_keys=True) for p in problems).encode()
-    return Suite(name="binding", path=describe(config), sha256=hashlib.sha256(blob).hexdigest(), problems=problems)
+    return Suite.generated("binding", describe(config), generate(config))
 
 
 def build_suite(experiments) -> Suite:

@@ -14,8 +14,6 @@ same functions whose source text forms the canonical solution.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import string
 import textwrap
@@ -210,9 +208,7 @@ def generate(config: ChainConfig) -> tuple[Problem, ...]:
 
 
 def suite_for(config: ChainConfig) -> Suite:
-    problems = generate(config)
-    blob = "\n".join(json.dumps(p.__dict__, sort_keys=True) for p in problems).encode()
-    return Suite(name="chains", path=describe(config), sha256=hashlib.sha256(blob).hexdigest(), problems=problems)
+    return Suite.generated("chains", describe(config), generate(config))
 
 
 def build_suite(experiments) -> Suite:

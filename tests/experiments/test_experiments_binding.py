@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
@@ -37,7 +35,7 @@ from pytest_codex.experiments.binding import (
 )
 from pytest_codex.options.experiment import BindingConfig
 
-from support import usage_error, write_jsonl
+from support import printed_elsewhere, usage_error, write_jsonl
 
 SMALL = BindingConfig(variables=(2, 3, 4), operations=(1, 2, 3), per_cell=2, seed=7)
 SMALL_ARGS = (
@@ -70,13 +68,7 @@ def test_the_suite_is_the_same_in_another_process():
         "from pytest_codex.experiments.binding import suite_for; "
         "print(suite_for(BindingConfig(seed=5, per_cell=1, variables=(2, 6), operations=(1, 8))).sha256)"
     )
-    other = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"},
-    ).stdout.strip()
+    other = printed_elsewhere(code)
     assert other == suite_for(BindingConfig(seed=5, per_cell=1, variables=(2, 6), operations=(1, 8))).sha256
 
 

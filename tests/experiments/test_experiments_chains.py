@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import string
-import subprocess
-import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -15,6 +13,8 @@ from hypothesis import strategies as st
 
 from pytest_codex.experiments.chains import BLOCKS, FIXED_STRINGS, apply_chain, chain_length, suite_for
 from pytest_codex.options.experiment import ChainConfig
+
+from support import printed_elsewhere
 
 
 def test_the_thirteen_building_blocks_of_the_paper():
@@ -51,13 +51,7 @@ def test_the_suite_is_the_same_in_another_process():
         "from pytest_codex.options.experiment import ChainConfig; from pytest_codex.experiments.chains import suite_for; "
         "print(suite_for(ChainConfig(seed=5, per_length=2, lengths=(1, 4, 7))).sha256)"
     )
-    other = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"},
-    ).stdout.strip()
+    other = printed_elsewhere(code)
     assert other == suite_for(ChainConfig(seed=5, per_length=2, lengths=(1, 4, 7))).sha256
 
 

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -215,6 +216,22 @@ def test_xdist_loads_the_model_once_and_workers_never_import_torch(project, tiny
     assert _same_samples(report(project, "dist.json"), report(project, "single.json"))
 
 
+def wait_until_stored(proc: subprocess.Popen, store: Path, count: int, timeout: float = 240) -> None:
+    """Wait until the run ``proc`` has stored ``count`` samples (or has ended, or ``timeout``)."""
+    deadline = time.time() + timeout
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        if store.exists():
+            try:
+                with sqlite3.connect(store) as db:
+                    stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            except sqlite3.OperationalError:
+                stored = 0
+        if stored >= count:
+            return
+        time.sleep(0.02)
+
+
 def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir):
     """Kill a real pytest run with SIGKILL in the middle of generation; the rerun generates
     only the missing samples, and the results equal an uninterrupted run's."""
@@ -237,18 +254,7 @@ def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 240
-        stored = 0
-        while time.time() < deadline and proc.poll() is None:
-            if store.exists():
-                try:
-                    with sqlite3.connect(store) as db:
-                        stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-                except sqlite3.OperationalError:
-                    stored = 0
-            if stored >= 3:
-                break
-            time.sleep(0.02)
+        wait_until_stored(proc, store, 3)
         assert proc.poll() is None, "generation finished before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
@@ -292,18 +298,7 @@ def test_ctrl_c_during_generation_keeps_what_was_generated(project, tiny_dir, wo
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.time() + 240
-        stored = 0
-        while time.time() < deadline and proc.poll() is None:
-            if store.exists():
-                try:
-                    with sqlite3.connect(store) as db:
-                        stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-                except sqlite3.OperationalError:
-                    stored = 0
-            if stored >= 3:
-                break
-            time.sleep(0.02)
+        wait_until_stored(proc, store, 3)
         assert proc.poll() is None, "generation finished before it could be interrupted"
         tree = descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
