@@ -232,10 +232,9 @@ def wait_until_stored(proc: subprocess.Popen, store: Path, count: int, timeout: 
         time.sleep(0.02)
 
 
-def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir):
-    """Kill a real pytest run with SIGKILL in the middle of generation; the rerun generates
-    only the missing samples, and the results equal an uninterrupted run's."""
-    count, n = 6, 4
+def slow_generation(project, tiny_dir: str, count: int, n: int) -> tuple[list[str], Path]:
+    """Arguments of a run that generates ``n`` samples for ``count`` problems one at a time
+    (slow enough to be interrupted midway), and the path of its completion store."""
     common = args(
         project,
         f"hf:{tiny_dir}",
@@ -245,7 +244,14 @@ def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir
         "--codex-batch-size=1",
         "--codex-max-new-tokens=64",
     )
-    store = project.path / "cache" / "completions.sqlite"
+    return common, project.path / "cache" / "completions.sqlite"
+
+
+def test_sigkill_during_generation_loses_nothing_that_finished(project, tiny_dir):
+    """Kill a real pytest run with SIGKILL in the middle of generation; the rerun generates
+    only the missing samples, and the results equal an uninterrupted run's."""
+    count, n = 6, 4
+    common, store = slow_generation(project, tiny_dir, count, n)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", *common],
         cwd=project.path,
@@ -279,16 +285,7 @@ def test_ctrl_c_during_generation_keeps_what_was_generated(project, tiny_dir, wo
     status for an interrupt, no results file, no process left; the store keeps every sample
     that finished, and the rerun generates only the missing ones."""
     count, n = 6, 4
-    common = args(
-        project,
-        f"hf:{tiny_dir}",
-        count,
-        f"--codex-n={n}",
-        "--codex-temperature=0.9",
-        "--codex-batch-size=1",
-        "--codex-max-new-tokens=64",
-    )
-    store = project.path / "cache" / "completions.sqlite"
+    common, store = slow_generation(project, tiny_dir, count, n)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", *common, "-n", workers, "--codex-report=r.json"],
         cwd=project.path,
