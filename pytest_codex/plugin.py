@@ -19,6 +19,7 @@ import pytest
 
 from pytest_codex import options
 from pytest_codex.core.roles import Role
+from pytest_codex.reports import durations
 from pytest_codex.reports.results import MARKER, PAYLOAD_ATTR
 from pytest_codex.session import (
     FIXTURE,
@@ -34,6 +35,7 @@ from pytest_codex.session import (
     start,
 )
 
+HYPOTHESIS_PLUGIN = "hypothesispytest"  # hypothesis's own pytest plugin (its pytest11 entry point)
 PLUGIN_NAMES = ("codex", __name__)  # the pytest11 entry point's name, the module's name
 # the test module collected when --model is given without test paths (imported by pytest only)
 SUITE_MODULE = Path(__file__).resolve().parent / "suite" / "test_humaneval.py"
@@ -92,6 +94,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = get_state(session.config)
     if state is not None and state.role is Role.WORKER:
         state.shutdown()  # no item runs after this: the fork server exits while the worker winds down
+    if state is not None:
+        _skip_idle_hypothesis_summary(session.config.pluginmanager)
+
+
+def _skip_idle_hypothesis_summary(manager: pytest.PytestPluginManager) -> None:
+    """Hypothesis's pytest plugin reports, in its terminal summary, on the hypothesis tests
+    that ran (statistics, failing examples, observations); to find out, it imports hypothesis
+    (0.1-0.15 s, in the controller and in every xdist worker, after the last item).  When
+    nothing imported hypothesis, no hypothesis test ran and it has nothing to report: it is
+    unregistered before the summary, which prints the same."""
+    plugin = manager.get_plugin(HYPOTHESIS_PLUGIN)
+    if plugin is not None and "hypothesis" not in sys.modules:
+        manager.unregister(plugin)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -190,6 +205,45 @@ class _ControllerHooks:
         if not self.state.generation_done:
             self.state.prepare(selected_cases(self.state, ids))
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """``--dist load`` (xdist's default): the items that took longest last time first."""
+        if config.getoption("dist", None) != "load":
+            return None
+        known = durations.load(config.rootpath / durations.FILE)
+        return _longest_first_scheduler(config, log, known) if known else None
+
+
+def _longest_first_scheduler(config: pytest.Config, log: Any, known: dict[str, float]) -> Any:
+    """xdist's ``LoadScheduling`` with the pending items in ``durations.longest_first`` order,
+    the first chunk of each worker dealt so that their recorded durations are even (the
+    longest to the worker with the least so far).  Everything else is xdist's own."""
+    from xdist.scheduler import LoadScheduling  # lazy: only xdist's controller schedules
+
+    class LongestFirst(LoadScheduling):
+        def schedule(self) -> None:
+            if self.collection is not None or not self._check_nodes_have_same_collection():  # type: ignore[has-type]
+                return super().schedule()
+            collection = next(iter(self.node2collection.values()))
+            nodes = self.nodes
+            if not any(n in known for n in collection) or len(collection) < 2 * len(nodes):
+                return super().schedule()
+            self.collection = collection
+            self.pending[:] = durations.longest_first(collection, known)
+            if self.maxschedchunk is None:  # type: ignore[has-type]
+                self.maxschedchunk = len(collection)
+            chunk = max(2, min(len(collection) // len(nodes) // 4, self.maxschedchunk))  # as LoadScheduling's
+            load = dict.fromkeys(nodes, 0.0)
+            for _ in range(min(chunk * len(nodes), len(self.pending))):
+                node = min((n for n in nodes if len(self.node2pending[n]) < chunk), key=load.__getitem__)
+                load[node] += known.get(collection[self.pending[0]], 0.0)
+                self._send_tests(node, 1)
+            if not self.pending:
+                for node in nodes:
+                    node.shutdown()
+
+    return LongestFirst(config, log)
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -198,7 +252,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         from pytest_codex.experiments.sections import ExperimentsReporting  # lazy: not in workers
 
         session.config.pluginmanager.register(_Reporting(Summary(state)), "codex-reporting")
+        session.config.pluginmanager.register(_Durations(session.config.rootpath / durations.FILE), "codex-durations")
         session.config.pluginmanager.register(ExperimentsReporting(state), "codex-experiments")
+
+
+class _Durations:
+    """Controller / single process: record how long each problem item took (``durations``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ran: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if MARKER in report.keywords:
+            self.ran[report.nodeid] = self.ran.get(report.nodeid, 0.0) + report.duration
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        durations.save(self.path, self.ran)
 
 
 class _Reporting:

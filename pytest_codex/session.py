@@ -175,7 +175,7 @@ def start(config: pytest.Config) -> CodexState | None:
             raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
     try:
-        state.suite = load_suite(options.suite, options.experiments)
+        state.suite = load_suite(options.suite, options.experiments, config.rootpath / ".codex")
         state.selection = select(state.suite, options.tasks, options.limit, options.limit_seed)
         specs = [parse_model_spec(m) for m in options.models]
         labels = [s.label for s in specs]

@@ -6,15 +6,16 @@ import os
 import tempfile
 
 
-def atomic_write(path: str | os.PathLike[str], text: str) -> str:
-    """Write ``text`` to ``path`` through a temporary file in the same directory, then
-    rename it into place; the temporary file never outlives a failure.  Returns the path."""
+def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> str:
+    """Write ``text`` (UTF-8) or bytes to ``path`` through a temporary file in the same
+    directory, then rename it into place; the temporary file never outlives a failure.
+    Returns the path."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode() if isinstance(text, str) else text)
         os.chmod(tmp, 0o644)  # as a plain open() would make it (mkstemp makes it private)
         os.replace(tmp, path)
     except BaseException:

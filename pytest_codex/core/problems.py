@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_codex.core import evalplus
+from pytest_codex.core import evalplus, parsed
 from pytest_codex.core.errors import ProblemFileError
 from pytest_codex.core.jsonl import JsonlFile, read_jsonl
 
@@ -106,14 +106,15 @@ def parse_problems(file: JsonlFile, inputs: dict[str, evalplus.Inputs] | None = 
     return tuple(problems)
 
 
-def load_suite(spec: str = "humaneval") -> Suite:
+def load_suite(spec: str = "humaneval", cache_dir: Path | None = None) -> Suite:
     """Load a problem file: ``humaneval`` (the default), ``humanevalplus`` (EvalPlus's
     HumanEval+ from where EvalPlus keeps it) or a path to a JSONL / JSONL.gz file, in
     HumanEval's or EvalPlus's format.  (Generated suites such as ``chains`` are built by
-    ``pytest_codex.experiments.suites``.)"""
+    ``pytest_codex.experiments.suites``.)  With ``cache_dir``, a file in EvalPlus's format
+    is read from its parsed copy there when it has one (``pytest_codex.core.parsed``)."""
     if spec == "humanevalplus":
         path = evalplus.locate()
-        return _load_file(path, "humanevalplus", str(path))
+        return _load_file(path, "humanevalplus", str(path), cache_dir)
     if spec == "humaneval":
         path = humaneval_path()
         name = "humaneval"
@@ -126,15 +127,21 @@ def load_suite(spec: str = "humaneval") -> Suite:
                 f"{', '.join(REQUIRED_FIELDS)} per line (and {', '.join(evalplus.FIELDS)} in EvalPlus's "
                 "format), or 'humaneval', or 'humanevalplus'"
             )
-    return _load_file(path, name, str(spec if spec != "humaneval" else path))
+    return _load_file(path, name, str(spec if spec != "humaneval" else path), cache_dir)
 
 
-def _load_file(path: Path, name: str, source: str) -> Suite:
+def _load_file(path: Path, name: str, source: str, cache_dir: Path | None = None) -> Suite:
+    if cache_dir is not None:
+        found = _from_copy(path, name, cache_dir)
+        if found is not None:
+            return found
     file = read_jsonl(path, source)
     inputs: dict[str, evalplus.Inputs] = {}
     problems = parse_problems(file, inputs)
     if not inputs:
         return Suite(name=name, path=str(path), sha256=file.sha256, problems=problems)
+    if cache_dir is not None:
+        parsed.write(parsed.copy_path(cache_dir, file.file_sha256), file.sha256, [p.__dict__ for p in problems], inputs)
     return Suite(
         name=name,
         path=str(path),
@@ -142,4 +149,29 @@ def _load_file(path: Path, name: str, source: str) -> Suite:
         problems=problems,
         inputs=inputs,
         release=evalplus.release_of(path, file.sha256),
+    )
+
+
+def _from_copy(path: Path, name: str, cache_dir: Path) -> Suite | None:
+    """The suite from the parsed copy of ``path``'s bytes, if there is a sound one."""
+    try:
+        found = parsed.read(parsed.copy_path(cache_dir, hashlib.sha256(path.read_bytes()).hexdigest()))
+    except OSError:
+        return None  # read_jsonl says what is wrong with the file
+    if found is None:
+        return None
+    sha256, fields, inputs = found
+    try:
+        problems = tuple(Problem(**{f: str(d[f]) for f in REQUIRED_FIELDS}) for d in fields)
+    except (KeyError, TypeError):
+        return None
+    if [p.task_id for p in problems] != list(inputs):
+        return None
+    return Suite(
+        name=name,
+        path=str(path),
+        sha256=sha256,
+        problems=problems,
+        inputs=inputs,
+        release=evalplus.release_of(path, sha256),
     )

@@ -8,6 +8,7 @@ session's options, so every process (controller and xdist workers) builds the sa
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from pytest_codex.core.errors import ProblemFileError
 from pytest_codex.core.problems import Suite
@@ -22,10 +23,13 @@ GENERATED: dict[str, Callable[[ExperimentOptions], Suite]] = {
 }
 
 
-def load_suite(spec: str = "humaneval", options: ExperimentOptions | None = None) -> Suite:
-    """``spec`` is a generated suite's name, ``humaneval``, or a JSONL(.gz) path."""
+def load_suite(
+    spec: str = "humaneval", options: ExperimentOptions | None = None, cache_dir: Path | None = None
+) -> Suite:
+    """``spec`` is a generated suite's name, ``humaneval``, or a JSONL(.gz) path (read from
+    its parsed copy in ``cache_dir`` when it has one)."""
     if spec not in GENERATED:
-        return load_problem_file(spec)
+        return load_problem_file(spec, cache_dir)
     try:
         return GENERATED[spec](options or ExperimentOptions())
     except MissingHypothesis as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex.core.errors import ProblemFileError
+from pytest_codex.core.parsed import LazyInputs
 from pytest_codex.core.problems import load_suite
 from pytest_codex.sandbox import wire
 
@@ -100,6 +101,39 @@ def test_the_format_is_detected_from_the_fields(tmp_path):
     gz = tmp_path / "HumanEvalPlus-v0.1.9.jsonl.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     assert load_suite(str(gz)).release == "v0.1.9"  # named in EvalPlus's cache file name
+
+
+def same_inputs(a, b) -> bool:
+    fields = ("task_id", "base", "plus", "atol", "contract")
+    return list(a) == list(b) and all(
+        [getattr(a[t], f) for f in fields] == [getattr(b[t], f) for f in fields] for t in a
+    )
+
+
+def test_a_parsed_copy_gives_the_same_suite_and_decodes_inputs_when_used(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [ADD, MEAN, FIND_ZERO | {"contract": "    assert xs\n"}])
+    cache = tmp_path / "cache"
+    first = load_suite(str(path), cache)  # parses the file, writes the copy
+    again = load_suite(str(path), cache)
+    assert isinstance(again.inputs, LazyInputs) and not isinstance(first.inputs, LazyInputs)
+    assert again == first and again.sha256 == first.sha256 and again.format == "evalplus"
+    assert same_inputs(again.inputs, first.inputs)
+    assert again.inputs["t/find_zero"].contract == "    assert xs\n"
+
+
+def test_a_damaged_or_stale_parsed_copy_is_not_used(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [ADD, MEAN])
+    cache = tmp_path / "cache"
+    truth = load_suite(str(path), cache)
+    (copy,) = (cache / "suites").iterdir()
+    data = bytearray(copy.read_bytes())
+    data[-3] ^= 0xFF  # inside the last problem's inputs
+    copy.write_bytes(bytes(data))
+    found = load_suite(str(path), cache)
+    assert not isinstance(found.inputs, LazyInputs) and same_inputs(found.inputs, truth.inputs)
+    changed = write_jsonl(path, [ADD | {"plus_input": [[7, 7]]}, MEAN])  # another file: another copy
+    found = load_suite(str(changed), cache)
+    assert found.inputs is not None and found.inputs["t/add"].plus == ([7, 7],)
 
 
 @pytest.mark.parametrize(
