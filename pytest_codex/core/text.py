@@ -150,3 +150,11 @@ def exception_text(exc: BaseException, limit: int = 500) -> str:
     if type(text) is not str:
         text = _placeholder(exc)
     return line(text, limit)
+
+
+def xml_text(text: str, quote: bool = False) -> str:
+    """``text`` escaped for XML character data (``&``, ``<``, ``>``), and for a double-quoted
+    attribute with ``quote``.  (``xml.sax.saxutils.escape`` would import ``urllib.request``,
+    ``http`` and ``ssl`` into every pytest process that loads the plugin.)"""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;") if quote else text

@@ -11,9 +11,9 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from xml.sax.saxutils import escape
 
 from pytest_codex.core.files import atomic_write
+from pytest_codex.core.text import xml_text
 from pytest_codex.reports.results import ModelResult
 from pytest_codex.reports.runs import slug
 from pytest_codex.reports.tables import fmt_rate
@@ -73,10 +73,10 @@ def svg(doc: dict) -> str:
     lw, mw = round(_text_width(label) + 10), round(_text_width(message) + 10)
     w = lw + mw
     color = HEX.get(doc["color"], doc["color"])
-    el, em = escape(label), escape(message)
+    el, em = xml_text(label), xml_text(message)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" '
-        f'aria-label="{escape(label + ": " + message, {chr(34): "&quot;"})}">'
+        f'aria-label="{xml_text(label + ": " + message, quote=True)}">'
         f"<title>{el}: {em}</title>"
         f'<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/>'
         f'<stop offset="1" stop-opacity=".1"/></linearGradient>'

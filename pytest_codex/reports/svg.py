@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from xml.sax.saxutils import escape
 
 from pytest_codex.core.files import atomic_write
+from pytest_codex.core.text import xml_text
 
 W, H = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 64, 180, 40, 56
@@ -86,7 +86,7 @@ def line_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
         'font-family="sans-serif" font-size="12">',
         f'<rect width="{W}" height="{H}" fill="white"/>',
-        f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>',
+        f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{xml_text(title)}</text>',
         f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>',
     ]
     x_ticks = _ticks(x_lo, x_hi, log_x)
@@ -102,10 +102,10 @@ def line_chart(
             f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{LEFT + pw}" y2="{sy(t):.1f}" stroke="#ddd"/>'
             f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>'
         )
-    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 14}" text-anchor="middle">{escape(x_label)}</text>')
+    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 14}" text-anchor="middle">{xml_text(x_label)}</text>')
     out.append(
         f'<text x="16" y="{TOP + ph / 2:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 16 {TOP + ph / 2:.1f})">{escape(y_label)}</text>'
+        f'transform="rotate(-90 16 {TOP + ph / 2:.1f})">{xml_text(y_label)}</text>'
     )
     colour = {}
     for i, (name, pts) in enumerate(drawn.items()):
@@ -122,7 +122,7 @@ def line_chart(
         ly = TOP + 10 + i * 18
         out.append(
             f'<line x1="{LEFT + pw + 12}" y1="{ly}" x2="{LEFT + pw + 32}" y2="{ly}" stroke="{c}" stroke-width="2"/>'
-            f'<text x="{LEFT + pw + 38}" y="{ly + 4}">{escape(name)}</text>'
+            f'<text x="{LEFT + pw + 38}" y="{ly + 4}">{xml_text(name)}</text>'
         )
     for name, (x, y) in marks:
         if y is None:
@@ -163,7 +163,7 @@ def heatmap(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
         'font-family="sans-serif" font-size="12">',
         f'<rect width="{W}" height="{H}" fill="white"/>',
-        f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>',
+        f'<text x="{LEFT + pw / 2:.1f}" y="22" text-anchor="middle" font-size="14">{xml_text(title)}</text>',
     ]
     size = min(12.0, cw / 3.2)
     for j, y in enumerate(ys):
@@ -183,10 +183,10 @@ def heatmap(
     for i, x in enumerate(xs):
         out.append(f'<text x="{LEFT + (i + 0.5) * cw:.1f}" y="{TOP + ph + 18}" text-anchor="middle">{_fmt(x)}</text>')
     out.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 14}" text-anchor="middle">{escape(x_label)}</text>')
+    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 14}" text-anchor="middle">{xml_text(x_label)}</text>')
     out.append(
         f'<text x="16" y="{TOP + ph / 2:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 16 {TOP + ph / 2:.1f})">{escape(y_label)}</text>'
+        f'transform="rotate(-90 16 {TOP + ph / 2:.1f})">{xml_text(y_label)}</text>'
     )
     bx, steps = LEFT + pw + 24, 20  # the colour bar: 1 on top, 0 at the bottom
     for k in range(steps):
