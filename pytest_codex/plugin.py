@@ -21,6 +21,7 @@ from pytest_codex import options
 from pytest_codex.core.roles import Role
 from pytest_codex.reports import durations
 from pytest_codex.reports.results import MARKER, PAYLOAD_ATTR
+from pytest_codex.reports.stats import import_numpy_in_background
 from pytest_codex.session import (
     FIXTURE,
     PAYLOAD,
@@ -254,6 +255,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         session.config.pluginmanager.register(_Reporting(Summary(state)), "codex-reporting")
         session.config.pluginmanager.register(_Durations(session.config.rootpath / durations.FILE), "codex-durations")
         session.config.pluginmanager.register(ExperimentsReporting(state), "codex-experiments")
+        if not session.config.getoption("collectonly"):
+            import_numpy_in_background()
 
 
 class _Durations:
