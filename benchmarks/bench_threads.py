@@ -4,7 +4,10 @@ Each contender runs ``pytest --model=M --codex-generate-only --codex-regenerate`
 HumanEval problems (greedy, ``--max-new-tokens`` tokens at most), once with the machine as it
 is ("idle": no busy loops of ours) and once with two busy-loop processes per CPU beside it
 ("busy"), interleaved in one run.  Each busy loop is its own session (``setsid``), stops by
-itself after ``--busy-limit`` seconds and is killed when its run ends.  Prints the generation
+itself after ``--busy-limit`` seconds and is killed when its run ends.  With
+``--shared-session`` the busy loops and the pytest runs are all in this script's session
+instead: one scheduling group under Linux's autogroup (``make -j`` beside pytest in one CI
+step), where the kernel shares each CPU per thread rather than per session.  Prints the generation
 time (as the plugin reports it: resolving, loading and decoding), the slowdown busy / idle of
 each contender, and each contender's idle speed against the first one's.
 
@@ -37,17 +40,25 @@ from pytest_codex.models.sources import find_smollm2  # noqa: E402  (after the s
 BUSY = "import time\nend = time.monotonic() + float({limit})\nwhile time.monotonic() < end:\n    pass\n"
 
 
+SHARED = {"session": False}  # --shared-session: busy loops and pytest runs in this script's session
+
+
 def start_busy(count: int, limit: float) -> list[subprocess.Popen]:
-    """``count`` busy loops, each in its own session, each ending by itself after ``limit`` s."""
+    """``count`` busy loops, each in its own session (or all in ours with ``--shared-session``),
+    each ending by itself after ``limit`` s."""
+    own = not SHARED["session"]
     return [
-        subprocess.Popen([sys.executable, "-c", BUSY.format(limit=limit)], start_new_session=True) for _ in range(count)
+        subprocess.Popen([sys.executable, "-c", BUSY.format(limit=limit)], start_new_session=own) for _ in range(count)
     ]
 
 
 def stop_busy(procs: list[subprocess.Popen]) -> None:
-    for p in procs:  # each is the leader of its own session and process group
+    for p in procs:  # each is the leader of its own session and process group, or a plain child
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
+            if SHARED["session"]:
+                p.kill()
+            else:
+                os.killpg(p.pid, signal.SIGKILL)
         p.wait()
 
 
@@ -86,7 +97,13 @@ def run(
 
 def _run(cmd: list[str], tree: Path, env: dict, nice: int) -> tuple[str, int]:
     proc = subprocess.Popen(
-        cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        cmd,
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=not SHARED["session"],
     )
     if nice:  # its own session is its own scheduling group: favour it over the machine's other jobs
         Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
@@ -119,7 +136,15 @@ def main() -> None:
         "machine on a shared one (the busy runs are not favoured)",
     )
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "pytest-codex-bench"))
+    ap.add_argument(
+        "--shared-session",
+        action="store_true",
+        help="the busy loops and the pytest runs in this script's session (one autogroup), not each its own",
+    )
     args = ap.parse_args()
+    SHARED["session"] = args.shared_session
+    if args.shared_session and args.favour:
+        sys.exit("--favour needs the runs in their own sessions: drop --shared-session")
 
     contenders: list[tuple[str, Path, list[str]]] = []
     for spec in args.tree:
@@ -153,7 +178,7 @@ def main() -> None:
     print(
         f"machine: {cpus} CPUs, load average {os.getloadavg()[0]:.2f} at the start (the machine is shared: "
         f"'idle' means without our busy loops); busy = {busy} busy loops ({args.busy_per_cpu} per CPU), "
-        f"each its own session; {len(problems)} problems, greedy, at most {args.max_new_tokens} new tokens"
+        f"{'all in one session with the runs' if args.shared_session else 'each its own session'}; {len(problems)} problems, greedy, at most {args.max_new_tokens} new tokens"
         + (f"; idle runs favoured (autogroup nice {args.favour})" if args.favour else "")
     )
     cache = Path(args.cache_dir)
