@@ -110,6 +110,9 @@ def record_calls(problem: Problem) -> list[str] | None:
     return calls
 
 
+_NO_RESULT = object()  # the last call has not returned (yet)
+
+
 class CandidateProxy:
     """Stands for the completion's function in the trusted process."""
 
@@ -123,8 +126,10 @@ class CandidateProxy:
         self._answers, self._cut = answers, cut
         self._budget_end = channel.deadline + TRUSTED_GRACE
         self.calls: list[str] = []  # each call as the JSON text [packed_args, packed_kwargs]
-        self.last_call: str | None = None
-        self.last_result: str | None = None
+        # the last call (its JSON text) and its packed result (None: it returned nothing yet),
+        # shown only when a failure is described (``last_call``, ``last_result``)
+        self._last_call: str | None = None
+        self._last_result: Any = _NO_RESULT
         self.over: SampleOver | None = None
         self.diverged = False
 
@@ -136,12 +141,12 @@ class CandidateProxy:
             raise Diverged()
         if self.over is not None:
             raise self.over
-        call = text.show_call("candidate", args, kwargs)
-        self.last_call, self.last_result = call, None
         try:
             wire_call = wire.dumps([wire.pack(args), wire.pack(kwargs)])
         except (wire.Unencodable, RecursionError) as exc:
+            call = text.show_call("candidate", args, kwargs)
             raise UnproxiableArgument(f"{call}: an argument cannot be sent to the sample: {exc}") from None
+        self._last_call, self._last_result = wire_call, _NO_RESULT
         index = len(self.calls)
         self.calls.append(wire_call)
         if index < len(self._replay) and wire_call != self._replay[index]:
@@ -157,18 +162,33 @@ class CandidateProxy:
             else:
                 self._channel.send_text(f'["call",{wire_call}]')
                 reply = self._channel.recv()
-            result = self._take(reply, args, call)
+            result = self._take(reply, args)
             self._within_budget()
             return result
         except SampleTimeout:
-            self.over = SampleOver(Verdict.TIMEOUT, None, f"no answer to {call} within the time limit")
+            self.over = SampleOver(Verdict.TIMEOUT, None, f"no answer to {self.last_call} within the time limit")
         except ChannelClosed:
-            self.over = SampleOver(Verdict.CRASHED, None, f"the sample ended during {call}")
+            self.over = SampleOver(Verdict.CRASHED, None, f"the sample ended during {self.last_call}")
         except wire.OverBudget as exc:
-            self.over = SampleOver(Verdict.ERROR, "OverBudget", f"answer to {call} over budget: {text.line(exc, 300)}")
+            detail = f"answer to {self.last_call} over budget: {text.line(exc, 300)}"
+            self.over = SampleOver(Verdict.ERROR, "OverBudget", detail)
         except wire.WireError as exc:
-            self.over = SampleOver(Verdict.ERROR, "ProtocolError", f"bad answer to {call}: {text.line(exc, 300)}")
+            detail = f"bad answer to {self.last_call}: {text.line(exc, 300)}"
+            self.over = SampleOver(Verdict.ERROR, "ProtocolError", detail)
         raise self.over
+
+    @property
+    def last_call(self) -> str | None:
+        """The last call, as shown in a failure (``candidate(1, [2])``); None before any."""
+        if self._last_call is None:
+            return None
+        packed_args, packed_kwargs = wire.loads(self._last_call.encode())  # our own JSON text of the call
+        return text.show_call("candidate", wire.unpack(packed_args), wire.unpack(packed_kwargs))
+
+    @property
+    def last_result(self) -> str | None:
+        """What the last call returned, as shown in a failure; None if it returned nothing."""
+        return None if self._last_result is _NO_RESULT else text.show(wire.unpack(self._last_result))
 
     def _within_budget(self) -> None:
         """The trusted side's own work on this sample (decoding, the tests' comparisons) has
@@ -176,19 +196,19 @@ class CandidateProxy:
         if time.monotonic() > self._budget_end:
             raise wire.OverBudget(f"the trusted side's work on this sample ran {TRUSTED_GRACE:g} s past its time limit")
 
-    def _take(self, reply, args: tuple, call: str):
+    def _take(self, reply, args: tuple):
         kind = reply[0] if isinstance(reply, list) and reply else None
         if kind == "ok" and len(reply) == 3:
-            result = wire.unpack(reply[1])
+            result = wire.unpack(reply[1])  # a new value: reply[1] stays as the sample sent it
             if reply[2] is not None:
                 _write_back(args, wire.unpack(reply[2]))
-            self.last_result = text.show(result)
+            self._last_result = reply[1]
             return result
         if kind == "raise" and len(reply) == 3 and all(isinstance(v, str) for v in reply[1:]):
-            raise candidate_exception(text.line(reply[1], 100), text.line(reply[2], 500), call)
+            raise candidate_exception(text.line(reply[1], 100), text.line(reply[2], 500), str(self.last_call))
         if kind == "bad" and len(reply) == 2 and isinstance(reply[1], str):
             # Any: the exception carries codex_from_candidate
-            exc: Any = TypeError(f"{call} returned a value the sandbox refuses: {text.line(reply[1], 300)}")
+            exc: Any = TypeError(f"{self.last_call} returned a value the sandbox refuses: {text.line(reply[1], 300)}")
             exc.codex_from_candidate = "UnsupportedResultType"
             raise exc
         raise wire.WireError(f"unexpected answer {text.show(reply)}")
