@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -206,17 +207,33 @@ def test_the_server_dies_with_the_trusted_process(tmp_path):
         assert processes_of(int(uid)) == []
 
 
-def test_cpu_pinning_reaches_the_samples_and_is_undone_on_close():
+def _policy_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[38])  # field 41: policy
+
+
+def test_cpu_pinning_and_batch_scheduling_reach_the_samples_and_are_undone_on_close():
     before = os.sched_getaffinity(0)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
     cpu = sorted(before)[-1]
     ex = SandboxExecutor(cpu=cpu)
     try:
         assert os.sched_getaffinity(0) == {cpu}
+        assert os.sched_getscheduler(0) == os.SCHED_BATCH
+        assert _policy_of(ex._proc.pid) == os.SCHED_BATCH  # the supervisor, forked before the server
         r = ex.run(ADD, "    import os\n    print(sorted(os.sched_getaffinity(0)))\n    return a + b\n", 3.0)
         assert r.passed and r.output.splitlines()[0] == str([cpu])
     finally:
         ex.close()
     assert os.sched_getaffinity(0) == before
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_negative_control_without_pinning_the_policy_is_left_alone():
+    ex = SandboxExecutor()
+    try:
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER and _policy_of(ex._proc.pid) == os.SCHED_OTHER
+    finally:
+        ex.close()
 
 
 def test_xdist_workers_get_one_cpu_each_when_there_are_enough():
