@@ -24,15 +24,11 @@ from pytest_codex.core.records import ProblemPayload, SampleRecord
 from pytest_codex.core.roles import Role
 from pytest_codex.core.selection import Selection, select
 from pytest_codex.core.verdicts import Executor, Verdict
-from pytest_codex.experiments import humanevalplus
-from pytest_codex.experiments.plus import prepare_plus, run_plus
 from pytest_codex.experiments.recipe import expand_models
 from pytest_codex.experiments.suites import load_suite
 from pytest_codex.models import create_model, parse_model_spec
 from pytest_codex.models.threads import header_lines as thread_lines
 from pytest_codex.options import CodexOptions, generation
-from pytest_codex.reports import reporting
-from pytest_codex.reports.reporting import load_baseline, summary_lines
 from pytest_codex.reports.results import Collector, Ending, Gap, ModelResult, junit_properties
 from pytest_codex.reports.stats import pass_at_k_intervals
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
@@ -40,6 +36,7 @@ from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, wor
 from pytest_codex.sandbox.timelimits import TimeLimits
 
 if TYPE_CHECKING:
+    from pytest_codex.experiments import humanevalplus
     from pytest_codex.experiments.plus import PlusProblem
     from pytest_codex.reports.reporting import SessionReports
     from pytest_codex.reports.runs import LoadedRun
@@ -130,6 +127,8 @@ class CodexState:
             stats.seconds = stats.seconds or (time.perf_counter() - start)
             self.prepared[model.spec.label] = stats
         if self.options.experiments.plus and self.suite.inputs is None:  # (EvalPlus's format: drawn where run)
+            from pytest_codex.experiments.plus import prepare_plus  # lazy: --codex-plus only
+
             prepare_plus(self, [case.problem for case in cases])
 
     def shutdown(self) -> None:
@@ -204,6 +203,8 @@ def start(config: pytest.Config) -> CodexState | None:
             assert state.executor_info is not None
             state.executor_info["time_limits"] = state.time_limits.describe()
             if state.suite.inputs is not None:  # EvalPlus's format: per-input limits instead
+                from pytest_codex.experiments import humanevalplus  # lazy: EvalPlus-format suites only
+
                 rule = humanevalplus.limit_rule(options)
                 state.humanevalplus = humanevalplus.HumanEvalPlus(
                     state.suite,
@@ -214,6 +215,8 @@ def start(config: pytest.Config) -> CodexState | None:
                 )
                 state.executor_info["time_limits"] = rule.describe()
         if role is not Role.WORKER:
+            from pytest_codex.reports.reporting import load_baseline  # lazy: not in xdist workers
+
             state.baseline = load_baseline(state)
     except CodexUsageError as exc:
         state.shutdown()
@@ -277,6 +280,8 @@ def header_lines(state: CodexState) -> list[str]:
 def item_timeout(state: CodexState, case: Case) -> float:
     """pytest-timeout's bound for one item: every sample at the largest wall-clock guard."""
     if state.suite.inputs is not None:
+        from pytest_codex.experiments import humanevalplus  # lazy: EvalPlus-format suites only
+
         return humanevalplus.item_seconds(case.model.max_samples)
     guard = state.options.sandbox.time_guard
     limit = state.time_limits.upper_bound() if state.time_limits else guard * state.options.timeout
@@ -405,11 +410,15 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     assert state.executor is not None
     plus = None
     if state.humanevalplus is not None:  # EvalPlus's format: base and plus inputs, EvalPlus's rules
+        from pytest_codex.experiments import humanevalplus  # lazy: EvalPlus-format suites only
+
         samples, plus = humanevalplus.run_problem(state.humanevalplus, case.problem, completions)
     else:
         limit = state.time_limit(case.problem)
         samples = [SampleRecord.of(comp, state.executor.run(case.problem, comp.text, limit)) for comp in completions]
         if state.options.experiments.plus:
+            from pytest_codex.experiments.plus import run_plus  # lazy: --codex-plus only
+
             plus = run_plus(state, case.problem, completions, samples)
     payload = ProblemPayload.scored(label, task_id, samples, plus=plus, exec_seconds=time.perf_counter() - start)
     record(state, node, payload)
@@ -417,7 +426,9 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     if state.humanevalplus is not None:  # the item passes when a sample passes base and plus
         if plus is not None and plus["c"] == 0:
             on = " on base and plus inputs (HumanEval+)"
-            pytest.fail(failure_text(case, humanevalplus.plus_view(samples), verbosity, on), pytrace=False)
+            from pytest_codex.experiments.humanevalplus import plus_view  # lazy: EvalPlus-format suites only
+
+            pytest.fail(failure_text(case, plus_view(samples), verbosity, on), pytrace=False)
     elif payload.c == 0:
         pytest.fail(failure_text(case, samples, verbosity), pytrace=False)
 
@@ -522,6 +533,8 @@ class Summary:
         for line, ok in self.gate_lines:
             tr.line(line, **({"green": True} if ok else {"red": True}))
         if self.reports is not None:
+            from pytest_codex.reports.reporting import summary_lines  # lazy: the controller's end only
+
             for line, markup in summary_lines(self.reports, width=tr._tw.fullwidth):
                 tr.line(line, **markup)
 
@@ -536,6 +549,8 @@ class Summary:
             exitstatus = pytest.ExitCode.TESTS_FAILED  # pytest-xdist's -x: a stop, as without -n
         self._cache = None
         results, ks = self.results()
+        from pytest_codex.reports import reporting  # lazy: the controller's end only
+
         if state.collector.payloads:
             self.reports = reporting.build(state, results, ks)
             document = reporting.results_doc(state, results)
