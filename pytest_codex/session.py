@@ -168,7 +168,11 @@ def start(config: pytest.Config) -> CodexState | None:
         workerinput = getattr(config, "workerinput", None)
         try:
             state.executor = make_executor(
-                options.sandbox.mode, cpu=worker_cpu(workerinput), wall_factor=options.sandbox.time_guard, wait=False
+                options.sandbox.mode,
+                cpu=worker_cpu(workerinput),
+                wall_factor=options.sandbox.time_guard,
+                wait=False,
+                replay_cache=config.rootpath / ".codex",
             )
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None

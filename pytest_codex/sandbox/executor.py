@@ -32,6 +32,7 @@ from pytest_codex.core.verdicts import SampleResult, Verdict
 from pytest_codex.sandbox import batch, isolation
 from pytest_codex.sandbox.channel import Channel
 from pytest_codex.sandbox.judge import Diverged, judge, record_calls
+from pytest_codex.sandbox.replays import ReplayStore
 from pytest_codex.sandbox.timelimits import WALL_FACTOR
 
 OUTPUT_CAP = 4096
@@ -104,6 +105,7 @@ class SandboxExecutor:
         cpu: int | None = None,
         wall_factor: float = WALL_FACTOR,
         wait: bool = True,
+        replay_cache: Path | None = None,
     ) -> None:
         """``cpu``: pin the calling thread, the fork server and every sample to that CPU, under
         ``SCHED_BATCH`` (both restored by ``close``; see ``_batch_scheduling``).  A sample costs
@@ -112,7 +114,8 @@ class SandboxExecutor:
         ``wall_factor``: the wall-clock guard of a sample, as a multiple of its CPU-time limit.
         ``wait=False``: return once the fork server is spawned; ``ready()`` waits for its
         hello (and refuses missing layers in strict mode), so the caller can load problems
-        while the server starts (it is a fresh interpreter: none of them reach it)."""
+        while the server starts (it is a fresh interpreter: none of them reach it).
+        ``replay_cache``: where the recorded calls of the tests are cached (``replays``)."""
         if mode not in ("auto", "strict"):
             raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
         if not sys.platform.startswith("linux"):
@@ -132,6 +135,7 @@ class SandboxExecutor:
         self.wall_factor = wall_factor
         self.limits = limits or isolation.Limits()
         self._replays: dict[Problem, list[str]] = {}  # the canonical solution's calls, per problem
+        self.replay_store = ReplayStore(replay_cache)  # ... and across sessions
         self._stable: dict[Problem, bool] = {}  # whether the tests made the same calls twice
         self._root = tempfile.mkdtemp(prefix="codex-sandbox-")
         os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/box/work
@@ -281,7 +285,11 @@ class SandboxExecutor:
     def _run(self, problem: Problem, completion: str, time_limit: float, wall: float) -> SampleResult:
         replay = self._replays.get(problem)
         if replay is None:
-            replay = self._replays[problem] = self._record(problem)
+            replay = self.replay_store.get(problem)  # recorded in an earlier session
+            if replay is None:
+                replay = self._record(problem)
+                self.replay_store.put(problem, replay)
+            self._replays[problem] = replay
         try:
             result, _ = self._attempt(problem, completion, time_limit, replay, wall)
         except Diverged:  # the tests called differently: this sample runs again, live
@@ -291,6 +299,7 @@ class SandboxExecutor:
                 self._stable[problem] = again == replay
                 if again != replay:
                     self._replays[problem] = NO_REPLAY
+                    self.replay_store.put(problem, NO_REPLAY)
         return result
 
     def _record(self, problem: Problem) -> list[str]:
@@ -447,6 +456,9 @@ class SandboxExecutor:
                 proc.wait()
 
     def close(self) -> None:
+        store = getattr(self, "replay_store", None)
+        if store is not None:
+            store.save()
         unpin = getattr(self, "_unpin", None)
         if unpin is not None:
             os.sched_setaffinity(0, unpin)
@@ -486,11 +498,16 @@ def _batch_scheduling() -> tuple[int, int] | None:
 
 
 def make_executor(
-    kind: str = "auto", cpu: int | None = None, wall_factor: float = WALL_FACTOR, wait: bool = True
+    kind: str = "auto",
+    cpu: int | None = None,
+    wall_factor: float = WALL_FACTOR,
+    wait: bool = True,
+    replay_cache: Path | None = None,
 ) -> SandboxExecutor:
     """The sandbox: ``kind`` is 'auto' (every isolation layer the machine offers) or 'strict'
     (all layers, else ``SandboxUnavailable``); ``cpu`` pins the calling thread and the samples
     to one CPU (xdist workers, one CPU each); ``wall_factor``: the wall-clock guard as a
     multiple of a sample's CPU-time limit; ``wait=False``: the fork server starts in the
-    background (``ready()`` waits for it; every request calls it)."""
-    return SandboxExecutor(kind, cpu=cpu, wall_factor=wall_factor, wait=wait)
+    background (``ready()`` waits for it; every request calls it); ``replay_cache``: the
+    directory of the cache of the tests' recorded calls (``replays``)."""
+    return SandboxExecutor(kind, cpu=cpu, wall_factor=wall_factor, wait=wait, replay_cache=replay_cache)

@@ -96,3 +96,65 @@ def test_a_call_the_tests_never_make_cannot_change_the_verdict(executor):
         executor.run(ADD, "    if a == -1:\n        import os\n        os._exit(3)\n    return a + b\n", 2.0).verdict
         == "crashed"
     )
+
+
+# --- the recordings cached between sessions ---------------------------------------------
+
+
+def test_recorded_calls_are_cached_between_sessions_per_problem(tmp_path, monkeypatch):
+    import pytest_codex.sandbox.executor as executor_module
+
+    recorded = []
+    real = executor_module.record_calls
+    monkeypatch.setattr(executor_module, "record_calls", lambda p: recorded.append(p.task_id) or real(p))
+    first = make_executor(replay_cache=tmp_path)
+    try:
+        assert first.run(CHAINED, CHAINED.canonical_solution, 2.0).passed
+    finally:
+        first.close()  # saves the recording
+    assert recorded == ["test/chained"]
+    second = make_executor(replay_cache=tmp_path)
+    try:
+        assert second.run(CHAINED, CHAINED.canonical_solution, 2.0).passed
+        assert recorded == ["test/chained"]  # from the cache: not recorded again
+        edited = Problem(**{**CHAINED.__dict__, "test": CHAINED.test.replace("== 3", "== 3, 'edited'")})
+        assert second.run(edited, CHAINED.canonical_solution, 2.0).passed
+    finally:
+        second.close()
+    assert recorded == ["test/chained", "test/chained"]  # only the edited problem was recorded again
+
+
+@pytest.mark.parametrize(
+    "completion,verdict",
+    [(CHAINED.canonical_solution, "passed"), ("    return n + 2\n", "failed"), ("    return 1\n", "failed")],
+)
+def test_a_tampered_cached_recording_changes_no_verdict(tmp_path, completion, verdict):
+    """The cache is a hint: a recording whose calls the tests do not make is not used (the
+    sample runs again, live); negative control: the true recording gives the same verdicts."""
+    from pytest_codex.sandbox.judge import record_calls
+    from pytest_codex.sandbox.replays import ReplayStore
+    from pytest_codex.sandbox.wire import dumps, pack
+
+    true = record_calls(CHAINED)
+    assert true is not None and len(true) == 3
+    for calls in (true, [dumps([pack((5,)), pack({})])], true[:1] + [dumps([pack((7,)), pack({})])]):
+        store = ReplayStore(tmp_path)
+        store.put(CHAINED, calls)
+        store.save()
+        ex = make_executor(replay_cache=tmp_path)
+        try:
+            result = ex.run(CHAINED, completion, 2.0)
+            assert result.verdict == verdict, (calls, result.detail)
+        finally:
+            ex.close()
+
+
+def test_a_damaged_cache_is_recorded_again(tmp_path):
+    from pytest_codex.sandbox.replays import CACHE_NAME, ReplayStore
+
+    (tmp_path / CACHE_NAME).write_text('{"schema": 1, "entries": {')
+    store = ReplayStore(tmp_path)
+    assert store.get(CHAINED) is None
+    store.put(CHAINED, ["[1]"])
+    store.save()
+    assert ReplayStore(tmp_path).get(CHAINED) == ["[1]"]

@@ -1,0 +1,89 @@
+"""The calls each problem's tests make, recorded once and cached between sessions.
+
+Before a problem's first sample, the executor records the calls its tests make when they
+check the canonical solution (``judge.record_calls``, trusted code run in this process), so
+that every sample answers them in full before the tests run (no oracle; see ``judge``).
+Recording runs every canonical solution and its tests once per process: about 0.26 s for
+HumanEval's 164 problems, a seventh of a plain ``pytest --model=reference`` run.  The
+recordings are cached in ``<rootdir>/.codex/replays.json``, per Python version and per
+problem: the sha256 of its prompt, canonical solution, tests and entry point, so an edited
+problem is recorded again.
+
+A recording is a hint, never a verdict: the trusted side uses a replayed answer only while
+the calls its own tests make match the recording exactly, and runs the sample again live
+when they do not (``executor``).  A damaged cache is ignored; an unwritable one only costs
+the recording next time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from pytest_codex.core.files import atomic_write
+from pytest_codex.core.problems import Problem
+
+CACHE_NAME = "replays.json"
+SCHEMA = 1
+KEEP = 20_000  # problems per Python version (the most recently recorded)
+
+
+def problem_key(problem: Problem) -> str:
+    fields = (problem.prompt, problem.canonical_solution, problem.test, problem.entry_point)
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
+
+
+class ReplayStore:
+    def __init__(self, cache_dir: Path | None) -> None:
+        self.path = cache_dir / CACHE_NAME if cache_dir is not None else None
+        self.version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        self._known: dict[str, list[str]] | None = None  # loaded on first use
+        self._new: dict[str, list[str]] = {}
+
+    def get(self, problem: Problem) -> list[str] | None:
+        """The recorded calls of ``problem``'s tests, or None when none is cached."""
+        if self._known is None:
+            self._known = self._load()
+        return self._known.get(problem_key(problem))
+
+    def put(self, problem: Problem, calls: list[str]) -> None:
+        key = problem_key(problem)
+        if self._known is None:
+            self._known = self._load()
+        if self._known.get(key) != calls:
+            self._known[key] = self._new[key] = list(calls)
+
+    def _load(self) -> dict[str, list[str]]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            entries = json.loads(self.path.read_text()).get("entries", {}).get(self.version, {})
+            return {str(k): v for k, v in entries.items() if isinstance(v, list) and all(isinstance(c, str) for c in v)}
+        except (OSError, ValueError, AttributeError):
+            return {}  # a damaged cache is recorded again, not trusted
+
+    def save(self) -> None:
+        """Merge what this process recorded into the cache file (under a lock)."""
+        if not self._new or self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    doc = json.loads(self.path.read_text())
+                    if doc.get("schema") != SCHEMA or not isinstance(doc.get("entries"), dict):
+                        raise ValueError
+                except (OSError, ValueError, AttributeError):
+                    doc = {"schema": SCHEMA, "entries": {}}
+                entries = doc["entries"].setdefault(self.version, {})
+                entries.update(self._new)
+                if len(entries) > KEEP:
+                    doc["entries"][self.version] = dict(list(entries.items())[-KEEP:])
+                atomic_write(self.path, json.dumps(doc, separators=(",", ":")))
+        except OSError:
+            return
+        self._new.clear()
