@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 
 def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> str:
@@ -25,6 +29,40 @@ def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> str:
             pass
         raise
     return path
+
+
+def merge_entries(path: Path, group: str, new: dict, *, schema: int = 1, keep: int | None = None) -> bool:
+    """Merge ``new`` into the ``group`` of a cache file ``{"schema": N, "entries": {group: {...}}}``
+    under an exclusive lock (``path`` with the suffix ``.lock``), so that processes writing at
+    once (xdist workers) lose nothing; a missing, damaged or foreign file starts empty.  With
+    ``keep``, only the group's last ``keep`` entries stay.  False when it could not be written
+    (an unwritable cache only costs the work again next time)."""
+
+    def update(doc: dict) -> None:
+        entries = doc["entries"].setdefault(group, {})
+        entries.update(new)
+        if keep is not None and len(entries) > keep:
+            doc["entries"][group] = dict(list(entries.items())[-keep:])
+
+    return _locked_update(path, schema, update)
+
+
+def _locked_update(path: Path, schema: int, update: Callable[[dict], None]) -> bool:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                doc = json.loads(path.read_text())
+                if doc.get("schema") != schema or not isinstance(doc.get("entries"), dict):
+                    raise ValueError
+            except (OSError, ValueError, AttributeError):
+                doc = {"schema": schema, "entries": {}}
+            update(doc)
+            atomic_write(path, json.dumps(doc, separators=(",", ":")))
+    except OSError:
+        return False
+    return True
 
 
 def unwritable(path: str | os.PathLike[str], kind: str = "file") -> str | None:

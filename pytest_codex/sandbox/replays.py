@@ -17,17 +17,15 @@ the recording next time.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import sys
 from pathlib import Path
 
-from pytest_codex.core.files import atomic_write
+from pytest_codex.core.files import merge_entries
 from pytest_codex.core.problems import Problem
 
 CACHE_NAME = "replays.json"
-SCHEMA = 1
 KEEP = 20_000  # problems per Python version (the most recently recorded)
 
 
@@ -67,23 +65,5 @@ class ReplayStore:
 
     def save(self) -> None:
         """Merge what this process recorded into the cache file (under a lock)."""
-        if not self._new or self.path is None:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path.with_suffix(".lock"), "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    doc = json.loads(self.path.read_text())
-                    if doc.get("schema") != SCHEMA or not isinstance(doc.get("entries"), dict):
-                        raise ValueError
-                except (OSError, ValueError, AttributeError):
-                    doc = {"schema": SCHEMA, "entries": {}}
-                entries = doc["entries"].setdefault(self.version, {})
-                entries.update(self._new)
-                if len(entries) > KEEP:
-                    doc["entries"][self.version] = dict(list(entries.items())[-KEEP:])
-                atomic_write(self.path, json.dumps(doc, separators=(",", ":")))
-        except OSError:
-            return
-        self._new.clear()
+        if self._new and self.path is not None and merge_entries(self.path, self.version, self._new, keep=KEEP):
+            self._new.clear()

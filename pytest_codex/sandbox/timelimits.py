@@ -25,12 +25,11 @@ The policy (``describe()`` records it in the manifest):
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sys
 from pathlib import Path
 
-from pytest_codex.core.files import atomic_write
+from pytest_codex.core.files import merge_entries
 from pytest_codex.core.problems import Problem
 
 CACHE_NAME = "time-limits.json"
@@ -119,20 +118,5 @@ class TimeLimits:
 
     def save(self) -> None:
         """Merge what this process measured into the cache file (under a lock)."""
-        if not self._new or self.cache_path is None:
-            return
-        try:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.cache_path.with_suffix(".lock"), "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    doc = json.loads(self.cache_path.read_text())
-                    if not isinstance(doc.get("entries"), dict):
-                        raise ValueError
-                except (OSError, ValueError, AttributeError):
-                    doc = {"schema": 1, "entries": {}}
-                doc["entries"].setdefault(self.key, {}).update(self._new)
-                atomic_write(self.cache_path, json.dumps(doc, indent=0, sort_keys=True))
-        except OSError:
-            return  # an unwritable cache only costs a re-measurement next time
-        self._new.clear()
+        if self._new and self.cache_path is not None and merge_entries(self.cache_path, self.key, self._new):
+            self._new.clear()
