@@ -51,9 +51,6 @@ class LazyInputs(Mapping[str, evalplus.Inputs]):
         self._recent.move_to_end(task_id)
         return found
 
-    def contract(self, task_id: str) -> str:
-        return self._index[task_id][1]
-
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
 
