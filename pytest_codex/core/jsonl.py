@@ -41,7 +41,11 @@ class JsonlFile:
 
 
 def read_jsonl(path: Path, source: str) -> JsonlFile:
-    raw = path.read_bytes()
+    return parse_jsonl(path.read_bytes(), source)
+
+
+def parse_jsonl(raw: bytes, source: str) -> JsonlFile:
+    """A file's bytes (plain or gzipped) as a ``JsonlFile``."""
     data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     return JsonlFile(
         source=source,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pytest_codex.core import evalplus, parsed
 from pytest_codex.core.errors import ProblemFileError
-from pytest_codex.core.jsonl import JsonlFile, read_jsonl
+from pytest_codex.core.jsonl import JsonlFile, parse_jsonl
 
 REQUIRED_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 
@@ -131,17 +131,19 @@ def load_suite(spec: str = "humaneval", cache_dir: Path | None = None) -> Suite:
 
 
 def _load_file(path: Path, name: str, source: str, cache_dir: Path | None = None) -> Suite:
-    if cache_dir is not None:
-        found = _from_copy(path, name, cache_dir)
+    raw = path.read_bytes()
+    copy = parsed.copy_path(cache_dir, hashlib.sha256(raw).hexdigest()) if cache_dir is not None else None
+    if copy is not None:
+        found = _from_copy(path, name, copy)
         if found is not None:
             return found
-    file = read_jsonl(path, source)
+    file = parse_jsonl(raw, source)
     inputs: dict[str, evalplus.Inputs] = {}
     problems = parse_problems(file, inputs)
     if not inputs:
         return Suite(name=name, path=str(path), sha256=file.sha256, problems=problems)
-    if cache_dir is not None:
-        parsed.write(parsed.copy_path(cache_dir, file.file_sha256), file.sha256, [p.__dict__ for p in problems], inputs)
+    if copy is not None:
+        parsed.write(copy, file.sha256, [p.__dict__ for p in problems], inputs)
     return Suite(
         name=name,
         path=str(path),
@@ -152,12 +154,9 @@ def _load_file(path: Path, name: str, source: str, cache_dir: Path | None = None
     )
 
 
-def _from_copy(path: Path, name: str, cache_dir: Path) -> Suite | None:
-    """The suite from the parsed copy of ``path``'s bytes, if there is a sound one."""
-    try:
-        found = parsed.read(parsed.copy_path(cache_dir, hashlib.sha256(path.read_bytes()).hexdigest()))
-    except OSError:
-        return None  # read_jsonl says what is wrong with the file
+def _from_copy(path: Path, name: str, copy: Path) -> Suite | None:
+    """The suite from ``copy``, the parsed copy of ``path``'s bytes, if it is a sound one."""
+    found = parsed.read(copy)
     if found is None:
         return None
     sha256, fields, inputs = found
