@@ -6,7 +6,6 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 
@@ -38,16 +37,6 @@ def merge_entries(path: Path, group: str, new: dict, *, schema: int = 1, keep: i
     ``keep``, only the group's last ``keep`` entries stay.  False when it could not be written
     (an unwritable cache only costs the work again next time)."""
 
-    def update(doc: dict) -> None:
-        entries = doc["entries"].setdefault(group, {})
-        entries.update(new)
-        if keep is not None and len(entries) > keep:
-            doc["entries"][group] = dict(list(entries.items())[-keep:])
-
-    return _locked_update(path, schema, update)
-
-
-def _locked_update(path: Path, schema: int, update: Callable[[dict], None]) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "w") as lock:
@@ -58,7 +47,10 @@ def _locked_update(path: Path, schema: int, update: Callable[[dict], None]) -> b
                     raise ValueError
             except (OSError, ValueError, AttributeError):
                 doc = {"schema": schema, "entries": {}}
-            update(doc)
+            entries = doc["entries"].setdefault(group, {})
+            entries.update(new)
+            if keep is not None and len(entries) > keep:
+                doc["entries"][group] = dict(list(entries.items())[-keep:])
             atomic_write(path, json.dumps(doc, separators=(",", ":")))
     except OSError:
         return False
