@@ -40,25 +40,22 @@ from pytest_codex.models.sources import find_smollm2  # noqa: E402  (after the s
 BUSY = "import time\nend = time.monotonic() + float({limit})\nwhile time.monotonic() < end:\n    pass\n"
 
 
-SHARED = {"session": False}  # --shared-session: busy loops and pytest runs in this script's session
-
-
-def start_busy(count: int, limit: float) -> list[subprocess.Popen]:
-    """``count`` busy loops, each in its own session (or all in ours with ``--shared-session``),
+def start_busy(count: int, limit: float, own_session: bool) -> list[subprocess.Popen]:
+    """``count`` busy loops, each in its own session (or all in ours, ``--shared-session``),
     each ending by itself after ``limit`` s."""
-    own = not SHARED["session"]
     return [
-        subprocess.Popen([sys.executable, "-c", BUSY.format(limit=limit)], start_new_session=own) for _ in range(count)
+        subprocess.Popen([sys.executable, "-c", BUSY.format(limit=limit)], start_new_session=own_session)
+        for _ in range(count)
     ]
 
 
-def stop_busy(procs: list[subprocess.Popen]) -> None:
+def stop_busy(procs: list[subprocess.Popen], own_session: bool) -> None:
     for p in procs:  # each is the leader of its own session and process group, or a plain child
         if p.poll() is None:
-            if SHARED["session"]:
-                p.kill()
-            else:
+            if own_session:
                 os.killpg(p.pid, signal.SIGKILL)
+            else:
+                p.kill()
         p.wait()
 
 
@@ -83,7 +80,7 @@ def run(
     env = {**os.environ, "PYTHONPATH": str(tree), **env_extra}
     for _ in range(3):  # a shared machine: a run killed by a signal from outside is run again
         start = time.perf_counter()
-        output, code = _run(cmd, tree, env, nice)
+        output, code = _run(cmd, tree, env, nice, not args.shared_session)
         wall = time.perf_counter() - start
         if code >= 0:
             break
@@ -95,7 +92,7 @@ def run(
     return {"generated": int(found[1]), "seconds": float(found[2]), "wall": wall, "header": header}
 
 
-def _run(cmd: list[str], tree: Path, env: dict, nice: int) -> tuple[str, int]:
+def _run(cmd: list[str], tree: Path, env: dict, nice: int, own_session: bool) -> tuple[str, int]:
     proc = subprocess.Popen(
         cmd,
         cwd=tree,
@@ -103,7 +100,7 @@ def _run(cmd: list[str], tree: Path, env: dict, nice: int) -> tuple[str, int]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=not SHARED["session"],
+        start_new_session=own_session,
     )
     if nice:  # its own session is its own scheduling group: favour it over the machine's other jobs
         Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
@@ -142,7 +139,6 @@ def main() -> None:
         help="the busy loops and the pytest runs in this script's session (one autogroup), not each its own",
     )
     args = ap.parse_args()
-    SHARED["session"] = args.shared_session
     if args.shared_session and args.favour:
         sys.exit("--favour needs the runs in their own sessions: drop --shared-session")
 
@@ -188,13 +184,14 @@ def main() -> None:
     for model in models:
         for name, tree, extra in contenders:
             for setting in ("idle", "busy"):
-                procs = start_busy(busy, args.busy_limit) if setting == "busy" else []
+                own_session = not args.shared_session
+                procs = start_busy(busy, args.busy_limit, own_session) if setting == "busy" else []
                 try:
                     time.sleep(0.5 if procs else 0)  # let the loops take their cores
                     nice = args.favour if setting == "idle" else 0
                     r = run(tree, model, problems, args, cache, extra, envs.get(name, {}), nice)
                 finally:
-                    stop_busy(procs)
+                    stop_busy(procs, own_session)
                 results[(model, name, setting)] = r
                 print(
                     f"  {label_of(model):24s} {name:12s} {setting}: generate {r['seconds']:7.1f} s "
