@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -67,6 +68,10 @@ class SandboxUnavailable(CodexUsageError):
 
 class SandboxError(RuntimeError):
     """The fork server failed while running a sample (a harness error, not a verdict)."""
+
+
+class Interrupted(Exception):
+    """``interrupt()`` ended the sample: it has no verdict (the run is stopping)."""
 
 
 class _ServerDied(Exception):
@@ -152,6 +157,9 @@ class SandboxExecutor:
         self.info: dict = {}  # the server's hello: layers, missing, uid, Landlock ABI
         self.restarts = 0  # how often the fork server died and was started again
         self._pending = False
+        self._live_lock = threading.Lock()  # interrupt() comes from another thread
+        self._live: socket.socket | None = None  # the running sample's control socket
+        self._interrupted = False
         self._spawn()
         if wait:
             self.ready()
@@ -270,8 +278,10 @@ class SandboxExecutor:
         self.ready()
         wall = self.wall_factor * time_limit if wall_limit is None else wall_limit
         try:
-            return self._run(problem, completion, time_limit, wall)
+            result = self._run(problem, completion, time_limit, wall)
         except _ServerDied as died:
+            if self._interrupted:
+                raise Interrupted("the executor was interrupted") from None
             self._restart()
             if not died.during_sample:  # it died between samples: this one never started
                 return self._run(problem, completion, time_limit, wall)
@@ -281,6 +291,29 @@ class SandboxExecutor:
                 duration=died.duration,
                 time_limit=time_limit,
             )
+        if self._interrupted:
+            raise Interrupted("the executor was interrupted: the sample has no verdict")
+        return result
+
+    def interrupt(self) -> None:
+        """End the running sample (if any) and every later one, from another thread: their
+        ``run`` raises ``Interrupted`` (``lanes`` stops with it).  Its control socket is shut
+        down: the judge sees the sample hang up, and the fork server reaps it as usual."""
+        with self._live_lock:
+            self._interrupted = True
+            live = self._live
+        if live is not None:
+            try:
+                live.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # it has just ended
+
+    def _set_live(self, sock: socket.socket | None) -> None:
+        """The running sample's control socket (None: none runs), for ``interrupt``."""
+        with self._live_lock:
+            self._live = sock
+            if sock is not None and self._interrupted:
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _run(self, problem: Problem, completion: str, time_limit: float, wall: float) -> SampleResult:
         replay = self._replays.get(problem)
@@ -339,24 +372,25 @@ class SandboxExecutor:
         # itself compares the sample's measured CPU time with the exact limit)
         mine, out_r = self._request(max(1, math.ceil(time_limit)))
         channel = Channel(mine, out_r, start + wall, OUTPUT_CAP)
+        self._set_live(mine)
         try:
-            judgement = judge(problem, completion, channel, replay)
-        except BaseException:
-            # Diverged, a harness error, or Ctrl-C (whose SIGINT may have ended the fork server
-            # too): end the sample if the server is there, and never let a failure to end it
-            # hide what happened.
             try:
-                self._end(0.0, start)
-            except (SandboxError, _ServerDied):
-                pass
-            channel.close()
-            raise
-        try:
+                judgement = judge(problem, completion, channel, replay)
+            except BaseException:
+                # Diverged, a harness error, or Ctrl-C (whose SIGINT may have ended the fork
+                # server too): end the sample if the server is there, and never let a failure
+                # to end it hide what happened.
+                try:
+                    self._end(0.0, start)
+                except (SandboxError, _ServerDied):
+                    pass
+                raise
             # A child that hung up gets a moment to finish dying, so its status is known.
             status = self._end(0.05 if judgement.channel_closed else 0.0, start)
             duration = time.monotonic() - start
             output = channel.output()  # every writer is dead now: read to the end
         finally:
+            self._set_live(None)
             channel.close()
         return self._result(judgement, status, time_limit, wall, duration, output), judgement.calls
 
