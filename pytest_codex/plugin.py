@@ -177,9 +177,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = get_state(session.config)
     if state is None or state.role is not Role.SINGLE or session.config.getoption("collectonly"):
         return
-    state.prepare([c for c in map(_case_of, session.items) if c is not None])
+    cases = [c for c in map(_case_of, session.items) if c is not None]
+    state.prepare(cases)
     if state.options.server.generate_only:
         _generate_only(session, state)
+    else:
+        state.start_lanes(cases)
 
 
 def _generate_only(session: pytest.Session, state: CodexState) -> None:
@@ -289,7 +292,10 @@ class _Reporting:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
-        result = yield
+        try:
+            result = yield
+        finally:
+            self.summary.state.stop_lanes()  # no item runs after this (-x, Ctrl-C: nothing more is computed)
         self.summary.precompute()  # every report is in; under xdist the workers are shutting down
         return result
 

@@ -9,6 +9,7 @@ when a model is created.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ from pytest_codex.options import CodexOptions, generation
 from pytest_codex.reports.results import Collector, Ending, Gap, ModelResult, junit_properties
 from pytest_codex.reports.stats import pass_at_k_intervals
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
-from pytest_codex.sandbox.executor import SandboxUnavailable, make_executor, worker_cpu
+from pytest_codex.sandbox.executor import SandboxExecutor, SandboxUnavailable, make_executor, worker_cpu
+from pytest_codex.sandbox.lanes import Lanes
 from pytest_codex.sandbox.timelimits import TimeLimits
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ class CodexState:
     models: list[ModelSource] = field(default_factory=list)
     executor: Executor | None = None
     executor_info: dict | None = None
+    lanes: Lanes | None = None  # single process: samples run ahead of their items (--codex-lanes)
     collector: Collector = field(default_factory=Collector)
     prepared: dict[str, PrepareStats] = field(default_factory=dict)
     generation_done: bool = False
@@ -105,6 +108,8 @@ class CodexState:
     def time_limit(self, problem: Problem) -> float:
         """The time limit of one sample of ``problem`` (seconds)."""
         if self.time_limits is not None and self.executor is not None:
+            if self.lanes is not None:  # one measurement at a time
+                return self.lanes.limit(problem, self.executor)
             return self.time_limits.limit(problem, self.executor)
         return self.options.timeout
 
@@ -131,7 +136,28 @@ class CodexState:
 
             prepare_plus(self, [case.problem for case in cases])
 
+    def start_lanes(self, cases: list[Case]) -> None:
+        """Plan the samples of ``cases`` (in run order) on the lanes and start them."""
+        if self.lanes is None:
+            return
+        plan = []
+        for case in cases:
+            completions = case.model.completions(case.problem)
+            if completions:
+                plan.append((case.id, case.problem, [c.text for c in completions]))
+        self.lanes.start(plan, self._limit_of)
+
+    def _limit_of(self, problem: Problem, executor: Executor) -> float:
+        assert self.time_limits is not None  # lanes run only where samples execute
+        return self.time_limits.limit(problem, executor)
+
+    def stop_lanes(self) -> None:
+        if self.lanes is not None:
+            self.lanes.close()
+            self.lanes = None
+
     def shutdown(self) -> None:
+        self.stop_lanes()
         if self.time_limits is not None:
             self.time_limits.save()
         if self.executor is not None:
@@ -176,6 +202,7 @@ def start(config: pytest.Config) -> CodexState | None:
             )
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
+    state.lanes = _lanes(state, config)
     config.stash[STATE_KEY] = state
     try:
         state.suite = load_suite(options.suite, options.experiments, config.rootpath / ".codex")
@@ -206,6 +233,16 @@ def start(config: pytest.Config) -> CodexState | None:
             )
             assert state.executor_info is not None
             state.executor_info["time_limits"] = state.time_limits.describe()
+            if state.lanes is not None and state.suite.inputs is None:
+                for executor in state.lanes.executors():
+                    executor.describe()  # its hello: strict mode refuses missing layers here too
+                state.executor_info["lanes"] = len(state.lanes)
+            elif state.lanes is not None:
+                state.stop_lanes()
+                if state.options.sandbox.lanes is not None:
+                    state.notes.append(
+                        _lanes_note(state, "an EvalPlus-format suite runs its samples in the main thread")
+                    )
             if state.suite.inputs is not None:  # EvalPlus's format: per-input limits instead
                 from pytest_codex.experiments import humanevalplus  # lazy: EvalPlus-format suites only
 
@@ -226,6 +263,39 @@ def start(config: pytest.Config) -> CodexState | None:
         state.shutdown()
         raise pytest.UsageError(exc.one_line()) from None
     return state
+
+
+def _lanes(state: CodexState, config: pytest.Config) -> Lanes | None:
+    """The lanes (``sandbox.lanes``), their executors started with the main one, before any
+    problem is loaded: a single process that executes, unless --codex-lanes is 1.  Under
+    xdist the workers are the lanes: an explicit --codex-lanes above 1 is a usage error on
+    the command line, a note from the ini file."""
+    box = state.options.sandbox
+    if state.role is not Role.SINGLE:
+        if box.lanes is not None and box.lanes > 1 and box.lanes_source == "command line":
+            state.shutdown()
+            raise pytest.UsageError(
+                f"--codex-lanes={box.lanes} with -n/--tx: each xdist worker runs its samples one at a time "
+                "(the workers are the lanes); drop --codex-lanes, or drop -n to run lanes in one process"
+            )
+        if box.lanes is not None and box.lanes > 1 and state.role is Role.CONTROLLER:
+            state.notes.append(_lanes_note(state, "each xdist worker is one lane"))
+        return None
+    skip = config.getoption("collectonly") or state.options.server.generate_only
+    count = box.lane_count(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if skip or count < 2 or state.executor is None:
+        return None
+    replays = config.rootpath / ".codex"
+
+    def open_executor(cpu: int | None) -> SandboxExecutor:
+        return make_executor(box.mode, cpu=cpu, wall_factor=box.time_guard, wait=False, replay_cache=replays)
+
+    return Lanes(open_executor, count)
+
+
+def _lanes_note(state: CodexState, why: str) -> str:
+    box = state.options.sandbox
+    return f"codex: --codex-lanes={box.lanes} ({box.lanes_source}) does not apply: {why}"
 
 
 def inapplicable_generation_options(state: CodexState, config: pytest.Config) -> list[str]:
@@ -270,6 +340,8 @@ def header_lines(state: CodexState) -> list[str]:
         missing = info.get("missing") or {}
         if missing:
             line += "; MISSING: " + ", ".join(f"{k} ({v})" for k, v in missing.items())
+        if info.get("lanes"):
+            line += f"; lanes: {info['lanes']} (samples run ahead of their items, one executor each; --codex-lanes)"
         lines.append(line)
     for m in state.models:
         params = m.params_json()
@@ -418,8 +490,13 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
 
         samples, plus = humanevalplus.run_problem(state.humanevalplus, case.problem, completions)
     else:
-        limit = state.time_limit(case.problem)
-        samples = [SampleRecord.of(comp, state.executor.run(case.problem, comp.text, limit)) for comp in completions]
+        texts = [comp.text for comp in completions]
+        if state.lanes is not None:
+            results = state.lanes.results(case.id, case.problem, texts, state.executor)
+        else:
+            limit = state.time_limit(case.problem)
+            results = [state.executor.run(case.problem, text, limit) for text in texts]
+        samples = [SampleRecord.of(comp, result) for comp, result in zip(completions, results)]
         if state.options.experiments.plus:
             from pytest_codex.experiments.plus import run_plus  # lazy: --codex-plus only
 

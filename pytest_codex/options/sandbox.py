@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pytest_codex.options.declare import Option, Values
-from pytest_codex.options.parse import Choice, Number
+from pytest_codex.options.declare import Option, Source, Values
+from pytest_codex.options.parse import Choice, Integer, Number, OrAuto
 
 DEFAULT_FLOOR = 3.0
 DEFAULT_FACTOR = 10.0
 DEFAULT_GUARD = 10.0
 MODES = ("auto", "strict")
+MAX_AUTO_LANES = 4
 
 SANDBOX = Option(
     "--codex-sandbox",
@@ -50,7 +51,17 @@ TIME_GUARD = Option(
     "X",
 )
 
-OPTIONS = (SANDBOX, TIMEOUT, TIME_FLOOR, TIME_FACTOR, TIME_GUARD)
+LANES = Option(
+    "--codex-lanes",
+    "samples a single pytest process (no -n) runs at once, each lane a sandbox executor of its own "
+    "running the samples ahead of their items; auto = the CPUs this process may use, at most "
+    f"{MAX_AUTO_LANES}; 1 = one sample at a time, in the main thread. Under -n each worker is one lane",
+    OrAuto(Integer(1, "2")),
+    "auto",
+    "N",
+)
+
+OPTIONS = (SANDBOX, TIMEOUT, TIME_FLOOR, TIME_FACTOR, TIME_GUARD, LANES)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,8 @@ class SandboxOptions:
     time_factor: float = DEFAULT_FACTOR
     timeout: float | None = None  # --codex-timeout: one fixed limit for every sample
     time_guard: float = DEFAULT_GUARD  # the wall-clock guard, a multiple of the CPU-time limit
+    lanes: int | None = None  # --codex-lanes (None: auto)
+    lanes_source: Source = "default"  # where --codex-lanes came from
 
     @classmethod
     def from_values(cls, values: Values) -> SandboxOptions:
@@ -69,4 +82,10 @@ class SandboxOptions:
             time_factor=values.get(TIME_FACTOR),
             timeout=values.get(TIMEOUT),
             time_guard=values.get(TIME_GUARD),
+            lanes=None if (lanes := values.get(LANES)) == "auto" else int(lanes),
+            lanes_source=values.sources[LANES.flag],
         )
+
+    def lane_count(self, cpus: int) -> int:
+        """How many lanes a single process runs (``--codex-lanes``, or auto for ``cpus`` CPUs)."""
+        return self.lanes if self.lanes is not None else max(1, min(cpus, MAX_AUTO_LANES))

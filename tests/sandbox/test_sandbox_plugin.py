@@ -59,23 +59,26 @@ def test_bad_sandbox_options_are_usage_errors(project, args, message):
     assert message in result.stderr.str()
 
 
-def test_hostile_samples_fail_identically_with_and_without_xdist(project, tmp_path):
+def test_hostile_samples_fail_identically_with_and_without_xdist_and_lanes(project, tmp_path):
     samples = samples_file(tmp_path / "hostile.jsonl")
     got = {}
-    for workers in ("0", "2"):
-        report = tmp_path / f"r{workers}.json"
+    for name, args in {
+        "one": ["-n", "0", "--codex-lanes=1"],
+        "lanes": ["--codex-lanes=3"],
+        "xdist": ["-n", "2"],
+    }.items():
+        report = tmp_path / f"r-{name}.json"
         project.runpytest_subprocess(
             f"--model=samples:{samples}",
-            "-n",
-            workers,
+            *args,
             "--codex-timeout=1",
             "-k",
             "HumanEval/0] or HumanEval/2]",
             f"--codex-report={report}",
         )
-        got[workers] = verdicts(report)
-    assert got["0"] == got["2"]
-    assert got["0"] == {
+        got[name] = verdicts(report)
+    assert got["one"] == got["lanes"] == got["xdist"]
+    assert got["one"] == {
         "HumanEval/0": [
             ("crashed", None),
             ("error", "UnsupportedResultType"),

@@ -25,8 +25,9 @@ def summary_table(result: pytest.RunResult) -> list[str]:
 
 
 def normalise(doc: dict) -> object:
-    """Drop what legitimately differs between two runs: timings and the command line."""
-    return strip_keys(doc, ("duration", "cpu_time", "exec_seconds", "command", "seconds", "created"))
+    """Drop what legitimately differs between two runs: timings, the command line, and the
+    lanes of a single process (none under -n)."""
+    return strip_keys(doc, ("duration", "cpu_time", "exec_seconds", "command", "seconds", "created", "lanes"))
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
