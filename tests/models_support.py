@@ -86,6 +86,13 @@ def build_model(
 
 def tiny_model(tmp_path_factory, **kwargs) -> str:
     """A tiny model directory, built once per session (per xdist worker) for these settings."""
+    # What building or loading a model imports on first use, imported here in any case (even
+    # when the directory exists): a module first imported inside a pytester inline run is
+    # dropped from sys.modules after it, and torch.distributed's registrations cannot be
+    # imported twice into one process.
+    import torch.distributed.fsdp  # noqa: F401  (accelerate's save_pretrained path)
+    import transformers.modeling_utils  # noqa: F401
+
     name = "-".join(["tiny"] + [f"{k}{v}" for k, v in sorted(kwargs.items())])
     path = tmp_path_factory.getbasetemp() / name
     if not (path / "config.json").exists():
