@@ -4,8 +4,9 @@ Loaded with ``-p phase_probe`` (``benchmarks/`` on ``PYTHONPATH``) into the cont
 through xdist, into every worker; each process writes ``$CODEX_PHASES_DIR/<pid>.json`` when it
 unconfigures.  It wraps, without changing them, the plugin's configure (``pytest_codex.plugin.start``), the
 fork server's start
-(``SandboxExecutor.__init__``), the samples' execution (``SandboxExecutor.run``) and the
-time-limit calibration (``TimeLimits._measure``).  Times are ``time.time()`` (comparable
+(``SandboxExecutor.__init__``), the samples' execution (``SandboxExecutor.run``; with lanes,
+the items' wait in ``Lanes.results``) and the time-limit calibration (``TimeLimits._measure``),
+each as the main thread sees it.  Times are ``time.time()`` (comparable
 between processes) or durations in seconds.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -41,38 +43,62 @@ record: dict = {
     "calibration": 0.0,  # seconds in TimeLimits._measure
     "execution": 0.0,  # seconds in SandboxExecutor.run outside calibration
     "samples": 0,
+    "lane_samples": 0,  # samples run by lanes' threads (their time is the items' wait, in execution)
     "items": 0,
     "item_protocol": 0.0,  # seconds inside pytest_runtest_protocol, summed
     "first_item": None,
     "last_item_end": None,
 }
 _in_calibration = False
+_in_lanes = False
 
 
 def _wrap() -> None:
     from pytest_codex.sandbox.executor import SandboxExecutor
+    from pytest_codex.sandbox.lanes import Lanes
     from pytest_codex.sandbox.timelimits import TimeLimits
 
     init, run, measure = SandboxExecutor.__init__, SandboxExecutor.run, TimeLimits._measure
+    results = Lanes.results
+
+    def main_thread() -> bool:  # lanes (``sandbox.lanes``) run samples in threads of their own
+        return threading.current_thread() is threading.main_thread()
 
     def timed_init(self, *args, **kwargs):
         start = time.perf_counter()
         try:
             return init(self, *args, **kwargs)
         finally:
-            record["fork_server"] += time.perf_counter() - start
+            if main_thread():
+                record["fork_server"] += time.perf_counter() - start
 
     def timed_run(self, *args, **kwargs):
         start = time.perf_counter()
         try:
             return run(self, *args, **kwargs)
         finally:
-            if not _in_calibration:
+            if not main_thread():
+                record["lane_samples"] += 1
+            elif not _in_calibration and not _in_lanes:
                 record["execution"] += time.perf_counter() - start
                 record["samples"] += 1
 
+    def timed_results(self, key, problem, completions, here):
+        # with lanes, an item's execution is its wait for its samples (some it may run itself)
+        global _in_lanes
+        start = time.perf_counter()
+        _in_lanes = True
+        try:
+            return results(self, key, problem, completions, here)
+        finally:
+            _in_lanes = False
+            record["execution"] += time.perf_counter() - start
+            record["samples"] += len(completions)
+
     def timed_measure(*args, **kwargs):
         global _in_calibration
+        if not main_thread():  # a lane's: inside the wait of the item that needs it
+            return measure(*args, **kwargs)
         start = time.perf_counter()
         _in_calibration = True
         try:
@@ -118,6 +144,7 @@ def _wrap() -> None:
     SandboxExecutor.__init__ = timed_init  # type: ignore[method-assign]
     SandboxExecutor.run = timed_run  # type: ignore[method-assign]
     TimeLimits._measure = staticmethod(timed_measure)  # type: ignore[method-assign]
+    Lanes.results = timed_results  # type: ignore[method-assign]
 
 
 _wrap()
