@@ -6,20 +6,21 @@ fork, its code, its exit) happens while the main thread waits: one CPU is busy a
 executor, so that when an item runs, its samples are done or under way:
 
 * The plan is the samples of the selected items, in the order pytest will run them.  A lane
-  takes the first sample nobody has taken, within ``lookahead`` items of the item now running
-  (with ``-x`` or Ctrl-C little is computed for nothing).
+  takes the first sample nobody has taken, at most ``lookahead`` samples past the first of the
+  item now running (``LOOKAHEAD`` per lane: enough to keep the lanes busy while one runs a
+  slow sample, little computed for nothing after ``-x`` or Ctrl-C).
 * The item (``results``) takes its samples from the lanes; one that no lane has taken yet it
   runs itself, on the main executor, as without lanes; it waits only for samples a lane is
   running, each bounded by its own wall-clock guard.  A sample is judged, as always, by the
   trusted side of the executor that ran it (``judge``), in this process: a lane's thread does
   what the main thread would have done, on its own executor (its own fork server, its own
   unprivileged uid).
-* Every sample runs once, with the same time limit (one ``TimeLimits``, under a lock), so the
-  verdicts are those of a run without lanes.  A sample whose planned text differs from what
-  the item asks for (it cannot, short of a plugin changing completions) runs again here.
+* Every sample runs once, with the same time limit (one ``TimeLimits``; a problem's limit is
+  measured once, under a lock of its own), so the verdicts are those of a run without lanes.
+  A sample whose planned text differs from what the item asks for (it cannot, short of a
+  plugin changing completions) runs here.
 * ``close`` stops the lanes: no new sample is taken, a running one is ended (its control
-  socket is shut down, so its verdict is never used), the threads are joined, then the
-  executors are closed.
+  socket is shut down, so its verdict is never used), and each thread closes its executor.
 
 A harness error in a lane (``SandboxError``) is raised in the item that asked for the sample.
 """
@@ -35,7 +36,7 @@ from typing import Protocol
 from pytest_codex.core.problems import Problem
 from pytest_codex.core.verdicts import Executor, SampleResult
 
-LOOKAHEAD = 8  # items ahead of the one running whose samples a lane may take
+LOOKAHEAD = 32  # samples per lane a lane may run ahead of the item running
 JOIN_TIMEOUT = 10.0
 
 
@@ -50,7 +51,6 @@ Limit = Callable[[Problem, Executor], float]  # a sample's CPU-time limit, measu
 
 @dataclass(frozen=True)
 class Job:
-    item: int  # the item's position in the run
     problem: Problem
     completion: str
 
@@ -73,17 +73,18 @@ class Lanes:
     are CPUs enough) and closes it when the lanes stop."""
 
     def __init__(
-        self, open_executor: Callable[[int | None], LaneExecutor], count: int, lookahead: int = LOOKAHEAD
+        self, open_executor: Callable[[int | None], LaneExecutor], count: int, lookahead: int | None = None
     ) -> None:
         self.count = count
-        self.lookahead = lookahead
+        self.lookahead = LOOKAHEAD * count if lookahead is None else lookahead
         self._limit: Limit | None = None
-        self._limit_lock = threading.Lock()
+        self._limit_lock = threading.Lock()  # guards _limit_locks
+        self._limit_locks: dict[str, threading.Lock] = {}  # task id -> its measurement's lock
         self._window = threading.Condition()  # guards the slots' ``taken``; lanes wait on it
         self._slots: list[_Slot] = []
         self._by_key: dict[Hashable, list[int]] = {}  # an item's key -> its slots' indices
         self._next = 0  # no slot before this one is free
-        self._current = 0  # the item running now
+        self._current = 0  # the first slot of the item running now
         self._started = False
         self._stopping = False
         self._opened: list[LaneExecutor | BaseException | None] = [None] * count
@@ -121,9 +122,12 @@ class Lanes:
         return list(self._opened)
 
     def limit(self, problem: Problem, executor: Executor) -> float:
-        """The time limit (a first call measures it: one measurement at a time)."""
+        """The time limit of a sample of ``problem`` (the first call measures it: one
+        measurement per problem, different problems' at once)."""
         assert self._limit is not None, "start() gives the time limits"
         with self._limit_lock:
+            lock = self._limit_locks.setdefault(problem.task_id, threading.Lock())
+        with lock:
             return self._limit(problem, executor)
 
     def start(self, items: Sequence[tuple[Hashable, Problem, Sequence[str]]], limit: Limit) -> None:
@@ -131,10 +135,10 @@ class Lanes:
         lanes run them; ``limit`` gives a sample's time limit."""
         with self._window:
             self._limit = limit
-            for position, (key, problem, completions) in enumerate(items):
+            for key, problem, completions in items:
                 for text in completions:
                     self._by_key.setdefault(key, []).append(len(self._slots))
-                    self._slots.append(_Slot(Job(position, problem, text)))
+                    self._slots.append(_Slot(Job(problem, text)))
             self._started = True
             self._window.notify_all()
 
@@ -151,7 +155,7 @@ class Lanes:
                     if self._next >= len(self._slots):
                         return None
                     slot = self._slots[self._next]
-                    if slot.job.item <= self._current + self.lookahead:
+                    if self._next <= self._current + self.lookahead:
                         slot.taken = True
                         return slot
                 self._window.wait()
@@ -182,10 +186,11 @@ class Lanes:
         """The results of an item's samples, in order: from the lanes, or run on ``here``
         (the main executor) when no lane has taken them."""
         with self._window:
-            slots = [self._slots[i] for i in self._by_key.pop(key, [])]
-            if slots and slots[0].job.item > self._current:
-                self._current = slots[0].job.item
+            indices = self._by_key.pop(key, [])
+            if indices and indices[0] > self._current:
+                self._current = indices[0]
                 self._window.notify_all()
+            slots = [self._slots[i] for i in indices]
             mine = [slot for slot in slots if not slot.taken]
             for slot in mine:
                 slot.taken = True

@@ -92,6 +92,30 @@ def test_every_sample_runs_once_and_each_item_gets_its_own(sizes, count, lookahe
     assert all(executor.closed for executor in made)
 
 
+def test_a_problems_limit_is_measured_by_one_thread_at_a_time():
+    lock, active, worst = threading.Lock(), {"T/0": 0}, [0]
+
+    def limit(problem, executor):  # a measurement that takes a while
+        with lock:
+            active[problem.task_id] += 1
+            worst[0] = max(worst[0], active[problem.task_id])
+        time.sleep(0.02)
+        with lock:
+            active[problem.task_id] -= 1
+        return 3.0
+
+    log: list = []
+    lanes, _ = open_lanes(3, log)
+    items = plan([6, 6])
+    lanes.start(items, limit)
+    try:
+        for key, problem, texts in items:
+            lanes.results(key, problem, texts, Recorder(log))
+    finally:
+        lanes.close()
+    assert len(log) == 12 and worst[0] == 1
+
+
 def test_lanes_take_nothing_beyond_the_look_ahead():
     log: list = []
     lanes, _ = open_lanes(2, log)
