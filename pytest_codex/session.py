@@ -290,7 +290,14 @@ def _lanes(state: CodexState, config: pytest.Config) -> Lanes | None:
     def open_executor(cpu: int | None) -> SandboxExecutor:
         return make_executor(box.mode, cpu=cpu, wall_factor=box.time_guard, wait=False, replay_cache=replays)
 
-    return Lanes(open_executor, count)
+    lanes = Lanes(open_executor, count)
+    try:
+        lanes.executors()  # spawned now, before any problem or model is loaded into this process
+    except SandboxUnavailable as exc:
+        lanes.close()
+        state.shutdown()
+        raise pytest.UsageError(str(exc)) from None
+    return lanes
 
 
 def _lanes_note(state: CodexState, why: str) -> str:
