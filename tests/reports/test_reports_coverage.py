@@ -185,6 +185,7 @@ def test_ctrl_c_mid_run_gives_a_flagged_partial_run_and_leaves_no_process(projec
             "--model=samples:slow.jsonl",
             "-n",
             workers,
+            *(["--codex-lanes=2"] if workers == "0" else []),  # one process: its lanes' fork servers too
             "--codex-report=r.json",
             "--codex-save",
             "--codex-fail-under=0",
