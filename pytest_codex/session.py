@@ -641,10 +641,7 @@ class Summary:
 
         if state.collector.payloads:
             self.reports = reporting.build(state, results, ks)
-            document = reporting.results_doc(state, results)
-            if state.experiments:
-                document["experiments"] = state.experiments
-            reporting.write_files(state, results, ks, self.reports, document)
+            reporting.write_files(state, results, ks, self.reports)
         gated = state.options.fail_under is not None or state.options.reports.fail_regression is not None
         if gated:
             self.gate_lines = reporting.partial_gate(results, state.options.reports.allow_partial)

@@ -10,6 +10,7 @@ printed by the terminal summary.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -185,16 +186,23 @@ def results_doc(state: CodexState, results: Sequence[ModelResult]) -> dict:
     return results_document(results, manifests, [by_label[r.label][1] for r in results], created=created)
 
 
-def write_files(
-    state: CodexState, results: Sequence[ModelResult], ks: Sequence[int], reports: SessionReports, document: dict
-) -> None:
-    """The files the options ask for; a failure to write one is reported, not raised."""
+def write_files(state: CodexState, results: Sequence[ModelResult], ks: Sequence[int], reports: SessionReports) -> None:
+    """The files the options ask for; a failure to write one is reported, not raised.  The
+    results document (the results file, the stored run) is built only when one is asked for."""
     opts, ropts = state.options, state.options.reports
+
+    @functools.cache
+    def document() -> dict:
+        doc = results_doc(state, results)
+        if state.experiments:
+            doc["experiments"] = state.experiments
+        return doc
+
     jobs: list[tuple[str, Callable[[], str]]] = []
     if (report := opts.report) is not None:
 
         def results_file() -> str:
-            write_results(report, document)
+            write_results(report, document())
             return report
 
         jobs.append(("results file", results_file))
@@ -209,7 +217,7 @@ def write_files(
     if ropts.save:
 
         def save() -> str:
-            run_id, path = RunStore(ropts.runs_dir).save(document, [r.label for r in results])
+            run_id, path = RunStore(ropts.runs_dir).save(document(), [r.label for r in results])
             return f"run {run_id}: {path}"
 
         jobs.append(("saved", save))
