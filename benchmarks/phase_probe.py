@@ -55,11 +55,14 @@ _in_lanes = False
 
 def _wrap() -> None:
     from pytest_codex.sandbox.executor import SandboxExecutor
-    from pytest_codex.sandbox.lanes import Lanes
+    try:
+        from pytest_codex.sandbox.lanes import Lanes
+    except ImportError:  # a checkout from before lanes (bench_phases.py --tree)
+        Lanes = None
     from pytest_codex.sandbox.timelimits import TimeLimits
 
     init, run, measure = SandboxExecutor.__init__, SandboxExecutor.run, TimeLimits._measure
-    results = Lanes.results
+    results = Lanes.results if Lanes is not None else None
 
     def main_thread() -> bool:  # lanes (``sandbox.lanes``) run samples in threads of their own
         return threading.current_thread() is threading.main_thread()
@@ -144,7 +147,8 @@ def _wrap() -> None:
     SandboxExecutor.__init__ = timed_init  # type: ignore[method-assign]
     SandboxExecutor.run = timed_run  # type: ignore[method-assign]
     TimeLimits._measure = staticmethod(timed_measure)  # type: ignore[method-assign]
-    Lanes.results = timed_results  # type: ignore[method-assign]
+    if Lanes is not None:
+        Lanes.results = timed_results  # type: ignore[method-assign]
 
 
 _wrap()
