@@ -9,6 +9,17 @@ from __future__ import annotations
 
 import os
 
+# Imported when this module is (at collection), never first inside a test: pytester drops the
+# modules a test imported from sys.modules when the test ends, and torch.distributed (which
+# building, saving and loading a model import on first use) cannot be imported twice into one
+# process.  A test that imports them first under pytester breaks every later model test of
+# its xdist worker.
+try:
+    import torch.distributed.fsdp  # noqa: F401  (transformers' save_pretrained, through accelerate)
+    import transformers.modeling_utils  # noqa: F401
+except ImportError:  # no transformers: the model tests skip themselves
+    pass
+
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -86,13 +97,6 @@ def build_model(
 
 def tiny_model(tmp_path_factory, **kwargs) -> str:
     """A tiny model directory, built once per session (per xdist worker) for these settings."""
-    # What building or loading a model imports on first use, imported here in any case (even
-    # when the directory exists): a module first imported inside a pytester inline run is
-    # dropped from sys.modules after it, and torch.distributed's registrations cannot be
-    # imported twice into one process.
-    import torch.distributed.fsdp  # noqa: F401  (accelerate's save_pretrained path)
-    import transformers.modeling_utils  # noqa: F401
-
     name = "-".join(["tiny"] + [f"{k}{v}" for k, v in sorted(kwargs.items())])
     path = tmp_path_factory.getbasetemp() / name
     if not (path / "config.json").exists():
