@@ -55,6 +55,7 @@ _in_lanes = False
 
 def _wrap() -> None:
     from pytest_codex.sandbox.executor import SandboxExecutor
+
     try:
         from pytest_codex.sandbox.lanes import Lanes
     except ImportError:  # a checkout from before lanes (bench_phases.py --tree)
