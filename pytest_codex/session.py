@@ -35,6 +35,7 @@ from pytest_codex.reports.stats import pass_at_k_intervals
 from pytest_codex.reports.tables import fmt_rate, render_table, scope_line
 from pytest_codex.sandbox.executor import SandboxExecutor, SandboxUnavailable, make_executor, worker_cpu
 from pytest_codex.sandbox.lanes import Lanes
+from pytest_codex.sandbox.replays import ReplayStore
 from pytest_codex.sandbox.timelimits import TimeLimits
 
 if TYPE_CHECKING:
@@ -190,6 +191,7 @@ def start(config: pytest.Config) -> CodexState | None:
     state = CodexState(options=options, role=role, command=list(sys.argv), config=config)
     # The executor (the sandbox's fork helper) starts before any problem, test or
     # canonical solution is loaded into this process; it boots while they load.
+    replays = ReplayStore(config.rootpath / ".codex")  # one per process: the lanes share it
     if role is not Role.CONTROLLER:
         workerinput = getattr(config, "workerinput", None)
         try:
@@ -198,11 +200,11 @@ def start(config: pytest.Config) -> CodexState | None:
                 cpu=worker_cpu(workerinput),
                 wall_factor=options.sandbox.time_guard,
                 wait=False,
-                replay_cache=config.rootpath / ".codex",
+                replays=replays,
             )
         except SandboxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
-    state.lanes = _lanes(state, config)
+    state.lanes = _lanes(state, config, replays)
     config.stash[STATE_KEY] = state
     try:
         state.suite = load_suite(options.suite, options.experiments, config.rootpath / ".codex")
@@ -265,7 +267,7 @@ def start(config: pytest.Config) -> CodexState | None:
     return state
 
 
-def _lanes(state: CodexState, config: pytest.Config) -> Lanes | None:
+def _lanes(state: CodexState, config: pytest.Config, replays: ReplayStore) -> Lanes | None:
     """The lanes (``sandbox.lanes``), their executors started with the main one, before any
     problem is loaded: a single process that executes, unless --codex-lanes is 1.  Under
     xdist the workers are the lanes: an explicit --codex-lanes above 1 is a usage error on
@@ -285,10 +287,9 @@ def _lanes(state: CodexState, config: pytest.Config) -> Lanes | None:
     count = box.lane_count(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     if skip or count < 2 or state.executor is None:
         return None
-    replays = config.rootpath / ".codex"
 
     def open_executor(cpu: int | None) -> SandboxExecutor:
-        return make_executor(box.mode, cpu=cpu, wall_factor=box.time_guard, wait=False, replay_cache=replays)
+        return make_executor(box.mode, cpu=cpu, wall_factor=box.time_guard, wait=False, replays=replays)
 
     lanes = Lanes(open_executor, count)
     try:

@@ -110,7 +110,7 @@ class SandboxExecutor:
         cpu: int | None = None,
         wall_factor: float = WALL_FACTOR,
         wait: bool = True,
-        replay_cache: Path | None = None,
+        replays: ReplayStore | None = None,
     ) -> None:
         """``cpu``: pin the calling thread, the fork server and every sample to that CPU, under
         ``SCHED_BATCH`` (both restored by ``close``; see ``_batch_scheduling``).  A sample costs
@@ -120,7 +120,8 @@ class SandboxExecutor:
         ``wait=False``: return once the fork server is spawned; ``ready()`` waits for its
         hello (and refuses missing layers in strict mode), so the caller can load problems
         while the server starts (it is a fresh interpreter: none of them reach it).
-        ``replay_cache``: where the recorded calls of the tests are cached (``replays``)."""
+        ``replays``: the cache of the tests' recorded calls (``replays``; shared by a process's
+        executors), else one in memory."""
         if mode not in ("auto", "strict"):
             raise ValueError(f"sandbox mode {mode!r}: use 'auto' or 'strict'")
         if not sys.platform.startswith("linux"):
@@ -140,7 +141,7 @@ class SandboxExecutor:
         self.wall_factor = wall_factor
         self.limits = limits or isolation.Limits()
         self._replays: dict[Problem, list[str]] = {}  # the canonical solution's calls, per problem
-        self.replay_store = ReplayStore(replay_cache)  # ... and across sessions
+        self.replay_store = replays if replays is not None else ReplayStore(None)  # ... and across sessions
         self._stable: dict[Problem, bool] = {}  # whether the tests made the same calls twice
         self._root = tempfile.mkdtemp(prefix="codex-sandbox-")
         os.chmod(self._root, 0o755)  # the unprivileged uid must reach root/box/work
@@ -536,12 +537,12 @@ def make_executor(
     cpu: int | None = None,
     wall_factor: float = WALL_FACTOR,
     wait: bool = True,
-    replay_cache: Path | None = None,
+    replays: ReplayStore | None = None,
 ) -> SandboxExecutor:
     """The sandbox: ``kind`` is 'auto' (every isolation layer the machine offers) or 'strict'
     (all layers, else ``SandboxUnavailable``); ``cpu`` pins the calling thread and the samples
     to one CPU (xdist workers, one CPU each); ``wall_factor``: the wall-clock guard as a
     multiple of a sample's CPU-time limit; ``wait=False``: the fork server starts in the
-    background (``ready()`` waits for it; every request calls it); ``replay_cache``: the
-    directory of the cache of the tests' recorded calls (``replays``)."""
-    return SandboxExecutor(kind, cpu=cpu, wall_factor=wall_factor, wait=wait, replay_cache=replay_cache)
+    background (``ready()`` waits for it; every request calls it); ``replays``: the cache of
+    the tests' recorded calls (``replays``), one per process."""
+    return SandboxExecutor(kind, cpu=cpu, wall_factor=wall_factor, wait=wait, replays=replays)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 from pathlib import Path
 
 from pytest_codex.core.files import merge_entries
@@ -35,24 +36,32 @@ def problem_key(problem: Problem) -> str:
 
 
 class ReplayStore:
+    """One per process, shared by its executors (the lanes' threads too: it has a lock), so the
+    cache file is read and written once and a recording made by one executor serves all."""
+
     def __init__(self, cache_dir: Path | None) -> None:
         self.path = cache_dir / CACHE_NAME if cache_dir is not None else None
         self.version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        self._lock = threading.Lock()
         self._known: dict[str, list[str]] | None = None  # loaded on first use
         self._new: dict[str, list[str]] = {}
 
     def get(self, problem: Problem) -> list[str] | None:
         """The recorded calls of ``problem``'s tests, or None when none is cached."""
-        if self._known is None:
-            self._known = self._load()
-        return self._known.get(problem_key(problem))
+        with self._lock:
+            return self._entries().get(problem_key(problem))
 
     def put(self, problem: Problem, calls: list[str]) -> None:
         key = problem_key(problem)
+        with self._lock:
+            known = self._entries()
+            if known.get(key) != calls:
+                known[key] = self._new[key] = list(calls)
+
+    def _entries(self) -> dict[str, list[str]]:
         if self._known is None:
             self._known = self._load()
-        if self._known.get(key) != calls:
-            self._known[key] = self._new[key] = list(calls)
+        return self._known
 
     def _load(self) -> dict[str, list[str]]:
         if self.path is None or not self.path.is_file():
@@ -65,5 +74,6 @@ class ReplayStore:
 
     def save(self) -> None:
         """Merge what this process recorded into the cache file (under a lock)."""
-        if self._new and self.path is not None and merge_entries(self.path, self.version, self._new, keep=KEEP):
-            self._new.clear()
+        with self._lock:
+            if self._new and self.path is not None and merge_entries(self.path, self.version, self._new, keep=KEEP):
+                self._new.clear()

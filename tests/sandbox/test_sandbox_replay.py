@@ -8,6 +8,7 @@ import pytest
 
 from pytest_codex.core.problems import Problem, load_suite
 from pytest_codex.sandbox.executor import NO_REPLAY, make_executor
+from pytest_codex.sandbox.replays import ReplayStore
 
 from sandbox_support import ADD, CORRECT
 
@@ -107,13 +108,13 @@ def test_recorded_calls_are_cached_between_sessions_per_problem(tmp_path, monkey
     recorded = []
     real = executor_module.record_calls
     monkeypatch.setattr(executor_module, "record_calls", lambda p: recorded.append(p.task_id) or real(p))
-    first = make_executor(replay_cache=tmp_path)
+    first = make_executor(replays=ReplayStore(tmp_path))
     try:
         assert first.run(CHAINED, CHAINED.canonical_solution, 2.0).passed
     finally:
         first.close()  # saves the recording
     assert recorded == ["test/chained"]
-    second = make_executor(replay_cache=tmp_path)
+    second = make_executor(replays=ReplayStore(tmp_path))
     try:
         assert second.run(CHAINED, CHAINED.canonical_solution, 2.0).passed
         assert recorded == ["test/chained"]  # from the cache: not recorded again
@@ -124,6 +125,26 @@ def test_recorded_calls_are_cached_between_sessions_per_problem(tmp_path, monkey
     assert recorded == ["test/chained", "test/chained"]  # only the edited problem was recorded again
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_executors_of_a_process_share_one_recording(tmp_path, monkeypatch, shared):
+    """Lanes: the executors of one process share one store, so a problem is recorded once;
+    negative control: executors with stores of their own each record it."""
+    import pytest_codex.sandbox.executor as executor_module
+
+    recorded = []
+    real = executor_module.record_calls
+    monkeypatch.setattr(executor_module, "record_calls", lambda p: recorded.append(p.task_id) or real(p))
+    store = ReplayStore(tmp_path)
+    executors = [make_executor(replays=store if shared else ReplayStore(tmp_path)) for _ in range(2)]
+    try:
+        for ex in executors:
+            assert ex.run(CHAINED, CHAINED.canonical_solution, 2.0).passed
+    finally:
+        for ex in executors:
+            ex.close()
+    assert recorded == ["test/chained"] * (1 if shared else 2)
+
+
 @pytest.mark.parametrize(
     "completion,verdict",
     [(CHAINED.canonical_solution, "passed"), ("    return n + 2\n", "failed"), ("    return 1\n", "failed")],
@@ -132,7 +153,6 @@ def test_a_tampered_cached_recording_changes_no_verdict(tmp_path, completion, ve
     """The cache is a hint: a recording whose calls the tests do not make is not used (the
     sample runs again, live); negative control: the true recording gives the same verdicts."""
     from pytest_codex.sandbox.judge import record_calls
-    from pytest_codex.sandbox.replays import ReplayStore
     from pytest_codex.sandbox.wire import dumps, pack
 
     true = record_calls(CHAINED)
@@ -141,7 +161,7 @@ def test_a_tampered_cached_recording_changes_no_verdict(tmp_path, completion, ve
         store = ReplayStore(tmp_path)
         store.put(CHAINED, calls)
         store.save()
-        ex = make_executor(replay_cache=tmp_path)
+        ex = make_executor(replays=ReplayStore(tmp_path))
         try:
             result = ex.run(CHAINED, completion, 2.0)
             assert result.verdict == verdict, (calls, result.detail)
@@ -150,7 +170,7 @@ def test_a_tampered_cached_recording_changes_no_verdict(tmp_path, completion, ve
 
 
 def test_a_damaged_cache_is_recorded_again(tmp_path):
-    from pytest_codex.sandbox.replays import CACHE_NAME, ReplayStore
+    from pytest_codex.sandbox.replays import CACHE_NAME
 
     (tmp_path / CACHE_NAME).write_text('{"schema": 1, "entries": {')
     store = ReplayStore(tmp_path)
