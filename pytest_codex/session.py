@@ -19,7 +19,7 @@ import pytest
 
 from pytest_codex.core import text
 from pytest_codex.core.errors import CodexUsageError, UnknownModelError
-from pytest_codex.core.generation import ModelSource, PrepareStats
+from pytest_codex.core.generation import Completion, ModelSource, PrepareStats
 from pytest_codex.core.problems import Problem, Suite
 from pytest_codex.core.records import ProblemPayload, SampleRecord
 from pytest_codex.core.roles import Role
@@ -82,6 +82,7 @@ class CodexState:
     executor: Executor | None = None
     executor_info: dict | None = None
     lanes: Lanes | None = None  # single process: samples run ahead of their items (--codex-lanes)
+    planned: dict[str, list[Completion]] = field(default_factory=dict)  # case id -> what the lanes run
     collector: Collector = field(default_factory=Collector)
     prepared: dict[str, PrepareStats] = field(default_factory=dict)
     generation_done: bool = False
@@ -141,16 +142,14 @@ class CodexState:
         """Plan the samples of ``cases`` (in run order) on the lanes and start them."""
         if self.lanes is None:
             return
+        assert self.time_limits is not None  # lanes run only where samples execute
         plan = []
         for case in cases:
             completions = case.model.completions(case.problem)
             if completions:
+                self.planned[case.id] = completions  # the item takes them: the store is read once
                 plan.append((case.id, case.problem, [c.text for c in completions]))
-        self.lanes.start(plan, self._limit_of)
-
-    def _limit_of(self, problem: Problem, executor: Executor) -> float:
-        assert self.time_limits is not None  # lanes run only where samples execute
-        return self.time_limits.limit(problem, executor)
+        self.lanes.start(plan, self.time_limits.limit)
 
     def stop_lanes(self) -> None:
         if self.lanes is not None:
@@ -486,7 +485,7 @@ def run_case(state: CodexState, case: Case, node: pytest.Item) -> None:
     if state.exec_started is None:
         state.exec_started = time.perf_counter()
     start = time.perf_counter()
-    completions = case.model.completions(case.problem)
+    completions = state.planned.pop(case.id, None) or case.model.completions(case.problem)
     label, task_id = case.model.spec.label, case.problem.task_id
     if not completions:
         record(state, node, ProblemPayload(label, task_id, attempted=False))
