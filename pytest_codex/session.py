@@ -145,7 +145,10 @@ class CodexState:
         assert self.time_limits is not None  # lanes run only where samples execute
         plan = []
         for case in cases:
-            completions = case.model.completions(case.problem)
+            try:
+                completions = case.model.completions(case.problem)
+            except Exception:  # not planned: its item meets the same error and reports it
+                continue
             if completions:
                 self.planned[case.id] = completions  # the item takes them: the store is read once
                 plan.append((case.id, case.problem, [c.text for c in completions]))

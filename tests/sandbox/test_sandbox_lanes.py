@@ -296,3 +296,31 @@ def test_lanes_from_the_ini_file_under_xdist_are_a_note(project):
     result = project.runpytest_subprocess("--model=reference", "-n", "2", "-k", "HumanEval/0] or HumanEval/1]")
     result.assert_outcomes(passed=2)
     assert "codex: --codex-lanes=3 (ini) does not apply: each xdist worker is one lane" in result.stdout.str()
+
+
+FAILING_COMPLETIONS = """
+from pytest_codex.models.reference import ReferenceModel
+
+_real = ReferenceModel.completions
+
+
+def _completions(self, problem):
+    if problem.task_id == "HumanEval/1":
+        raise RuntimeError("the store cannot give HumanEval/1")
+    return _real(self, problem)
+
+
+ReferenceModel.completions = _completions
+"""
+
+
+@pytest.mark.parametrize("lanes", ["1", "2"])
+def test_a_case_whose_completions_fail_is_an_error_of_its_item_with_or_without_lanes(project, lanes):
+    """Planning the lanes reads every case's completions at collection; one that fails is not
+    planned, and its item reports the error as it does without lanes (the run goes on)."""
+    project.makeconftest(FAILING_COMPLETIONS)
+    result = project.runpytest_subprocess(
+        "--model=reference", f"--codex-lanes={lanes}", "-k", "HumanEval/0] or HumanEval/1] or HumanEval/2]"
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    assert "the store cannot give HumanEval/1" in result.stdout.str()
